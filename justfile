@@ -1,0 +1,30 @@
+# Orchestra's recipes. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Run the daemon in the foreground from this checkout (Ctrl-C stops it).
+start:
+    python -m orchestra daemon run
+
+# The whole story on a scratch repository, with its own private daemon.
+demo:
+    python -m orchestra demo
+
+# The test suite (what CI runs).
+test *args:
+    python -m pytest -q {{args}}
+
+# Lint, format check and type check.
+check:
+    ruff check .
+    ruff format --check .
+    mypy
+
+# Benchmarks against reference programs measured in the same run.
+bench:
+    python bench/cli_latency.py
+
+# Format the code and apply safe lint fixes.
+fmt:
+    ruff format .
+    ruff check --fix .

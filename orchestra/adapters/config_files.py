@@ -1,0 +1,84 @@
+"""Reading config files: the global one, the project one, the environment.
+
+`raw_layers` is stdlib-only so the CLI can find the socket and `autostart`
+without loading cattrs; `load` validates everything (daemon, `orchestra config`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestra.adapters import paths
+from orchestra.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from orchestra.core.config import Effective
+
+
+# Environment variables that override config keys.
+ENV_KEYS = {
+    "ORCHESTRA_SOCKET": "socket",
+    "ORCHESTRA_LOG": "log_level",
+    "ORCHESTRA_DETACH_KEYS": "detach_keys",
+}
+
+
+def env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    return {key: environ[var] for var, key in ENV_KEYS.items() if environ.get(var)}
+
+
+def read_file(path: Path) -> dict[str, Any] | None:
+    """A config file's table, None when it does not exist; bad TOML names the file and line."""
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}", file=str(path)) from None
+
+
+def raw_layers(
+    project: Path | None, environ: Mapping[str, str] = os.environ
+) -> list[tuple[str, dict[str, Any]]]:
+    """(source, values) pairs, lowest precedence first, defaults excluded."""
+    layers: list[tuple[str, dict[str, Any]]] = []
+    files = [paths.global_config_file(environ)]
+    if project is not None:
+        files.append(paths.ProjectPaths(project).config)
+    for path in files:
+        values = read_file(path)
+        if values is not None:
+            layers.append((str(path), values))
+    env = env_layer(environ)
+    if env:
+        layers.append(("environment", env))
+    return layers
+
+
+def load(project: Path | None, environ: Mapping[str, str] = os.environ) -> Effective:
+    from orchestra.core.config import Layer, resolve
+
+    return resolve([Layer(source=s, values=v) for s, v in raw_layers(project, environ)])
+
+
+def light_value(
+    layers: list[tuple[str, dict[str, Any]]], key: str, kind: type, default: Any
+) -> Any:
+    """The topmost value of `key` if it has the right type (the daemon validates the rest)."""
+    for _source, values in reversed(layers):
+        value = values.get(key)
+        if isinstance(value, kind):
+            return value
+    return default
+
+
+def socket_path(layers: list[tuple[str, dict[str, Any]]], environ: Mapping[str, str]) -> Path:
+    value = light_value(layers, "socket", str, None)
+    return Path(value).expanduser() if value else paths.default_socket(environ)

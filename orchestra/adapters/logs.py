@@ -1,0 +1,66 @@
+"""JSON-lines logs (python-json-logger): one per project, one for the daemon.
+
+Every line is an object with `timestamp` (RFC 3339, UTC), `level`, `event`,
+`message`, and `task_id` / `slug` and other context where they apply:
+
+    log.info("task created", extra={"event": "task.created", "task_id": 3, "slug": "fix"})
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any, Final
+
+from pythonjsonlogger.json import JsonFormatter
+
+TRACE: Final = 5  # below DEBUG: wire-level detail
+logging.addLevelName(TRACE, "TRACE")
+
+LEVELS: Final = {
+    "off": logging.CRITICAL + 10,
+    "warn": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": TRACE,
+}
+
+
+class _Formatter(JsonFormatter):
+    def __init__(self) -> None:
+        super().__init__("{levelname}{message}", style="{", rename_fields={"levelname": "level"})
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        # timestamp first, so the file reads in time order at a glance.
+        stamp = dt.datetime.fromtimestamp(record.created, tz=dt.UTC)
+        log_data["timestamp"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        super().add_fields(log_data, record, message_dict)
+        log_data["level"] = record.levelname.lower()
+        log_data.setdefault("event", record.name.rpartition(".")[2])
+
+
+def file_logger(name: str, path: Path, level: str) -> logging.Logger:
+    """A logger writing JSON lines to `path` at `level` (one of LEVELS); idempotent."""
+    logger = logging.getLogger(name)
+    logger.propagate = False
+    logger.setLevel(LEVELS[level])
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == path:
+            return logger
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(_Formatter())
+    logger.addHandler(handler)
+    return logger
+
+
+def close(logger: logging.Logger) -> None:
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()

@@ -1,0 +1,143 @@
+"""`orchestra daemon ...`: start, stop, status, restart, run (install comes later)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+
+from orchestra.adapters import paths
+from orchestra.cli.common import JSON, errors, session
+from orchestra.cli.output import abort, emit_json
+from orchestra.client import Client, is_running, spawn_daemon
+from orchestra.core.errors import EXIT_ERROR, DaemonUnreachable
+
+app = typer.Typer(
+    help="Manage the per-user daemon that owns every task's agent.", no_args_is_help=True
+)
+
+
+def _status(ctx: typer.Context) -> dict[str, Any]:
+    with Client(session(ctx).socket, timeout=10.0) as c:
+        result: dict[str, Any] = c.call("daemon.status")
+    return result
+
+
+def _start(ctx: typer.Context) -> tuple[dict[str, Any], bool]:
+    s = session(ctx)
+    if is_running(s.socket):
+        return _status(ctx), False
+    spawn_daemon(s.socket, paths.state_home(s.environ))
+    return _status(ctx), True
+
+
+def _stop(ctx: typer.Context, timeout: float = 15.0) -> int | None:
+    socket = session(ctx).socket
+    try:
+        with Client(socket, timeout=10.0) as c:
+            pid: int = c.call("daemon.shutdown")["pid"]
+    except DaemonUnreachable:
+        return None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not socket.exists() and not is_running(socket):
+            return pid
+        time.sleep(0.01)
+    raise DaemonUnreachable(f"the daemon (pid {pid}) did not stop within {timeout:.0f} s")
+
+
+@app.command()
+def start(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """Start the daemon in the background; returns once its socket answers.
+
+    Example: orchestra daemon start
+    """
+    with errors(as_json):
+        status, started = _start(ctx)
+    if as_json:
+        emit_json({**status, "started": started})
+    elif started:
+        print(f"daemon started: pid {status['pid']}, socket {status['socket']}")
+    else:
+        print(f"daemon already running: pid {status['pid']}, socket {status['socket']}")
+
+
+@app.command()
+def stop(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """Stop the daemon gracefully (it stops its tasks' agents first).
+
+    Example: orchestra daemon stop
+    """
+    with errors(as_json):
+        pid = _stop(ctx)
+    if as_json:
+        emit_json({"stopped": pid is not None, "pid": pid})
+    elif pid is None:
+        print("daemon not running")
+    else:
+        print(f"daemon stopped (pid {pid})")
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """Show the daemon's pid, version, uptime, socket, and task counts per project.
+
+    Exits 5 when the daemon is not running (it does not start it).
+
+    Example: orchestra daemon status --json
+    """
+    with errors(as_json):
+        data = _status(ctx)
+    if as_json:
+        emit_json(data)
+        return
+    print(f"pid      {data['pid']}\nversion  {data['version']}\nuptime   {data['uptime']:.0f} s")
+    print(f"socket   {data['socket']}\nprojects {len(data['projects'])}")
+    for project in data["projects"]:
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(project["tasks"].items()))
+        print(f"  {project['root']}: {counts or 'no tasks'}")
+
+
+@app.command()
+def restart(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """Stop the daemon if it runs, then start it again.
+
+    Example: orchestra daemon restart
+    """
+    with errors(as_json):
+        _stop(ctx)
+        status, _ = _start(ctx)
+    if as_json:
+        emit_json(status)
+    else:
+        print(f"daemon restarted: pid {status['pid']}, socket {status['socket']}")
+
+
+@app.command()
+def run() -> None:
+    """Run the daemon in the foreground (for systemd, launchd or a terminal); Ctrl-C stops it.
+
+    Example: orchestra daemon run
+    """
+    from orchestra.daemon.main import run as run_daemon
+
+    raise typer.Exit(run_daemon())
+
+
+@app.command()
+def install() -> None:
+    """Install a systemd user unit / launchd agent for the daemon (not in this release).
+
+    Example: orchestra daemon install
+    """
+    abort("`daemon install` arrives in a later release; use `orchestra daemon start`", EXIT_ERROR)
+
+
+@app.command()
+def uninstall() -> None:
+    """Remove what `daemon install` set up (not in this release).
+
+    Example: orchestra daemon uninstall
+    """
+    abort("`daemon uninstall` arrives in a later release", EXIT_ERROR)

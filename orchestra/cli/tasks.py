@@ -1,0 +1,368 @@
+"""Task commands: new, edit, show, status, start, stop, idle, complete, fail, reviewed, path."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from orchestra.cli.common import JSON, YES, errors, session
+from orchestra.cli.output import abort, emit_json, table
+from orchestra.core.errors import EXIT_OK, EXIT_USAGE
+
+app = typer.Typer()
+session_app = typer.Typer(help="Record the agent session a task resumes.", no_args_is_help=True)
+
+TASK = typer.Argument(..., help="The task: its id (3) or its slug (fix-login).", show_default=False)
+
+
+def _editor() -> list[str]:
+    return shlex.split(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi")
+
+
+def _edit_file(path: Path) -> None:
+    try:
+        code = subprocess.call([*_editor(), str(path)])
+    except OSError as exc:
+        abort(f"cannot run the editor {_editor()[0]!r} ({exc.strerror}); set $EDITOR", 1)
+    if code != 0:
+        abort(f"the editor exited with status {code}; nothing changed (your text is in {path})", 1)
+
+
+def _print_task(task: dict[str, Any]) -> None:
+    print(f"{task['ref']}  [{task['status']}]  agent={task['agent']}", end="")
+    if task.get("labels"):
+        print(f"  labels={','.join(task['labels'])}", end="")
+    print()
+
+
+@app.command()
+def new(
+    ctx: typer.Context,
+    slug: str = typer.Argument(
+        ..., help="Short name: lowercase letters, digits and '-'.", show_default=False
+    ),
+    message: str | None = typer.Option(
+        None, "--message", "-m", help="The description (the agent's prompt)."
+    ),
+    title: str | None = typer.Option(None, "--title", "-t", help="A one-line title."),
+    agent: str | None = typer.Option(
+        None, "--agent", "-a", help="Agent profile (default: config default_agent)."
+    ),
+    base: str | None = typer.Option(
+        None, "--base", "-b", help="Branch to start from (default: config, else current)."
+    ),
+    label: list[str] = typer.Option([], "--label", "-l", help="A label; repeat for more."),
+    as_json: bool = JSON,
+) -> None:
+    """Create a task (a draft) from a description.
+
+    The description comes from -m, else from stdin when it is piped, else from $EDITOR.
+
+    Example: orchestra new fix-login -m "The login form loses the password on error." -l ui
+    """
+    s = session(ctx)
+    with errors(as_json):
+        s.project  # noqa: B018 - fail before asking for a description
+        if message is None:
+            if not sys.stdin.isatty():
+                message = sys.stdin.read()
+            else:
+                with tempfile.TemporaryDirectory(prefix="orchestra-") as tmp:
+                    path = Path(tmp) / f"{slug}.md"
+                    path.write_text("")
+                    _edit_file(path)
+                    message = path.read_text()
+        if not message.strip():
+            abort("the description is empty; nothing created", EXIT_USAGE, as_json=as_json)
+        params: dict[str, Any] = {"slug": slug, "description": message, "labels": label}
+        for key, value in (("title", title), ("agent", agent), ("base_branch", base)):
+            if value is not None:
+                params[key] = value
+        task = s.call("task.new", **params)
+    if as_json:
+        emit_json(task)
+    else:
+        print(f"created task {task['ref']} ({task['status']}): {task['file']}")
+
+
+@app.command()
+def edit(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
+    """Edit a task file (front matter and description) in $EDITOR.
+
+    You edit a copy; the daemon checks it and writes it (it is the only writer of task files).
+    The status cannot be edited: use start, stop, idle, complete, fail or reviewed.
+
+    Example: orchestra edit fix-login
+    """
+    s = session(ctx)
+    with errors(as_json):
+        current = s.call("task.get", task=task)
+        original = Path(current["file"]).read_text(encoding="utf-8")
+        fd, name = tempfile.mkstemp(prefix=f"orchestra-{current['ref']}-", suffix=".md")
+        copy = Path(name)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(original)
+        _edit_file(copy)
+        text = copy.read_text(encoding="utf-8")
+        if text == original:
+            copy.unlink()
+            if as_json:
+                emit_json(current)
+            else:
+                print(f"task {current['ref']}: no changes")
+            return
+        try:
+            updated = s.call("task.update", task=task, text=text)
+        except Exception:
+            sys.stderr.write(f"orchestra: your edited copy is kept in {copy}\n")
+            raise
+        copy.unlink()
+    if as_json:
+        emit_json(updated)
+    else:
+        print(f"task {updated['ref']} updated")
+
+
+@app.command()
+def show(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
+    """Show one task: its fields, branch, worktree and description.
+
+    Example: orchestra show 3
+    """
+    with errors(as_json):
+        data = session(ctx).call("task.get", task=task)
+    if as_json:
+        emit_json(data)
+        return
+    for key in (
+        "ref",
+        "title",
+        "status",
+        "agent",
+        "base_branch",
+        "labels",
+        "created_at",
+        "session_id",
+        "branch",
+        "worktree",
+        "file",
+    ):
+        value = data.get(key)
+        if isinstance(value, list):
+            value = ", ".join(value)
+        print(f"{key + ':':13} {'' if value is None else value}")
+    print()
+    print(data.get("description", "").rstrip())
+
+
+def _render_status(result: dict[str, Any]) -> str:
+    rows = [
+        [
+            str(t["id"]),
+            t["slug"],
+            t["status"],
+            t["agent"],
+            ",".join(t["labels"]),
+            t.get("title") or "",
+        ]
+        for t in result["tasks"]
+    ]
+    text = table(["id", "slug", "status", "agent", "labels", "title"], rows) if rows else "no tasks"
+    for err in result.get("errors", []):
+        text += f"\nbroken: {err['message']}"
+    return text
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    state: list[str] = typer.Option(
+        [], "--status", "-s", help="Only tasks in this state; repeat for more."
+    ),
+    label: str | None = typer.Option(None, "--label", "-l", help="Only tasks with this label."),
+    watch: bool = typer.Option(False, "--watch", "-w", help="Keep showing changes as they happen."),
+    as_json: bool = JSON,
+) -> None:
+    """List the project's tasks and their states.
+
+    With --watch, redraw on every change (with --json: one JSON event per line).
+    Broken task files are listed too, with the file and line to fix.
+
+    Example: orchestra status --status running --status idle
+    """
+    s = session(ctx)
+    params: dict[str, Any] = {}
+    if state:
+        params["status"] = state
+    if label:
+        params["label"] = label
+    with errors(as_json):
+        result = s.call("task.list", **params)
+        if not watch:
+            if as_json:
+                emit_json(result)
+            else:
+                print(_render_status(result))
+            return
+        _watch(s, params, result, as_json)
+
+
+def _watch(s: Any, params: dict[str, Any], result: dict[str, Any], as_json: bool) -> None:
+    client = s.client()
+    client.call("events.subscribe", {"project": str(s.project)})
+    tty = sys.stdout.isatty()
+
+    def draw(res: dict[str, Any]) -> None:
+        if tty:
+            sys.stdout.write("\x1b[H\x1b[2J")
+        print(_render_status(res), flush=True)
+
+    if as_json:
+        emit_json(result)
+    else:
+        draw(result)
+    with contextlib.suppress(KeyboardInterrupt):
+        for note in client.notifications():
+            if as_json:
+                print(json_line(note), flush=True)
+            elif note["method"] == "events.task_changed":
+                draw(s.call("task.list", **params))
+    raise typer.Exit(EXIT_OK)
+
+
+def json_line(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _move(ctx: typer.Context, method: str, task: str, as_json: bool, **params: Any) -> None:
+    with errors(as_json):
+        data = session(ctx).call(method, task=task, **params)
+    if as_json:
+        emit_json(data)
+    else:
+        print(f"task {data['ref']} is {data['status']}")
+
+
+@app.command()
+def start(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
+    """Start a task (or queue it when max_running agents already run).
+
+    Example: orchestra start fix-login
+    """
+    _move(ctx, "task.start", task, as_json)
+
+
+@app.command()
+def stop(ctx: typer.Context, task: str = TASK, yes: bool = YES, as_json: bool = JSON) -> None:
+    """Stop a task's agent (a queued task goes back to draft). Asks first unless -y.
+
+    Example: orchestra stop fix-login -y
+    """
+    s = session(ctx)
+    with errors(as_json):
+        s.confirm(f"Stop task {task}?", yes, as_json=as_json)
+    _move(ctx, "task.stop", task, as_json)
+
+
+SUMMARY = typer.Option(None, "--summary", "-m", help="A note for the task's log.")
+
+
+@app.command()
+def idle(
+    ctx: typer.Context, task: str = TASK, summary: str | None = SUMMARY, as_json: bool = JSON
+) -> None:
+    """Mark a running task idle (waiting for input).
+
+    Example: orchestra idle fix-login
+    """
+    _move(ctx, "task.set_status", task, as_json, status="idle", summary=summary)
+
+
+@app.command()
+def complete(
+    ctx: typer.Context, task: str = TASK, summary: str | None = SUMMARY, as_json: bool = JSON
+) -> None:
+    """Mark a task completed (its work is ready for review).
+
+    Example: orchestra complete fix-login -m "login keeps the password now"
+    """
+    _move(ctx, "task.set_status", task, as_json, status="complete", summary=summary)
+
+
+@app.command()
+def fail(
+    ctx: typer.Context, task: str = TASK, summary: str | None = SUMMARY, as_json: bool = JSON
+) -> None:
+    """Mark a task failed.
+
+    Example: orchestra fail fix-login -m "tests cannot run without the staging DB"
+    """
+    _move(ctx, "task.set_status", task, as_json, status="fail", summary=summary)
+
+
+@app.command()
+def reviewed(
+    ctx: typer.Context, task: str = TASK, summary: str | None = SUMMARY, as_json: bool = JSON
+) -> None:
+    """Mark a completed task reviewed (ready to merge).
+
+    Example: orchestra reviewed fix-login
+    """
+    _move(ctx, "task.set_status", task, as_json, status="reviewed", summary=summary)
+
+
+@app.command()
+def path(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
+    """Print the task's worktree path, alone, for `cd "$(orchestra path fix-login)"`.
+
+    Example: cd "$(orchestra path 3)"
+    """
+    with errors(as_json):
+        data = session(ctx).call("task.path", task=task)
+    if as_json:
+        emit_json(data)
+    else:
+        print(data["worktree"])
+
+
+@session_app.command("set")
+def session_set(
+    ctx: typer.Context,
+    task: str = TASK,
+    session_id: str = typer.Argument(..., help="The agent's session id.", show_default=False),
+    as_json: bool = JSON,
+) -> None:
+    """Record the agent session id a task resumes on its next start.
+
+    Example: orchestra session set fix-login 3f2a9c1e-8d4b-4c55-9a57-0e1f2d3c4b5a
+    """
+    with errors(as_json):
+        data = session(ctx).call("task.session_set", task=task, session_id=session_id)
+    if as_json:
+        emit_json(data)
+    else:
+        print(f"task {data['ref']} session {data['session_id']}")
+
+
+@session_app.command("clear")
+def session_clear(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
+    """Forget the recorded session, so the next start begins a new one.
+
+    Example: orchestra session clear fix-login
+    """
+    with errors(as_json):
+        data = session(ctx).call("task.session_set", task=task, session_id=None)
+    if as_json:
+        emit_json(data)
+    else:
+        print(f"task {data['ref']} has no session")

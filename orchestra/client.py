@@ -1,0 +1,170 @@
+"""A blocking JSON-RPC client for one-shot commands, and daemon autostart.
+
+Stdlib only (socket, json, subprocess): a CLI call must not pay for trio,
+attrs or cattrs at start-up. Scripts may use it too:
+
+    with Client(socket_path) as c:
+        c.call("task.list", {"project": "/path/to/repo"})
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket as _socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from orchestra.core.errors import DaemonUnreachable, RemoteError
+
+CONNECT_ERRORS = (FileNotFoundError, ConnectionRefusedError, ConnectionResetError)
+
+
+class Client:
+    def __init__(self, path: Path, *, timeout: float | None = 60.0) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._sock: _socket.socket | None = None
+        self._file: Any = None
+        self._next_id = 0
+
+    def connect(self) -> Client:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(os.fspath(self.path))
+        except (TimeoutError, *CONNECT_ERRORS, PermissionError) as exc:
+            sock.close()
+            raise DaemonUnreachable(
+                f"the daemon is not answering on {self.path} ({exc.strerror or exc})",
+                socket=str(self.path),
+            ) from None
+        self._sock = sock
+        self._file = sock.makefile("rb")
+        return self
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._file = None
+
+    def __enter__(self) -> Client:
+        return self if self._sock is not None else self.connect()
+
+    def __exit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Send one request and return its result, or raise RemoteError with its code and data."""
+        if self._sock is None:
+            self.connect()
+        assert self._sock is not None
+        self._next_id += 1
+        request_id = self._next_id
+        message = {"jsonrpc": "2.0", "method": method, "id": request_id}
+        if params is not None:
+            message["params"] = dict(params)
+        try:
+            self._sock.sendall(json.dumps(message).encode() + b"\n")
+            while True:
+                reply = self._read()
+                if reply.get("id") == request_id and "method" not in reply:
+                    break  # notifications (events) may arrive before our reply
+        except (OSError, ValueError) as exc:
+            raise DaemonUnreachable(
+                f"the daemon closed the connection on {self.path} ({exc})", socket=str(self.path)
+            ) from None
+        if "error" in reply:
+            err = reply["error"]
+            raise RemoteError(err.get("code", -32603), err.get("message", "error"), err.get("data"))
+        return reply.get("result")
+
+    def _read(self) -> dict[str, Any]:
+        line = self._file.readline()
+        if not line:
+            raise ConnectionResetError("connection closed by the daemon")
+        value = json.loads(line)
+        if not isinstance(value, dict):
+            raise ValueError("unexpected reply")
+        return value
+
+    def notifications(self) -> Iterator[dict[str, Any]]:
+        """Yield notifications (after `events.subscribe`) until the daemon goes away."""
+        assert self._sock is not None
+        self._sock.settimeout(None)
+        while True:
+            try:
+                message = self._read()
+            except (OSError, ValueError):
+                return
+            if "method" in message:
+                yield message
+
+
+def is_running(path: Path) -> bool:
+    try:
+        with Client(path, timeout=5.0) as c:
+            c.call("daemon.ping")
+        return True
+    except (DaemonUnreachable, RemoteError):
+        return False
+
+
+def spawn_daemon(path: Path, log_dir: Path, *, timeout: float = 10.0) -> int:
+    """Start `orchestra daemon run` detached and wait until the socket answers; return its pid."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out_path = log_dir / "daemon.out"
+    env = dict(os.environ, ORCHESTRA_SOCKET=os.fspath(path))
+    with out_path.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestra", "daemon", "run"],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,  # outlive this terminal and its signals
+            close_fds=True,
+            env=env,
+        )
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while time.monotonic() < deadline:
+        if is_running(path):
+            return proc.pid
+        code = proc.poll()
+        if code is not None:
+            if is_running(path):  # another start won the race: that daemon serves us
+                return proc.pid
+            tail = out_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise DaemonUnreachable(
+                f"the daemon failed to start (exit {code}): {tail[0]}", socket=str(path)
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    raise DaemonUnreachable(
+        f"the daemon did not answer on {path} within {timeout:.0f} s", socket=str(path)
+    )
+
+
+def connect(path: Path, *, autostart: bool, log_dir: Path) -> Client:
+    """A connected client, starting the daemon first when it is not running and allowed to."""
+    client = Client(path)
+    try:
+        return client.connect()
+    except DaemonUnreachable:
+        if not autostart:
+            raise DaemonUnreachable(
+                f"the daemon is not running on {path} (autostart is off):"
+                " run `orchestra daemon start`",
+                socket=str(path),
+            ) from None
+    spawn_daemon(path, log_dir)
+    return client.connect()

@@ -1,0 +1,199 @@
+"""The JSON-RPC API's shapes: one params class per method, and the wire form of a task.
+
+Pure: cattrs structures incoming params (unknown keys and wrong types are
+refused with the path of each problem) and unstructures results. docs/api.md
+documents every method; a test checks each method here appears there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final, TypeVar
+
+import attrs
+import cattrs
+from cattrs.v import transform_error
+
+from orchestra.core import names
+from orchestra.core.errors import InvalidParams
+from orchestra.core.states import Status
+from orchestra.core.tasks import Task
+
+TaskRef = int | str
+P = TypeVar("P")
+
+
+@attrs.frozen(kw_only=True)
+class NoParams:
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class ProjectParams:
+    project: str
+
+
+@attrs.frozen(kw_only=True)
+class TaskParams:
+    project: str
+    task: TaskRef
+
+
+@attrs.frozen(kw_only=True)
+class NewParams:
+    project: str
+    slug: str = attrs.field(validator=lambda _i, _a, v: names.check_slug(v))
+    description: str = ""
+    title: str | None = attrs.field(
+        default=None, validator=lambda _i, _a, v: v is None or names.check_title(v)
+    )
+    agent: str | None = attrs.field(
+        default=None, validator=lambda _i, _a, v: v is None or names.check_agent(v)
+    )
+    base_branch: str | None = attrs.field(
+        default=None, validator=lambda _i, _a, v: v is None or names.check_branch(v)
+    )
+    labels: list[str] = attrs.field(factory=list, validator=lambda _i, _a, v: names.check_labels(v))
+
+
+@attrs.frozen(kw_only=True)
+class ListParams:
+    project: str
+    status: list[Status] | None = None
+    label: str | None = None
+    description: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class UpdateParams:
+    """Change fields (those given), or replace the whole file with `text` from an editor."""
+
+    project: str
+    task: TaskRef
+    description: str | None = None
+    title: str | None = attrs.field(
+        default=None, validator=lambda _i, _a, v: v is None or names.check_title(v)
+    )
+    labels: list[str] | None = attrs.field(
+        default=None, validator=lambda _i, _a, v: v is None or names.check_labels(v)
+    )
+    agent: str | None = attrs.field(
+        default=None, validator=lambda _i, _a, v: v is None or names.check_agent(v)
+    )
+    base_branch: str | None = attrs.field(
+        default=None, validator=lambda _i, _a, v: v is None or names.check_branch(v)
+    )
+    text: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SetStatusParams:
+    project: str
+    task: TaskRef
+    status: str = attrs.field(
+        validator=attrs.validators.in_(("idle", "complete", "fail", "reviewed"))
+    )
+    summary: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SessionParams:
+    project: str
+    task: TaskRef
+    session_id: str | None = attrs.field(
+        validator=lambda _i, _a, v: v is None or names.check_session_id(v)
+    )
+
+
+@attrs.frozen(kw_only=True)
+class SubscribeParams:
+    project: str | None = None  # None: every project
+
+
+def _converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+    def exact(kind: type, what: str) -> Any:
+        def hook(value: Any, _t: Any) -> Any:
+            if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+                raise TypeError(f"expected {what}, found {type(value).__name__}")
+            return value
+
+        return hook
+
+    conv.register_structure_hook(str, exact(str, "a string"))
+    conv.register_structure_hook(bool, exact(bool, "true or false"))
+
+    def ref(value: Any, _t: Any) -> TaskRef:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise TypeError(f"expected a task id or slug, found {type(value).__name__}")
+        return names.parse_task_ref(value)  # "3" names task 3
+
+    conv.register_structure_hook(TaskRef, ref)
+
+    def strict_list(value: Any, type_: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise TypeError(f"expected an array, found {type(value).__name__}")
+        return [conv.structure(item, type_.__args__[0]) for item in value]
+
+    conv.register_structure_hook_func(lambda t: getattr(t, "__origin__", None) is list, strict_list)
+    conv.register_unstructure_hook(dt.datetime, lambda d: d.isoformat().replace("+00:00", "Z"))
+    return conv
+
+
+CONVERTER: Final = _converter()
+
+
+def structure(params: Any, cls: type[P]) -> P:
+    """Params from the wire into `cls`, or InvalidParams listing every problem."""
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise InvalidParams(
+            "params must be an object with named fields", problems=["expected an object @ $"]
+        )
+    try:
+        return CONVERTER.structure(params, cls)
+    except InvalidParams:
+        raise
+    except cattrs.BaseValidationError as exc:
+        problems = [
+            p.removesuffix(" @ $") for p in transform_error(exc, path="$", format_exception=_format)
+        ]
+        raise InvalidParams("invalid params: " + "; ".join(problems), problems=problems) from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidParams(f"invalid params: {exc}") from None
+
+
+def _format(exc: BaseException, _type: Any) -> str:
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"unknown field(s) {', '.join(sorted(exc.extra_fields))}"
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, InvalidParams):
+        return exc.message
+    return str(exc) or type(exc).__name__
+
+
+def task_to_wire(
+    task: Task, *, root: str, worktree: str, path: str, description: bool = True
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": task.id,
+        "slug": task.slug,
+        "ref": task.ref,
+        "title": task.title,
+        "status": str(task.status),
+        "agent": task.agent,
+        "base_branch": task.base_branch,
+        "labels": list(task.labels),
+        "created_at": CONVERTER.unstructure(task.created_at),
+        "session_id": task.session_id,
+        "branch": task.branch,
+        "worktree": worktree,
+        "file": path,
+        "project": root,
+    }
+    if description:
+        data["description"] = task.description
+    return data

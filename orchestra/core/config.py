@@ -1,0 +1,229 @@
+"""Config schema and layering, without file I/O.
+
+Layers, lowest first: built-in defaults, the global file
+(`$XDG_CONFIG_HOME/orchestra/config.toml`), the project file
+(`.orchestra/config.toml`), then the environment (`ORCHESTRA_SOCKET`,
+`ORCHESTRA_LOG`, `ORCHESTRA_DETACH_KEYS`). Tables merge key by key, so a project
+can override one field of one agent. Every layer is validated on its own first,
+so an error names the file (or variable) that holds the bad value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+import cattrs
+from cattrs.errors import ForbiddenExtraKeysError
+from cattrs.gen import make_mapping_structure_fn
+from cattrs.v import transform_error
+
+from orchestra.core import names
+from orchestra.core.errors import ConfigError
+
+LOG_LEVELS: Final = ("off", "warn", "info", "debug", "trace")
+CONFIRM: Final = ("ask", "yes", "no")
+
+_KEY = re.compile(r"(ctrl-[a-z\[\]\\^_@]|[\x21-\x7e])")
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """`ctrl-]` or `ctrl-b,d` -> the bytes a terminal sends for that sequence."""
+    out = bytearray()
+    for part in spec.split(","):
+        part = part.strip().lower() if part.strip().lower().startswith("ctrl-") else part.strip()
+        if not _KEY.fullmatch(part):
+            raise ValueError(
+                f"invalid detach key {part!r}: use ctrl-<letter or one of []\\^_@> or one"
+                " printable character, comma-separated (e.g. 'ctrl-]' or 'ctrl-b,d')"
+            )
+        out.append(ord(part[5].upper()) - 64 if part.startswith("ctrl-") else ord(part))
+    return bytes(out)
+
+
+def _one_of(choices: tuple[str, ...]) -> Any:
+    def check(_inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+        if value not in choices:
+            raise ValueError(f"{attr.name} must be one of {', '.join(choices)}, not {value!r}")
+
+    return check
+
+
+def _positive(_inst: object, attr: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attr.name} must be greater than 0, not {value!r}")
+
+
+def _detach(_inst: object, _attr: attrs.Attribute[Any], value: str) -> None:
+    parse_detach_keys(value)
+
+
+def _agent_name(_inst: object, _attr: attrs.Attribute[Any], value: str) -> None:
+    names.check_agent(value)
+
+
+def _branch(_inst: object, _attr: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None:
+        names.check_branch(value)
+
+
+@attrs.frozen(kw_only=True)
+class AgentProfile:
+    """How to run one agent; built-in profiles come with the agents module."""
+
+    command: list[str] = attrs.field(factory=list)  # argv; "{prompt}" is replaced
+    resume: list[str] = attrs.field(factory=list)  # argv; "{session_id}" is replaced
+    env: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    log_level: str = attrs.field(default="info", validator=_one_of(LOG_LEVELS))
+    idle_timeout: float = attrs.field(default=30.0, validator=_positive)  # seconds
+    idle_dwell: float = attrs.field(default=3.0, validator=_positive)  # seconds
+    max_running: int = attrs.field(default=4, validator=_positive)
+    confirm: str = attrs.field(default="ask", validator=_one_of(CONFIRM))
+    detach_keys: str = attrs.field(default="ctrl-]", validator=_detach)
+    default_agent: str = attrs.field(default="claude", validator=_agent_name)
+    base_branch: str | None = attrs.field(default=None, validator=_branch)
+    autostart: bool = True  # start the daemon when a command needs it
+    socket: str | None = None  # default: $XDG_RUNTIME_DIR/orchestra/orchestra.sock
+    agents: dict[str, AgentProfile] = attrs.field(factory=dict)
+
+
+def make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+    def strict(kind: type, name: str) -> Any:
+        def hook(value: Any, _type: Any) -> Any:
+            # TOML already typed the value: refuse "4" for an int instead of coercing.
+            ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                return float(value)
+            if not ok:
+                raise TypeError(f"expected {name}, found {type(value).__name__} {value!r}")
+            return value
+
+        return hook
+
+    conv.register_structure_hook(str, strict(str, "a string"))
+    conv.register_structure_hook(int, strict(int, "an integer"))
+    conv.register_structure_hook(float, strict(float, "a number"))
+    conv.register_structure_hook(bool, strict(bool, "true or false"))
+
+    def strict_list(value: Any, type_: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise TypeError(f"expected an array, found {type(value).__name__} {value!r}")
+        return [conv.structure(item, type_.__args__[0]) for item in value]
+
+    def strict_dict(type_: Any) -> Any:
+        inner = make_mapping_structure_fn(type_, conv, detailed_validation=True)
+
+        def hook(value: Any, _type: Any) -> Any:
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected a table, found {type(value).__name__} {value!r}")
+            return inner(value, _type)
+
+        return hook
+
+    conv.register_structure_hook_func(lambda t: getattr(t, "__origin__", None) is list, strict_list)
+    conv.register_structure_hook_factory(
+        lambda t: getattr(t, "__origin__", None) is dict, strict_dict
+    )
+    return conv
+
+
+_CONVERTER: Final = make_converter()
+DEFAULTS: Final = _CONVERTER.unstructure(Config())
+
+
+def structure(raw: Mapping[str, Any], *, source: str) -> Config:
+    """Validate a merged dict into a Config; errors name `source`, the key and what is expected."""
+    try:
+        return _CONVERTER.structure(dict(raw), Config)
+    except cattrs.BaseValidationError as exc:
+        problems = [_describe(p) for p in transform_error(exc, path="$", format_exception=_format)]
+        raise ConfigError(
+            f"{source}: " + "; ".join(problems), file=source, problems=problems
+        ) from None
+
+
+def _format(exc: BaseException, _type: Any) -> str:
+    if isinstance(exc, ForbiddenExtraKeysError):
+        cls = exc.cl if attrs.has(exc.cl) else Config
+        allowed = ", ".join(f.name for f in attrs.fields(cls))
+        return f"unknown key {', '.join(sorted(exc.extra_fields))} (known keys: {allowed})"
+    if isinstance(exc, (TypeError, ValueError)) and str(exc):
+        return str(exc)  # our hooks' and validators' messages say what is expected
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    return f"invalid value ({type(exc).__name__})"
+
+
+def _describe(problem: str) -> str:
+    # Validators run on the whole class, so cattrs places them at "$"; they name their key.
+    return problem.removesuffix(" @ $")
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@attrs.frozen(kw_only=True)
+class Layer:
+    source: str  # a file path, "defaults" or "environment"
+    values: dict[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class Effective:
+    config: Config
+    origins: dict[str, str]  # dotted key -> the source that set it
+
+
+def resolve(layers: list[Layer]) -> Effective:
+    """Merge layers (lowest first) after validating each one alone over the defaults."""
+    merged: dict[str, Any] = dict(DEFAULTS)
+    origins = dict.fromkeys(_flatten(DEFAULTS), "default")
+    for layer in layers:
+        structure(deep_merge(DEFAULTS, layer.values), source=layer.source)
+        merged = deep_merge(merged, layer.values)
+        origins.update(dict.fromkeys(_flatten(layer.values), layer.source))
+    config = structure(merged, source="merged config")
+    return Effective(config=config, origins=origins)
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for key, value in values.items():
+        if isinstance(value, Mapping) and value:
+            keys += _flatten(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def describe(effective: Effective) -> list[dict[str, Any]]:
+    """Rows of (key, value, source) for `orchestra config`."""
+    flat: dict[str, Any] = {}
+
+    def walk(values: Mapping[str, Any], prefix: str) -> None:
+        for key, value in values.items():
+            if isinstance(value, Mapping) and value:
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    walk(_CONVERTER.unstructure(effective.config), "")
+    return [
+        {"key": key, "value": value, "source": effective.origins.get(key, "default")}
+        for key, value in flat.items()
+    ]

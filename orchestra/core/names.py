@@ -1,0 +1,137 @@
+"""Rules for every name a user gives us: slugs, labels, agent names, branches.
+
+Validated here, at the boundary, so nothing downstream (file paths, git argv)
+ever sees a name that could escape `.orchestra/` or pass for a git option.
+Stdlib-only: the CLI uses these rules too.
+"""
+
+from __future__ import annotations
+
+import re
+
+from orchestra.core.errors import InvalidParams
+
+SLUG_RULE = (
+    "1-63 characters: lowercase letters, digits and '-', starting with a letter or digit,"
+    " not only digits (those name task ids)"
+)
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+LABEL_RULE = (
+    "1-64 characters: letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
+)
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+AGENT_RULE = (
+    "1-32 characters: lowercase letters, digits, '_' or '-', starting with a letter or digit"
+)
+_AGENT = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+SESSION_RULE = "1-200 printable characters with no spaces"
+_SESSION = re.compile(r"[\x21-\x7e]{1,200}")
+
+TITLE_MAX = 200
+
+# git-check-ref-format(1), plus: no leading '-' (it would read as an option).
+_BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def check_slug(slug: object) -> str:
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug) or slug.isdigit():
+        raise InvalidParams(f"invalid slug {slug!r}: use {SLUG_RULE}", field="slug", rule=SLUG_RULE)
+    return slug
+
+
+def check_label(label: object) -> str:
+    if not isinstance(label, str) or not _LABEL.fullmatch(label):
+        raise InvalidParams(
+            f"invalid label {label!r}: use {LABEL_RULE}", field="labels", rule=LABEL_RULE
+        )
+    return label
+
+
+def check_labels(labels: object) -> list[str]:
+    if not isinstance(labels, list):
+        raise InvalidParams(f"labels must be a list of strings, not {labels!r}", field="labels")
+    out: list[str] = []
+    for label in labels:
+        check_label(label)
+        if label not in out:
+            out.append(label)
+    return out
+
+
+def check_agent(agent: object) -> str:
+    if not isinstance(agent, str) or not _AGENT.fullmatch(agent):
+        raise InvalidParams(
+            f"invalid agent name {agent!r}: use {AGENT_RULE}", field="agent", rule=AGENT_RULE
+        )
+    return agent
+
+
+def check_session_id(session_id: object) -> str:
+    if not isinstance(session_id, str) or not _SESSION.fullmatch(session_id):
+        raise InvalidParams(
+            f"invalid session id {session_id!r}: use {SESSION_RULE}",
+            field="session_id",
+            rule=SESSION_RULE,
+        )
+    return session_id
+
+
+def check_title(title: object) -> str:
+    if not isinstance(title, str) or len(title) > TITLE_MAX or not title.isprintable():
+        raise InvalidParams(
+            f"invalid title {title!r}: use one line of at most {TITLE_MAX} printable characters",
+            field="title",
+        )
+    return title
+
+
+def check_branch(name: object, field: str = "base_branch") -> str:
+    """Accept a branch name git itself would accept and that cannot pass for an option."""
+    problem = None
+    if not isinstance(name, str) or not name:
+        problem = "it is empty"
+    elif len(name) > 200:
+        problem = "it is longer than 200 characters"
+    elif name.startswith(("-", "/")) or name.endswith(("/", ".", ".lock")):
+        problem = "it starts with '-' or '/', or ends with '/', '.' or '.lock'"
+    elif _BAD_REF_CHARS.search(name):
+        problem = "it contains a space, a control character or one of ~^:?*[\\"
+    elif ".." in name or "@{" in name or "//" in name or name == "@":
+        problem = "it contains '..', '@{' or '//'"
+    elif any(part.startswith(".") for part in name.split("/")):
+        problem = "a path component starts with '.'"
+    if problem:
+        raise InvalidParams(f"invalid branch name {name!r}: {problem}", field=field)
+    assert isinstance(name, str)
+    return name
+
+
+def task_stem(task_id: int, slug: str) -> str:
+    """The `{id}-{slug}` stem shared by the task file, branch and worktree."""
+    return f"{task_id}-{slug}"
+
+
+def task_branch(task_id: int, slug: str) -> str:
+    return f"orchestra/{task_stem(task_id, slug)}"
+
+
+def parse_task_ref(ref: object) -> int | str:
+    """A task is named by its id (an int, or digits) or by its slug."""
+    if isinstance(ref, bool):
+        ref = str(ref)
+    if isinstance(ref, int):
+        if ref < 1:
+            raise InvalidParams(f"invalid task id {ref}: ids start at 1", field="task")
+        return ref
+    if isinstance(ref, str):
+        if ref.isascii() and ref.isdigit():
+            return parse_task_ref(int(ref))
+        if _SLUG.fullmatch(ref):
+            return ref
+    raise InvalidParams(
+        f"invalid task reference {ref!r}: give a task id (a number) or a slug ({SLUG_RULE})",
+        field="task",
+    )

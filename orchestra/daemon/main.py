@@ -1,0 +1,142 @@
+"""The daemon's entry point: take the per-user lock, bind the socket, serve until told to stop.
+
+One daemon per user: an exclusive flock on `<socket>.lock` (holding our pid).
+Whoever holds the lock owns the socket path, so a socket file left by a killed
+daemon is stale by definition and is replaced; a live daemon's socket is never
+deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import trio
+
+from orchestra.adapters import config_files, logs, paths
+from orchestra.core.errors import ConfigError, OrchestraError
+from orchestra.daemon import server
+from orchestra.daemon.dispatch import Daemon
+from orchestra.daemon.events import EventHub
+from orchestra.daemon.registry import Registry
+
+log = logging.getLogger("orchestra.daemon")
+
+MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with the NUL
+
+
+class AlreadyRunning(OrchestraError):
+    kind = "already_running"
+
+
+@contextlib.contextmanager
+def single_instance(socket: Path) -> Iterator[None]:
+    """Hold the per-user daemon lock, or raise AlreadyRunning naming the holder's pid."""
+    lock = paths.lock_file(socket)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise AlreadyRunning(
+                f"a daemon is already running (pid {pid}) on {socket}", pid=pid, socket=str(socket)
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+async def bind(socket: Path) -> trio.socket.SocketType:
+    if len(os.fsencode(socket)) > MAX_SOCKET_PATH:
+        raise ConfigError(
+            f"socket path {socket} is longer than {MAX_SOCKET_PATH} bytes; set ORCHESTRA_SOCKET"
+            " to a shorter path"
+        )
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket)  # we hold the lock: any socket file here is stale
+    sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+    old = os.umask(0o177)  # the socket is born 0600, no window where others could connect
+    try:
+        await sock.bind(os.fspath(socket))
+    finally:
+        os.umask(old)
+    os.chmod(socket, 0o600)  # noqa: PTH101 - belt and braces after the umask
+    sock.listen(128)
+    return sock
+
+
+async def serve(
+    socket: Path, environ: Mapping[str, str], *, ready: trio.Event | None = None
+) -> None:
+    hub = EventHub()
+    registry = Registry(state_file=paths.known_projects_file(environ), hub=hub)
+    daemon = Daemon(socket=socket, registry=registry, hub=hub)
+    sock = await bind(socket)
+    listener = trio.SocketListener(sock)
+    log.info("listening on %s", socket, extra={"event": "daemon.started", "pid": os.getpid()})
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.serve, daemon, listener)
+            nursery.start_soon(_signals, daemon)
+            await registry.load_known()
+            if ready is not None:
+                ready.set()
+            await daemon.shutdown.wait()
+            nursery.cancel_scope.cancel()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(socket)
+        registry.close()
+        log.info("stopped", extra={"event": "daemon.stopped", "pid": os.getpid()})
+
+
+async def _signals(daemon: Daemon) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for signum in signals:
+            log.info("signal %s: stopping", signum, extra={"event": "daemon.signal"})
+            daemon.shutdown.set()
+
+
+def run(environ: Mapping[str, str] = os.environ) -> int:
+    """`orchestra daemon run`: serve in the foreground until stopped. Returns an exit code."""
+    try:
+        layers = config_files.raw_layers(None, environ)
+        effective = config_files.load(None, environ)
+    except ConfigError as exc:
+        print(f"orchestra: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    socket = config_files.socket_path(layers, environ)
+    daemon_log = logs.file_logger(
+        "orchestra.daemon", paths.daemon_log_file(environ), effective.config.log_level
+    )
+    try:
+        paths.private_dir(socket.parent)
+        with single_instance(socket):
+            print(
+                f"orchestra daemon {os.getpid()} listening on {socket}", file=sys.stderr, flush=True
+            )
+            trio.run(serve, socket, environ)
+    except AlreadyRunning as exc:
+        print(f"orchestra: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except OrchestraError as exc:
+        print(f"orchestra: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EADDRINUSE):
+            print(f"orchestra: cannot serve on {socket}: {exc.strerror}", file=sys.stderr)
+            return 1
+        raise
+    finally:
+        logs.close(daemon_log)
+    return 0
