@@ -1,0 +1,142 @@
+"""Shared fixtures: isolated user dirs, real git repositories, a real daemon process.
+
+Every test that needs a daemon gets its own, on its own socket, under a temp
+HOME and XDG dirs, so tests never see the developer's daemon or each other's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestra.client import Client
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+class Env:
+    """A private user: HOME, XDG dirs and a short socket path (sun_path is 108 bytes)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.home = base / "home"
+        self.home.mkdir()
+        self.socket = base / "run" / "orchestra.sock"
+        self.vars = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRA_", "XDG_"))},
+            **GIT_ENV,
+            "HOME": str(self.home),
+            "XDG_CONFIG_HOME": str(base / "config"),
+            "XDG_STATE_HOME": str(base / "state"),
+            "XDG_RUNTIME_DIR": str(base / "xdg-run"),
+            "ORCHESTRA_SOCKET": str(self.socket),
+            "EDITOR": "false",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+
+    def run(self, *args: str, cwd: Path | None = None, input: str | None = None,
+            check: bool = False, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the real CLI (`python -m orchestra ...`) as a subprocess."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestra", *args],
+            cwd=cwd, env={**self.vars, **(extra or {})}, capture_output=True, text=True,
+            input=input if input is not None else "", timeout=60,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"orchestra {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+        return proc
+
+    def client(self) -> Client:
+        return Client(self.socket, timeout=20).connect()
+
+    def daemon_pid(self) -> int | None:
+        lock = self.socket.with_name(self.socket.name + ".lock")
+        try:
+            return int(lock.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True,
+        capture_output=True, text=True,
+    ).stdout
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git("init", "-q", "-b", "main", cwd=path)
+    (path / "README.md").write_text("hello\n")
+    git("add", "README.md", cwd=path)
+    git("commit", "-q", "-m", "initial", cwd=path)
+    return path
+
+
+@pytest.fixture
+def env() -> Iterator[Env]:
+    base = Path(tempfile.mkdtemp(prefix="orc-", dir="/tmp"))
+    e = Env(base)
+    try:
+        yield e
+    finally:
+        stop_daemon(e)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def stop_daemon(e: Env) -> None:
+    pid = e.daemon_pid()
+    if pid is None:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def repo(env: Env) -> Path:
+    return make_repo(env.base / "repo")
+
+
+@pytest.fixture
+def project(env: Env, repo: Path) -> Path:
+    """A git repository with `orchestra init` done."""
+    env.run("init", cwd=repo, check=True)
+    return repo
+
+
+@pytest.fixture
+def daemon(env: Env) -> Iterator[Env]:
+    """A running daemon (started the way users start it)."""
+    env.run("daemon", "start", check=True)
+    yield env
+
+
+def call(env: Env, method: str, params: dict[str, Any] | None = None) -> Any:
+    with env.client() as c:
+        return c.call(method, params)
