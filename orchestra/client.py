@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import socket as _socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -121,6 +120,8 @@ def is_running(path: Path) -> bool:
 
 def spawn_daemon(path: Path, log_dir: Path, *, timeout: float = 10.0) -> int:
     """Start `orchestra daemon run` detached and wait until the socket answers; return its pid."""
+    import subprocess
+
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path = log_dir / "daemon.out"
     env = dict(os.environ, ORCHESTRA_SOCKET=os.fspath(path))

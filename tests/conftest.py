@@ -6,6 +6,8 @@ HOME and XDG dirs, so tests never see the developer's daemon or each other's.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -50,16 +52,28 @@ class Env:
             "PYTHONDONTWRITEBYTECODE": "1",
         }
 
-    def run(self, *args: str, cwd: Path | None = None, input: str | None = None,
-            check: bool = False, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        input: str | None = None,
+        check: bool = False,
+        extra: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real CLI (`python -m orchestra ...`) as a subprocess."""
         proc = subprocess.run(
             [sys.executable, "-m", "orchestra", *args],
-            cwd=cwd, env={**self.vars, **(extra or {})}, capture_output=True, text=True,
-            input=input if input is not None else "", timeout=60,
+            cwd=cwd,
+            env={**self.vars, **(extra or {})},
+            capture_output=True,
+            text=True,
+            input=input if input is not None else "",
+            timeout=60,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"orchestra {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+            raise AssertionError(
+                f"orchestra {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
+            )
         return proc
 
     def client(self) -> Client:
@@ -75,8 +89,12 @@ class Env:
 
 def git(*args: str, cwd: Path) -> str:
     return subprocess.run(
-        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True,
-        capture_output=True, text=True,
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, **GIT_ENV},
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
 
 
@@ -100,22 +118,35 @@ def env() -> Iterator[Env]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def daemon_gone(e: Env) -> bool:
+    """True once no process holds the daemon lock (a zombie holds no lock)."""
+    lock = e.socket.with_name(e.socket.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 def stop_daemon(e: Env) -> None:
     pid = e.daemon_pid()
-    if pid is None:
+    if pid is None or daemon_gone(e):
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if daemon_gone(e):
             return
-        time.sleep(0.01)
-    os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ without loading cattrs; `load` validates everything (daemon, `orchestra config`)
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,14 +33,18 @@ def env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
 def read_file(path: Path) -> dict[str, Any] | None:
     """A config file's table, None when it does not exist; bad TOML names the file and line."""
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        f = path.open("rb")
     except FileNotFoundError:
         return None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}", file=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}", file=str(path)) from None
+    import tomllib  # only when a file exists: keeps it off a bare CLI call's start-up
+
+    with f:
+        try:
+            return tomllib.load(f)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # TOML must be UTF-8
+            raise ConfigError(f"{path}: invalid TOML: {exc}", file=str(path)) from None
 
 
 def raw_layers(

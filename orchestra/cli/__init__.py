@@ -1,0 +1,16 @@
+"""The `orchestra` command. `main` tries the Typer-free fast path first (cli/fast.py)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    from orchestra.cli import fast
+
+    code = fast.run(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
+    from orchestra.cli.main import main as typer_main
+
+    typer_main()

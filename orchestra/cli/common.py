@@ -1,83 +1,20 @@
-"""What every command shares: the project, the daemon connection, error handling, options."""
+"""What every Typer command shares: options, the Session on the context, error handling."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import typer
 
-from orchestra.adapters import config_files, paths
-from orchestra.cli.output import abort, fail
-from orchestra.client import Client, connect
-from orchestra.core.errors import EXIT_USAGE, OrchestraError
+from orchestra.cli.output import fail
+from orchestra.cli.session import Session
+from orchestra.core.errors import OrchestraError
+
+__all__ = ["JSON", "YES", "Session", "errors", "session"]
 
 JSON = typer.Option(False, "--json", help="Print the result (or the error) as JSON on stdout.")
 YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
-
-
-class Session:
-    """Per-invocation state, kept on the Typer context (no module globals)."""
-
-    def __init__(self, project: Path | None) -> None:
-        self.environ = os.environ
-        self._project_arg = project
-        self._project: Path | None = None
-        self._client: Client | None = None
-        self._layers: list[tuple[str, dict[str, Any]]] | None = None
-
-    @property
-    def project(self) -> Path:
-        if self._project is None:
-            start = self._project_arg or Path.cwd()
-            self._project = paths.find_project(start)
-        return self._project
-
-    def layers(self, *, with_project: bool = True) -> list[tuple[str, dict[str, Any]]]:
-        if self._layers is None:
-            project = None
-            if with_project:
-                with contextlib.suppress(OrchestraError):
-                    project = self.project
-            self._layers = config_files.raw_layers(project, self.environ)
-        return self._layers
-
-    @property
-    def socket(self) -> Path:
-        return config_files.socket_path(self.layers(), self.environ)
-
-    def client(self) -> Client:
-        if self._client is None:
-            autostart = config_files.light_value(self.layers(), "autostart", bool, True)
-            self._client = connect(
-                self.socket, autostart=autostart, log_dir=paths.state_home(self.environ)
-            )
-        return self._client
-
-    def call(self, method: str, **params: Any) -> Any:
-        """A task-scoped call: the project root goes with every request."""
-        return self.client().call(method, {"project": str(self.project), **params})
-
-    def confirm(self, question: str, yes: bool, *, as_json: bool = False) -> None:
-        """Go on if -y, `confirm = "yes"`, or the person says so; otherwise stop here."""
-        if yes:
-            return
-        policy = config_files.light_value(self.layers(), "confirm", str, "ask")
-        if policy == "yes":
-            return
-        if policy == "ask" and sys.stdin.isatty() and not as_json:
-            if typer.confirm(question, default=False):
-                return
-            abort("cancelled", 1)
-        abort(f"{question} Refusing without confirmation: pass -y", EXIT_USAGE, as_json=as_json)
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
 
 
 def session(ctx: typer.Context) -> Session:

@@ -6,18 +6,43 @@ load on the way to a one-shot command; trio, attrs and cattrs stay out.
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
 
 import orchestra
-from orchestra.cli import config as config_cmd
-from orchestra.cli import daemon as daemon_cmd
-from orchestra.cli import init as init_cmd
-from orchestra.cli import tasks
 from orchestra.cli.common import Session
 from orchestra.core.errors import EXIT_ERROR
+
+# Where each top-level command lives: (module, attribute, is a group). Only the
+# invoked command is imported and turned into a click command (Typer builds every
+# registered command at each start, ~0.4 ms each); --help and unknown words get all.
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "init": ("orchestra.cli.init", "init", False),
+    "config": ("orchestra.cli.config", "config", False),
+    "demo": ("orchestra.cli.demo", "demo", False),
+    **{
+        name: ("orchestra.cli.tasks", name, False)
+        for name in (
+            "new",
+            "edit",
+            "show",
+            "status",
+            "start",
+            "stop",
+            "idle",
+            "complete",
+            "fail",
+            "reviewed",
+            "path",
+        )
+    },
+    "session": ("orchestra.cli.tasks", "session_app", True),
+    "daemon": ("orchestra.cli.daemon", "app", True),
+}
 
 app = typer.Typer(
     name="orchestra",
@@ -58,16 +83,34 @@ def root(
     ctx.call_on_close(ctx.obj.close)
 
 
-app.command("init")(init_cmd.init)
-app.command("config")(config_cmd.config)
-app.registered_commands += tasks.app.registered_commands
-app.add_typer(tasks.session_app, name="session")
-app.add_typer(daemon_cmd.app, name="daemon")
+def _invoked(argv: Sequence[str]) -> str | None:
+    """The command word in argv, skipping the root options (and --project's value)."""
+    args = iter(argv)
+    for arg in args:
+        if arg in ("-C", "--project"):
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
-def main() -> None:
+def register(names: Sequence[str]) -> typer.Typer:
+    for name in names:
+        module_name, attr, group = COMMANDS[name]
+        target = getattr(importlib.import_module(module_name), attr)
+        if group:
+            app.add_typer(target, name=name)
+        else:
+            app.command(name)(target)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    word = _invoked(args)
+    register([word] if word in COMMANDS else list(COMMANDS))
     try:
-        app()
+        app(args, prog_name="orchestra")
     except KeyboardInterrupt:
         sys.stderr.write("orchestra: interrupted\n")
         sys.exit(130)

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from orchestra.cli.common import JSON, YES, errors, session
-from orchestra.cli.output import abort, emit_json, table
+from orchestra.cli.output import abort, emit_json, render_move, render_status, render_task
 from orchestra.core.errors import EXIT_OK, EXIT_USAGE
 
 app = typer.Typer()
@@ -24,23 +21,20 @@ TASK = typer.Argument(..., help="The task: its id (3) or its slug (fix-login).",
 
 
 def _editor() -> list[str]:
+    import shlex
+
     return shlex.split(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi")
 
 
 def _edit_file(path: Path) -> None:
+    import subprocess
+
     try:
         code = subprocess.call([*_editor(), str(path)])
     except OSError as exc:
         abort(f"cannot run the editor {_editor()[0]!r} ({exc.strerror}); set $EDITOR", 1)
     if code != 0:
         abort(f"the editor exited with status {code}; nothing changed (your text is in {path})", 1)
-
-
-def _print_task(task: dict[str, Any]) -> None:
-    print(f"{task['ref']}  [{task['status']}]  agent={task['agent']}", end="")
-    if task.get("labels"):
-        print(f"  labels={','.join(task['labels'])}", end="")
-    print()
 
 
 @app.command()
@@ -75,6 +69,8 @@ def new(
             if not sys.stdin.isatty():
                 message = sys.stdin.read()
             else:
+                import tempfile
+
                 with tempfile.TemporaryDirectory(prefix="orchestra-") as tmp:
                     path = Path(tmp) / f"{slug}.md"
                     path.write_text("")
@@ -106,6 +102,8 @@ def edit(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
     with errors(as_json):
         current = s.call("task.get", task=task)
         original = Path(current["file"]).read_text(encoding="utf-8")
+        import tempfile
+
         fd, name = tempfile.mkstemp(prefix=f"orchestra-{current['ref']}-", suffix=".md")
         copy = Path(name)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -141,44 +139,8 @@ def show(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
         data = session(ctx).call("task.get", task=task)
     if as_json:
         emit_json(data)
-        return
-    for key in (
-        "ref",
-        "title",
-        "status",
-        "agent",
-        "base_branch",
-        "labels",
-        "created_at",
-        "session_id",
-        "branch",
-        "worktree",
-        "file",
-    ):
-        value = data.get(key)
-        if isinstance(value, list):
-            value = ", ".join(value)
-        print(f"{key + ':':13} {'' if value is None else value}")
-    print()
-    print(data.get("description", "").rstrip())
-
-
-def _render_status(result: dict[str, Any]) -> str:
-    rows = [
-        [
-            str(t["id"]),
-            t["slug"],
-            t["status"],
-            t["agent"],
-            ",".join(t["labels"]),
-            t.get("title") or "",
-        ]
-        for t in result["tasks"]
-    ]
-    text = table(["id", "slug", "status", "agent", "labels", "title"], rows) if rows else "no tasks"
-    for err in result.get("errors", []):
-        text += f"\nbroken: {err['message']}"
-    return text
+    else:
+        print(render_task(data))
 
 
 @app.command()
@@ -210,7 +172,7 @@ def status(
             if as_json:
                 emit_json(result)
             else:
-                print(_render_status(result))
+                print(render_status(result))
             return
         _watch(s, params, result, as_json)
 
@@ -223,7 +185,7 @@ def _watch(s: Any, params: dict[str, Any], result: dict[str, Any], as_json: bool
     def draw(res: dict[str, Any]) -> None:
         if tty:
             sys.stdout.write("\x1b[H\x1b[2J")
-        print(_render_status(res), flush=True)
+        print(render_status(res), flush=True)
 
     if as_json:
         emit_json(result)
@@ -250,7 +212,7 @@ def _move(ctx: typer.Context, method: str, task: str, as_json: bool, **params: A
     if as_json:
         emit_json(data)
     else:
-        print(f"task {data['ref']} is {data['status']}")
+        print(render_move(data))
 
 
 @app.command()

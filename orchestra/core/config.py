@@ -56,17 +56,26 @@ def _positive(_inst: object, attr: attrs.Attribute[Any], value: float) -> None:
         raise ValueError(f"{attr.name} must be greater than 0, not {value!r}")
 
 
-def _detach(_inst: object, _attr: attrs.Attribute[Any], value: str) -> None:
-    parse_detach_keys(value)
+def _detach(_inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    try:
+        parse_detach_keys(value)
+    except ValueError as exc:
+        raise ValueError(f"{attr.name}: {exc}") from None  # name the key, as the others do
 
 
-def _agent_name(_inst: object, _attr: attrs.Attribute[Any], value: str) -> None:
-    names.check_agent(value)
+def _agent_name(_inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    try:
+        names.check_agent(value)
+    except ValueError as exc:
+        raise ValueError(f"{attr.name}: {exc}") from None
 
 
-def _branch(_inst: object, _attr: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None:
-        names.check_branch(value)
+def _branch(_inst: object, attr: attrs.Attribute[Any], value: str | None) -> None:
+    try:
+        if value is not None:
+            names.check_branch(value)
+    except ValueError as exc:
+        raise ValueError(f"{attr.name}: {exc}") from None
 
 
 @attrs.frozen(kw_only=True)
@@ -132,6 +141,14 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook_factory(
         lambda t: getattr(t, "__origin__", None) is dict, strict_dict
     )
+    agent_hook = conv.get_structure_hook(AgentProfile)
+
+    def agent_table(value: Any, type_: Any) -> Any:
+        if not isinstance(value, Mapping):  # else cattrs reports a bare AttributeError
+            raise TypeError(f"expected a table, found {type(value).__name__} {value!r}")
+        return agent_hook(value, type_)
+
+    conv.register_structure_hook(AgentProfile, agent_table)
     return conv
 
 

@@ -76,13 +76,18 @@ def notification(method: str, params: dict[str, Any]) -> Reply:
 
 
 def encode(message: Any) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode() + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate (from a "\ud800" escape) has no UTF-8 form
+        return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
 def parse(data: bytes) -> Incoming:
     """Decode one framed message. Never raises: bad input becomes a ready error reply."""
     try:
-        message = json.loads(data)
+        # Decode strictly first: json.loads(bytes) would also take UTF-16/32 and encoded surrogates.
+        message = json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         return Incoming(

@@ -101,8 +101,8 @@ def check_branch(name: object, field: str = "base_branch") -> str:
         problem = "it contains a space, a control character or one of ~^:?*[\\"
     elif ".." in name or "@{" in name or "//" in name or name == "@":
         problem = "it contains '..', '@{' or '//'"
-    elif any(part.startswith(".") for part in name.split("/")):
-        problem = "a path component starts with '.'"
+    elif any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
+        problem = "a path component starts with '.' or ends with '.lock'"
     if problem:
         raise InvalidParams(f"invalid branch name {name!r}: {problem}", field=field)
     assert isinstance(name, str)
@@ -128,6 +128,8 @@ def parse_task_ref(ref: object) -> int | str:
         return ref
     if isinstance(ref, str):
         if ref.isascii() and ref.isdigit():
+            if len(ref) > 18:  # int() refuses over 4300 digits; no project has that many tasks
+                raise InvalidParams(f"invalid task id {ref[:20]!r}...: too large", field="task")
             return parse_task_ref(int(ref))
         if _SLUG.fullmatch(ref):
             return ref
