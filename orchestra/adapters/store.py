@@ -163,7 +163,11 @@ class TaskStore:
 
     def save(self, loaded: Loaded) -> Loaded:
         """Write an edited document back to the same file."""
-        write_atomic(loaded.path, loaded.doc.render())
+        try:
+            write_atomic(loaded.path, loaded.doc.render())
+        except BaseException:
+            self._cache.pop(loaded.path, None)  # its doc holds the unwritten edit: re-read it
+            raise
         return self._reload(loaded.path)
 
     def save_text(self, loaded: Loaded, text: str) -> Loaded:
