@@ -156,9 +156,22 @@ def repo(env: Env) -> Path:
 
 @pytest.fixture
 def project(env: Env, repo: Path) -> Path:
-    """A git repository with `orchestra init` done."""
+    """A git repository with `orchestra init` done; tasks default to the `sleeper` agent."""
     env.run("init", cwd=repo, check=True)
+    with (repo / ".orchestra" / "config.toml").open("a") as f:
+        f.write(TEST_AGENT_CONFIG)
     return repo
+
+
+# A stand-in agent for tests that need a live process but not a TUI: it says it is
+# ready, then waits (SIGHUP from `stop` ends it).
+# Dotted keys, not a [table]: tests append top-level keys to this file.
+TEST_AGENT_CONFIG = """
+default_agent = "sleeper"
+agents.sleeper.command = [
+  "{python}", "-c", "import time; print('sleeper ready', flush=True); time.sleep(3600)",
+]
+"""
 
 
 @pytest.fixture

@@ -14,7 +14,9 @@ from orchestra.client import Client, is_running, spawn_daemon
 from orchestra.core.errors import EXIT_ERROR, DaemonUnreachable
 
 app = typer.Typer(
-    help="Manage the per-user daemon that owns every task's agent.", no_args_is_help=True
+    help="Manage the per-user daemon that owns every task's agent.\n\n"
+    "Example: orchestra daemon status",
+    no_args_is_help=True,
 )
 
 
@@ -88,7 +90,14 @@ def status(ctx: typer.Context, as_json: bool = JSON) -> None:
     Example: orchestra daemon status --json
     """
     with errors(as_json):
-        data = _status(ctx)
+        try:
+            data = _status(ctx)
+        except DaemonUnreachable as exc:
+            raise DaemonUnreachable(
+                f"the daemon is not running on {session(ctx).socket}:"
+                " start it with `orchestra daemon start`",
+                **exc.data,
+            ) from None
     if as_json:
         emit_json(data)
         return

@@ -49,7 +49,8 @@ app = typer.Typer(
     help=(
         "Run several AI coding agents at once, each on its own branch in its own git worktree,"
         " under one per-user daemon.\n\nStart with `orchestra init` in a git repository, then"
-        " `orchestra new SLUG -m PROMPT` and `orchestra start SLUG`."
+        " `orchestra new SLUG -m PROMPT` and `orchestra start SLUG`.\n\n"
+        "Example: orchestra new fix-login -m 'Fix the login form' && orchestra status"
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

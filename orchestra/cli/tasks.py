@@ -15,7 +15,11 @@ from orchestra.cli.output import abort, emit_json, render_move, render_status, r
 from orchestra.core.errors import EXIT_OK, EXIT_USAGE
 
 app = typer.Typer()
-session_app = typer.Typer(help="Record the agent session a task resumes.", no_args_is_help=True)
+session_app = typer.Typer(
+    help="Record the agent session a task resumes.\n\n"
+    "Example: orchestra session set fix-login 3f2a9c1e",
+    no_args_is_help=True,
+)
 
 TASK = typer.Argument(..., help="The task: its id (3) or its slug (fix-login).", show_default=False)
 
@@ -188,7 +192,7 @@ def _watch(s: Any, params: dict[str, Any], result: dict[str, Any], as_json: bool
         print(render_status(res), flush=True)
 
     if as_json:
-        emit_json(result)
+        print(json_line(result), flush=True)  # one JSON value per line, like the events
     else:
         draw(result)
     with contextlib.suppress(KeyboardInterrupt):

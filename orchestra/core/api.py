@@ -106,6 +106,34 @@ class SessionParams:
 
 
 @attrs.frozen(kw_only=True)
+class InputParams:
+    """Text typed into a running agent's terminal (use "\r" for Enter)."""
+
+    project: str
+    task: TaskRef
+    text: str = attrs.field(validator=lambda _i, _a, v: _max_len(v, 65536, "text"))
+
+
+@attrs.frozen(kw_only=True)
+class TailParams:
+    project: str
+    task: TaskRef
+    bytes: int = attrs.field(
+        default=4096, validator=lambda _i, _a, v: _in_range(v, 1, 4 << 20, "bytes")
+    )
+
+
+def _max_len(value: str, limit: int, field: str) -> None:
+    if len(value) > limit:
+        raise InvalidParams(f"{field} is longer than {limit} characters", field=field)
+
+
+def _in_range(value: int, low: int, high: int, field: str) -> None:
+    if not low <= value <= high:
+        raise InvalidParams(f"{field} must be between {low} and {high}, not {value}", field=field)
+
+
+@attrs.frozen(kw_only=True)
 class SubscribeParams:
     project: str | None = None  # None: every project
 
@@ -123,6 +151,7 @@ def _converter() -> cattrs.Converter:
 
     conv.register_structure_hook(str, exact(str, "a string"))
     conv.register_structure_hook(bool, exact(bool, "true or false"))
+    conv.register_structure_hook(int, exact(int, "an integer"))
 
     def ref(value: Any, _t: Any) -> TaskRef:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
@@ -130,6 +159,14 @@ def _converter() -> cattrs.Converter:
         return names.parse_task_ref(value)  # "3" names task 3
 
     conv.register_structure_hook(TaskRef, ref)
+
+    def status(value: Any, _t: Any) -> Status:
+        # Status is a str: without this hook the str hook above would let any string through.
+        if not isinstance(value, str) or value not in Status.__members__.values():
+            raise ValueError(f"expected one of {', '.join(Status)}, found {value!r}")
+        return Status(value)
+
+    conv.register_structure_hook(Status, status)
 
     def strict_list(value: Any, type_: Any) -> list[Any]:
         if not isinstance(value, list):
@@ -172,6 +209,8 @@ def _format(exc: BaseException, _type: Any) -> str:
         return "required field missing"
     if isinstance(exc, InvalidParams):
         return exc.message
+    if len(exc.args) > 1 and isinstance(exc.args[0], str):
+        return exc.args[0]  # attrs' own validators (in_, ...): the message, not the tuple
     return str(exc) or type(exc).__name__
 
 

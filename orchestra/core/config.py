@@ -21,6 +21,8 @@ from cattrs.gen import make_mapping_structure_fn
 from cattrs.v import transform_error
 
 from orchestra.core import names
+from orchestra.core.agents import AgentProfile as AgentProfile  # re-exported
+from orchestra.core.agents import builtin_agents
 from orchestra.core.errors import ConfigError
 
 LOG_LEVELS: Final = ("off", "warn", "info", "debug", "trace")
@@ -56,6 +58,11 @@ def _positive(_inst: object, attr: attrs.Attribute[Any], value: float) -> None:
         raise ValueError(f"{attr.name} must be greater than 0, not {value!r}")
 
 
+def _port(_inst: object, attr: attrs.Attribute[Any], value: int) -> None:
+    if not 1024 <= value <= 65000:
+        raise ValueError(f"{attr.name} must be between 1024 and 65000, not {value!r}")
+
+
 def _detach(_inst: object, attr: attrs.Attribute[Any], value: str) -> None:
     try:
         parse_detach_keys(value)
@@ -79,15 +86,6 @@ def _branch(_inst: object, attr: attrs.Attribute[Any], value: str | None) -> Non
 
 
 @attrs.frozen(kw_only=True)
-class AgentProfile:
-    """How to run one agent; built-in profiles come with the agents module."""
-
-    command: list[str] = attrs.field(factory=list)  # argv; "{prompt}" is replaced
-    resume: list[str] = attrs.field(factory=list)  # argv; "{session_id}" is replaced
-    env: dict[str, str] = attrs.field(factory=dict)
-
-
-@attrs.frozen(kw_only=True)
 class Config:
     log_level: str = attrs.field(default="info", validator=_one_of(LOG_LEVELS))
     idle_timeout: float = attrs.field(default=30.0, validator=_positive)  # seconds
@@ -99,7 +97,16 @@ class Config:
     base_branch: str | None = attrs.field(default=None, validator=_branch)
     autostart: bool = True  # start the daemon when a command needs it
     socket: str | None = None  # default: $XDG_RUNTIME_DIR/orchestra/orchestra.sock
-    agents: dict[str, AgentProfile] = attrs.field(factory=dict)
+    # -- running agents --
+    setup: list[str] = attrs.field(factory=list)  # argv run in a new worktree before the agent
+    teardown: list[str] = attrs.field(factory=list)  # argv run before a worktree is removed
+    submodules: bool = True  # init submodules in new worktrees
+    scrollback: int = attrs.field(default=4 << 20, validator=_positive)  # bytes kept per agent
+    stop_grace: float = attrs.field(default=5.0, validator=_positive)  # SIGTERM -> SIGKILL, s
+    port_base: int = attrs.field(default=20000, validator=_port)  # ORCHESTRA_PORT of task 1
+    port_block: int = attrs.field(default=10, validator=_positive)  # ports per task
+    # The built-in profiles; `[agents.NAME]` tables merge over them field by field.
+    agents: dict[str, AgentProfile] = attrs.field(factory=builtin_agents)
 
 
 def make_converter() -> cattrs.Converter:

@@ -171,6 +171,18 @@ async def _stop(d: Daemon, _peer: Peer, params: Any) -> Any:
     return await (await d.registry.get(p.project)).stop(p.task)
 
 
+@method("task.send_input")
+async def _send_input(d: Daemon, _peer: Peer, params: Any) -> Any:
+    p = api.structure(params, api.InputParams)
+    return await (await d.registry.get(p.project)).send_input(p.task, p.text)
+
+
+@method("task.tail")
+async def _tail(d: Daemon, _peer: Peer, params: Any) -> Any:
+    p = api.structure(params, api.TailParams)
+    return await (await d.registry.get(p.project)).tail(p.task, p.bytes)
+
+
 # -- events.* -------------------------------------------------------------------
 
 

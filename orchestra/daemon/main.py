@@ -20,12 +20,14 @@ from pathlib import Path
 
 import trio
 
-from orchestra.adapters import config_files, logs, paths
+from orchestra.adapters import config_files, logs, paths, procs
+from orchestra.adapters.procs import Reaper
 from orchestra.core.errors import ConfigError, OrchestraError
 from orchestra.daemon import server
 from orchestra.daemon.dispatch import Daemon
 from orchestra.daemon.events import EventHub
 from orchestra.daemon.registry import Registry
+from orchestra.daemon.supervisor import Supervisor
 
 log = logging.getLogger("orchestra.daemon")
 
@@ -78,26 +80,50 @@ async def bind(socket: Path) -> trio.socket.SocketType:
 async def serve(
     socket: Path, environ: Mapping[str, str], *, ready: trio.Event | None = None
 ) -> None:
+    """The nursery tree: reaper and signals at the root; runs in their own nursery,
+    which is cancelled (and fully torn down) before the reaper stops."""
     hub = EventHub()
-    registry = Registry(state_file=paths.known_projects_file(environ), hub=hub)
-    daemon = Daemon(socket=socket, registry=registry, hub=hub)
+    reaper = Reaper()
+    procs.become_subreaper()
     sock = await bind(socket)
     listener = trio.SocketListener(sock)
     log.info("listening on %s", socket, extra={"event": "daemon.started", "pid": os.getpid()})
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(server.serve, daemon, listener)
-            nursery.start_soon(_signals, daemon)
-            await registry.load_known()
-            if ready is not None:
-                ready.set()
-            await daemon.shutdown.wait()
-            nursery.cancel_scope.cancel()
+        async with trio.open_nursery() as root:
+            await root.start(reaper.serve)
+            async with trio.open_nursery() as runs:
+                supervisor = Supervisor(nursery=runs, reaper=reaper)
+                registry = Registry(
+                    state_file=paths.known_projects_file(environ),
+                    hub=hub,
+                    supervisor=supervisor,
+                    socket=socket,
+                )
+                daemon = Daemon(socket=socket, registry=registry, hub=hub)
+                root.start_soon(_signals, daemon)
+                server_scope = trio.CancelScope()
+                runs.start_soon(_serve_until, server_scope, daemon, listener)
+                await registry.load_known()
+                if ready is not None:
+                    ready.set()
+                await daemon.shutdown.wait()
+                server_scope.cancel()
+                for run in list(supervisor.runs.values()):
+                    run.end_reason = "daemon stopping"
+                runs.cancel_scope.cancel()
+            registry.close()
+            root.cancel_scope.cancel()
     finally:
         with contextlib.suppress(OSError):
             os.unlink(socket)
-        registry.close()
         log.info("stopped", extra={"event": "daemon.stopped", "pid": os.getpid()})
+
+
+async def _serve_until(
+    scope: trio.CancelScope, daemon: Daemon, listener: trio.SocketListener
+) -> None:
+    with scope:
+        await server.serve(daemon, listener)
 
 
 async def _signals(daemon: Daemon) -> None:

@@ -7,23 +7,38 @@ sees half an update) while other projects and the socket stay responsive.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import trio
 
 from orchestra.adapters import config_files, logs, paths
+from orchestra.adapters.git import Git
 from orchestra.adapters.paths import ProjectPaths
 from orchestra.adapters.store import Broken, Loaded, TaskStore, now
+from orchestra.adapters.worktrees import Worktree
 from orchestra.core import api
 from orchestra.core.config import Config
-from orchestra.core.errors import ConfigError, InvalidTransition
+from orchestra.core.errors import (
+    ConfigError,
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    OrchestraError,
+    TaskFileError,
+)
 from orchestra.core.states import ACTIVE, REPORTABLE, Status, check_transition
-from orchestra.core.tasks import new_task_document, parse_task_text
+from orchestra.core.tasks import Task, new_task_document, parse_task_text
 from orchestra.daemon.events import EventHub
+
+if TYPE_CHECKING:
+    from orchestra.daemon.runner import Run
+    from orchestra.daemon.supervisor import Supervisor
 
 T = TypeVar("T")
 
@@ -32,11 +47,18 @@ T = TypeVar("T")
 class Project:
     paths: ProjectPaths
     hub: EventHub
+    supervisor: Supervisor
+    socket: Path  # the daemon's, for agents to call back (ORCHESTRA_SOCKET)
     store: TaskStore = attrs.field(init=False)
     lock: trio.Lock = attrs.field(factory=trio.Lock, init=False)
     log: logging.Logger = attrs.field(init=False)
     # (config file stats) -> Config: reload only when a file changed.
     _config: tuple[tuple[Any, ...], Config] | None = attrs.field(default=None, init=False)
+    queue: list[int] = attrs.field(factory=list, init=False)  # queued task ids, FIFO
+    base_shas: dict[int, str] = attrs.field(factory=dict, init=False)  # from the event log
+    exit_codes: dict[int, int | None] = attrs.field(factory=dict, init=False)  # last runs
+    # branch -> (tip sha, commits ahead of base): recounted only when the tip moves.
+    _ahead: dict[str, tuple[str, int | None]] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.store = TaskStore(self.paths)
@@ -65,13 +87,37 @@ class Project:
 
     def _wire(self, loaded: Loaded, *, description: bool = True) -> dict[str, Any]:
         task = loaded.task
-        return api.task_to_wire(
+        data = api.task_to_wire(
             task,
             root=self.root,
             worktree=str(self.paths.worktree(task.stem)),
             path=str(loaded.path),
             description=description,
         )
+        run = self.supervisor.get(self, task.id)
+        data["run"] = None if run is None else run.describe()
+        data["exit_code"] = self.exit_codes.get(task.id)
+        data["queue_position"] = self.queue.index(task.id) + 1 if task.id in self.queue else None
+        data["base_sha"] = self.base_shas.get(task.id)
+        data["ahead"] = self._ahead.get(task.branch, (None, None))[1]
+        return data
+
+    def _count_ahead(self, tasks: list[Task]) -> None:
+        """Refresh commits-ahead counts (blocking git: call under the lock, in a thread)."""
+        wanted = {t.branch: self.base_shas[t.id] for t in tasks if t.id in self.base_shas}
+        if not wanted:
+            return
+        git = self.git()
+        out = git.run(
+            "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads/orchestra/"
+        )
+        tips = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        for branch, base in wanted.items():
+            tip = tips.get(branch)
+            if tip is None:
+                self._ahead.pop(branch, None)
+            elif self._ahead.get(branch, ("", None))[0] != tip:
+                self._ahead[branch] = (tip, git.ahead(base, tip))
 
     def _event(self, change: str, loaded: Loaded, previous: Status | None = None) -> None:
         params: dict[str, Any] = {
@@ -110,7 +156,12 @@ class Project:
         return self._wire(loaded)
 
     async def list(self, p: api.ListParams) -> dict[str, Any]:
-        items = await self._locked(self.store.scan)
+        def scan() -> list[Loaded | Broken]:
+            items = self.store.scan()
+            self._count_ahead([i.task for i in items if isinstance(i, Loaded)])
+            return items
+
+        items = await self._locked(scan)
         tasks, errors = [], []
         for item in items:
             if isinstance(item, Broken):
@@ -127,7 +178,12 @@ class Project:
         return {"project": self.root, "tasks": tasks, "errors": errors}
 
     async def get(self, ref: api.TaskRef) -> dict[str, Any]:
-        return self._wire(await self._locked(lambda: self.store.find(ref)))
+        def find() -> Loaded:
+            loaded = self.store.find(ref)
+            self._count_ahead([loaded.task])
+            return loaded
+
+        return self._wire(await self._locked(find))
 
     async def update(self, p: api.UpdateParams) -> dict[str, Any]:
         def apply() -> Loaded:
@@ -177,7 +233,11 @@ class Project:
     async def set_status(self, p: api.SetStatusParams) -> dict[str, Any]:
         target = REPORTABLE[p.status]
         why = f"`{p.status}` reported" + (f": {p.summary}" if p.summary else "")
-        return await self.move(p.task, target, why, summary=p.summary)
+        loaded, _ = await self._transition(p.task, target, why, summary=p.summary)
+        run = self.supervisor.get(self, loaded.task.id)
+        if run is not None:
+            run.sticky_idle = target is Status.IDLE  # a report wins over the idle timer
+        return self._wire(loaded)
 
     async def session_set(self, p: api.SessionParams) -> dict[str, Any]:
         def apply() -> Loaded:
@@ -203,79 +263,255 @@ class Project:
         }
 
     async def start(self, ref: api.TaskRef) -> dict[str, Any]:
-        """Run the task, or queue it when max_running agents already run."""
+        """Run the task's agent, or queue the task when max_running agents already run."""
         config = self.config()
 
-        def decide() -> Status:
-            items = self.store.scan()
-            target = self.store.find(ref).task
-            active = sum(1 for i in items if isinstance(i, Loaded) and i.task.status in ACTIVE)
-            if active >= config.max_running and target.status is Status.DRAFT:
-                return Status.QUEUED
-            if active >= config.max_running:
+        def decide(loaded: Loaded) -> Status:
+            task = loaded.task
+            if self.supervisor.get(self, task.id) is not None:
+                raise Conflict(f"task {task.ref} already has a running agent")
+            if self._occupied(self.store.scan()) >= config.max_running:
+                if task.status is Status.DRAFT:
+                    return Status.QUEUED
                 raise InvalidTransition(
-                    f"task {target.ref} cannot start: max_running ({config.max_running}) agents"
+                    f"task {task.ref} cannot start: max_running ({config.max_running}) agents"
                     " already run; stop one or raise max_running",
-                    current=str(target.status),
+                    current=str(task.status),
                 )
             return Status.RUNNING
 
-        async with self.lock:
-            target = await trio.to_thread.run_sync(decide)
-        return await self.move(ref, target, "start")
+        loaded, previous = await self._transition(ref, decide, "start")
+        if loaded.task.status is Status.RUNNING:
+            await self._launch(
+                loaded.task.id, loaded.task.slug, resume=previous is not Status.DRAFT
+            )
+        return await self.get(loaded.task.id)
+
+    async def _launch(self, task_id: int, slug: str, *, resume: bool) -> None:
+        """Start the agent of a task that just became running; on failure the task fails."""
+        try:
+            await self.supervisor.start(self, task_id, slug, resume=resume)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, OrchestraError) else repr(exc)
+            await self._transition(task_id, Status.FAILED, f"start failed: {message}")
+            raise
 
     async def stop(self, ref: api.TaskRef) -> dict[str, Any]:
-        loaded = await self._locked(lambda: self.store.find(ref))
-        target = Status.DRAFT if loaded.task.status is Status.QUEUED else Status.STOPPED
-        return await self.move(ref, target, "stop")
+        """Stop the agent (its whole process tree) and wait until it is gone."""
+        loaded = await self.load(ref)
+        run = self.supervisor.get(self, loaded.task.id)
+        if run is not None:
+            await self.supervisor.stop(run, "stopped on request")
+            return await self.get(loaded.task.id)
+
+        def decide(current: Loaded) -> Status:
+            queued = current.task.status is Status.QUEUED
+            return Status.DRAFT if queued else Status.STOPPED
+
+        return await self.move(ref, decide, "stop")
 
     async def move(
-        self, ref: api.TaskRef, target: Status, why: str, **context: Any
+        self, ref: api.TaskRef, target: Target, why: str, **context: Any
     ) -> dict[str, Any]:
-        """Apply one transition from the table, log it, announce it, then fill a freed slot."""
+        loaded, _ = await self._transition(ref, target, why, **context)
+        return self._wire(loaded)
 
-        def apply() -> tuple[Loaded, Status]:
+    async def _transition(
+        self, ref: api.TaskRef, target: Target, why: str, **context: Any
+    ) -> tuple[Loaded, Status]:
+        """Apply one transition from the table, log it, announce it, then fill a freed slot.
+
+        `target` may be a function choosing the state from the task as it is on disk: it
+        runs under the project lock, together with the write, so racing starts cannot both
+        take the last slot. It may raise `_Skip` to leave the task as it is.
+        """
+
+        def apply() -> tuple[Loaded, Status, Status]:
             loaded = self.store.find(ref)
+            to = target if isinstance(target, Status) else target(loaded)
             previous = loaded.task.status
-            check_transition(previous, target, task=f"task {loaded.task.ref}")
-            loaded.doc.set("status", str(target))
-            return self.store.save(loaded), previous
+            check_transition(previous, to, task=f"task {loaded.task.ref}")
+            loaded.doc.set("status", str(to))
+            return self.store.save(loaded), previous, to
 
-        loaded, previous = await self._locked(apply)
+        loaded, previous, to = await self._locked(apply)
+        if to is Status.QUEUED:
+            self.queue.append(loaded.task.id)
+        elif previous is Status.QUEUED and loaded.task.id in self.queue:
+            self.queue.remove(loaded.task.id)
+        run = self.supervisor.get(self, loaded.task.id)
+        if run is not None:
+            run.status = to
+            run.poke()
         self.log.info(
-            f"task {loaded.task.ref}: {previous} -> {target} ({why})",
+            f"task {loaded.task.ref}: {previous} -> {to} ({why})",
             extra=self._logctx(
                 loaded,
                 "task.status",
                 previous=str(previous),
-                status=str(target),
+                status=str(to),
                 why=why,
                 **{k: v for k, v in context.items() if v is not None},
             ),
         )
         self._event("status", loaded, previous)
-        if previous in ACTIVE and target not in ACTIVE:
+        if previous in ACTIVE and to not in ACTIVE:
             await self.fill_slots()
-        return self._wire(loaded)
+        return loaded, previous
+
+    async def auto_move(self, run: Run, target: Status, why: str) -> None:
+        """A move the daemon makes by itself (idle watchdog): skipped if the task moved on."""
+        expected = run.status
+
+        def decide(loaded: Loaded) -> Status:
+            if loaded.task.status is not expected:
+                raise _Skip
+            return target
+
+        try:
+            await self._transition(run.task_id, decide, why)
+        except (_Skip, InvalidTransition, NotFound):
+            run.status = (await self.load(run.task_id)).task.status
+
+    async def run_ended(self, run: Run) -> None:
+        """The agent is gone: a running or idle task becomes stopped; free its slot."""
+        if run.session is None:
+            return  # it never started: start() reports the error and fails the task
+        self.exit_codes[run.task_id] = run.exit_code
+
+        def decide(loaded: Loaded) -> Status:
+            if loaded.task.status not in ACTIVE:
+                raise _Skip  # it reached completed/failed/...: keep that
+            return Status.STOPPED
+
+        with contextlib.suppress(_Skip, NotFound, TaskFileError):
+            await self._transition(
+                run.task_id,
+                decide,
+                f"{run.end_reason}, exit code {run.exit_code}",
+                exit_code=run.exit_code,
+            )
+        await self.fill_slots()
+
+    def _occupied(self, items: Sequence[Loaded | Broken]) -> int:
+        """Running slots in use: tasks running or idle, and any agent still alive."""
+        ids = {i.task.id for i in items if isinstance(i, Loaded) and i.task.status in ACTIVE}
+        ids |= {task_id for (root, task_id) in self.supervisor.runs if root == self.root}
+        return len(ids)
 
     async def fill_slots(self) -> None:
-        """Start queued tasks, oldest first, while fewer than max_running are active."""
+        """Start queued tasks in the order they were queued, while slots are free."""
         try:
             limit = self.config().max_running
         except ConfigError:
             return
-        items = await self._locked(self.store.scan)
-        tasks = [i.task for i in items if isinstance(i, Loaded)]
-        free = limit - sum(1 for t in tasks if t.status in ACTIVE)
-        for task in [t for t in tasks if t.status is Status.QUEUED][: max(free, 0)]:
-            await self.move(task.id, Status.RUNNING, "a running slot freed")
+        for task_id in list(self.queue):
+
+            def take_slot(loaded: Loaded) -> Status:
+                # Checked again under the lock: a racing start or fill may have moved first.
+                if loaded.task.status is not Status.QUEUED:
+                    raise _Skip
+                if self._occupied(self.store.scan()) >= limit:
+                    raise _NoSlot
+                return Status.RUNNING
+
+            try:
+                loaded, _ = await self._transition(task_id, take_slot, "a running slot freed")
+            except _NoSlot:
+                return
+            except (_Skip, NotFound, TaskFileError):
+                if task_id in self.queue:
+                    self.queue.remove(task_id)
+                continue
+            try:
+                await self._launch(loaded.task.id, loaded.task.slug, resume=False)
+            except Exception as exc:  # the task is failed and the error logged: go on
+                self.log.warning(
+                    f"task {loaded.task.ref}: queued start failed: {exc}",
+                    extra={"event": "task.start_failed", "task_id": task_id},
+                )
 
     async def recover(self) -> None:
-        """After a daemon (re)start no agent runs: running and idle tasks become stopped."""
+        """At daemon start no agent runs: running and idle tasks become stopped; the queue
+        is rebuilt (by id) and served."""
         items = await self._locked(self.store.scan)
         for item in items:
             if isinstance(item, Loaded) and item.task.status in ACTIVE:
                 await self.move(item.task.id, Status.STOPPED, "daemon restart")
+        self.queue = [
+            i.task.id for i in items if isinstance(i, Loaded) and i.task.status is Status.QUEUED
+        ]
+        self.base_shas = await trio.to_thread.run_sync(self._read_base_shas)
+
+    # -- for runs -------------------------------------------------------------
+
+    async def load(self, ref: api.TaskRef) -> Loaded:
+        return await self._locked(lambda: self.store.find(ref))
+
+    def git(self) -> Git:
+        return Git(self.paths.root, runner=self.supervisor.reaper.run)
+
+    def config_or_default(self) -> Config:
+        try:
+            return self.config()
+        except ConfigError:
+            return Config()
+
+    def note_worktree(self, task: Task, wt: Worktree) -> None:
+        self.base_shas[task.id] = wt.base_sha
+        self.log.info(
+            f"task {task.ref}: worktree {'created' if wt.created else 'reused'} at {wt.path}",
+            extra={
+                "event": "task.worktree",
+                "task_id": task.id,
+                "slug": task.slug,
+                "path": str(wt.path),
+                "branch": wt.branch,
+                "base": wt.base,
+                "base_sha": wt.base_sha,
+                "worktree_created": wt.created,
+                "copied": list(wt.copied),
+            },
+        )
+
+    def _read_base_shas(self) -> dict[int, str]:
+        """The base_sha each task's worktree was made from, from the event log."""
+        shas: dict[int, str] = {}
+        try:
+            with self.paths.log.open(encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if '"task.worktree"' not in line:
+                        continue
+                    try:
+                        entry = json.loads(line)
+                        shas[int(entry["task_id"])] = str(entry["base_sha"])
+                    except (ValueError, KeyError, TypeError):
+                        continue
+        except OSError:
+            pass
+        return shas
+
+    async def record_session(self, task_id: int, session_id: str) -> None:
+        await self.session_set(
+            api.SessionParams(project=self.root, task=task_id, session_id=session_id)
+        )
+
+    async def send_input(self, ref: api.TaskRef, text: str) -> dict[str, Any]:
+        loaded = await self.load(ref)
+        run = self.supervisor.get(self, loaded.task.id)
+        if run is None:
+            raise InvalidTransition(
+                f"task {loaded.task.ref} has no running agent (it is {loaded.task.status})",
+                current=str(loaded.task.status),
+            )
+        await run.send_input(text.encode())
+        return {"sent": len(text.encode())}
+
+    async def tail(self, ref: api.TaskRef, max_bytes: int) -> dict[str, Any]:
+        loaded = await self.load(ref)
+        run = self.supervisor.get(self, loaded.task.id)
+        data = b"" if run is None else run.ring.tail(max_bytes)
+        return {"running": run is not None, "text": data.decode(errors="replace")}
 
     async def counts(self) -> dict[str, int]:
         items = await self._locked(self.store.scan)
@@ -287,6 +523,17 @@ class Project:
 
     def close(self) -> None:
         logs.close(self.log)
+
+
+class _NoSlot(Exception):
+    """fill_slots: no running slot is free."""
+
+
+class _Skip(Exception):
+    """A transition chooser decided to leave the task as it is."""
+
+
+Target = Status | Callable[[Loaded], Status]
 
 
 def _stat_key(path: Path) -> tuple[int, int] | None:

@@ -18,12 +18,15 @@ from orchestra.adapters.store import write_atomic
 from orchestra.core.errors import NotAProject
 from orchestra.daemon.events import EventHub
 from orchestra.daemon.project import Project
+from orchestra.daemon.supervisor import Supervisor
 
 
 @attrs.define
 class Registry:
     state_file: Path
     hub: EventHub
+    supervisor: Supervisor
+    socket: Path  # given to agents (ORCHESTRA_SOCKET) so they can call back
     projects: dict[str, Project] = attrs.field(factory=dict)
     _lock: trio.Lock = attrs.field(factory=trio.Lock)
 
@@ -35,7 +38,12 @@ class Registry:
         async with self._lock:
             project = self.projects.get(str(root))
             if project is None:
-                project = Project(paths=paths.ProjectPaths(root), hub=self.hub)
+                project = Project(
+                    paths=paths.ProjectPaths(root),
+                    hub=self.hub,
+                    supervisor=self.supervisor,
+                    socket=self.socket,
+                )
                 await project.recover()
                 self.projects[str(root)] = project
                 await trio.to_thread.run_sync(self._save)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from orchestra.adapters import config_files
+from orchestra.core.agents import BUILTIN_AGENTS
 from orchestra.core.config import (
     DEFAULTS,
     AgentProfile,
@@ -46,7 +48,8 @@ def test_defaults() -> None:
     c = effective.config
     assert (c.log_level, c.idle_timeout, c.idle_dwell, c.max_running) == ("info", 30.0, 3.0, 4)
     assert (c.confirm, c.detach_keys, c.default_agent) == ("ask", "ctrl-]", "claude")
-    assert (c.base_branch, c.autostart, c.socket, c.agents) == (None, True, None, {})
+    assert (c.base_branch, c.autostart, c.socket) == (None, True, None)
+    assert c.agents == dict(BUILTIN_AGENTS)
     assert {source for _, source in rows(effective).values()} == {"default"}
 
 
@@ -63,6 +66,13 @@ def test_defaults_dict_matches_config() -> None:
         "base_branch",
         "autostart",
         "socket",
+        "setup",
+        "teardown",
+        "submodules",
+        "scrollback",
+        "stop_grace",
+        "port_base",
+        "port_block",
         "agents",
     }
     assert DEFAULTS["max_running"] == 4
@@ -119,14 +129,14 @@ def test_agent_tables_merge_key_by_key() -> None:
         resume=["claude", "-r", "{session_id}"],
         env={"A": "1", "B": "2"},
     )
-    assert agents["codex"] == AgentProfile(command=["codex"])
+    assert agents["codex"] == attrs.evolve(BUILTIN_AGENTS["codex"], command=["codex"])
     table = rows(effective)
     assert table["agents.claude.command"] == (["claude", "{prompt}"], GLOBAL)
     assert table["agents.claude.resume"] == (["claude", "-r", "{session_id}"], PROJECT)
     assert table["agents.claude.env.A"] == ("1", GLOBAL)
     assert table["agents.claude.env.B"] == ("2", PROJECT)
     assert table["agents.codex.command"] == (["codex"], GLOBAL)
-    assert table["agents.codex.resume"] == ([], "default")
+    assert table["agents.codex.resume"] == (BUILTIN_AGENTS["codex"].resume, "default")
 
 
 def test_deep_merge_does_not_touch_its_inputs() -> None:

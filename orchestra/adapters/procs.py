@@ -1,0 +1,278 @@
+"""Processes: who is in a task's tree, how to end them all, and who reaps them.
+
+Agents escape their process group: Codex starts helpers that call `setsid` and
+outlive the TUI; Gemini CLI relaunches itself. So a task's processes are found
+two ways, and both are used:
+
+- the parent tree under the agent (walking /proc), and
+- a marker in the environment (`ORCHESTRA_RUN_ID`) that every descendant
+  inherits, whatever it does with sessions, groups or double forks.
+
+On Linux the daemon is a child subreaper (`PR_SET_CHILD_SUBREAPER`), so orphans
+of a task are re-parented to it rather than to init, and the `Reaper` reaps
+them. The reaper never reaps a child the daemon started for itself (git, setup
+commands): those go through `run()`, which registers their pid first, so
+`subprocess` keeps their exit status.
+
+Portable path (macOS, or no /proc): no subreaper, orphans go to launchd; the
+reaper waits on each registered agent pid by pid; the tree walk uses `ps`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import attrs
+import trio
+
+PROC = Path("/proc")
+HAVE_PROC = PROC.joinpath("self", "stat").exists()
+RUN_ID_VAR = "ORCHESTRA_RUN_ID"
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux); False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+
+
+# -- discovery ------------------------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, ppid) of a process, None when it is gone."""
+    try:
+        raw = (PROC / str(pid) / "stat").read_bytes()
+    except OSError:
+        return None
+    # comm may contain spaces and parens: the fields after the last ')' are safe.
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[1])
+
+
+def _all_pids() -> list[int]:
+    if HAVE_PROC:
+        return [int(p) for p in os.listdir(PROC) if p.isdigit()]
+    out = subprocess.run(["ps", "-A", "-o", "pid="], capture_output=True, text=True, check=False)
+    return [int(x) for x in out.stdout.split()]
+
+
+def _parents() -> dict[int, int]:
+    """pid -> ppid for every process we can see."""
+    if HAVE_PROC:
+        table = {}
+        for pid in _all_pids():
+            st = _stat(pid)
+            if st is not None:
+                table[pid] = st[1]
+        return table
+    out = subprocess.run(
+        ["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, check=False
+    )
+    pairs = (line.split() for line in out.stdout.splitlines())
+    return {int(p[0]): int(p[1]) for p in pairs if len(p) == 2}
+
+
+def _has_marker(pid: int, marker: bytes) -> bool:
+    try:
+        environ = (PROC / str(pid) / "environ").read_bytes()
+    except OSError:
+        return False
+    return marker in environ.split(b"\0")
+
+
+def task_processes(root_pid: int | None, run_id: str) -> set[int]:
+    """Every live process of a task: the tree under `root_pid`, plus any carrying its marker."""
+    parents = _parents()
+    found: set[int] = set()
+    if root_pid is not None and root_pid in parents:
+        found.add(root_pid)
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    stack = list(found)
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    if HAVE_PROC:
+        marker = f"{RUN_ID_VAR}={run_id}".encode()
+        me = os.getpid()
+        for pid in parents:
+            if pid not in found and pid != me and _has_marker(pid, marker):
+                found.add(pid)
+    return {pid for pid in found if alive(pid)}
+
+
+def alive(pid: int) -> bool:
+    """Running or stopped; a zombie counts as gone (it only waits to be reaped)."""
+    if HAVE_PROC:
+        st = _stat(pid)
+        return st is not None and st[0] not in ("Z", "X")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def signal_all(pids: Iterable[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
+
+
+# -- spawning our own helpers -----------------------------------------------------
+
+
+class Reaper:
+    """Reaps the daemon's children: agents (reporting their status) and adopted orphans.
+
+    Invariant: a pid in `_foreign` belongs to a `subprocess` wait elsewhere and is
+    never reaped here; `_spawn_lock` is held from fork until the pid is registered,
+    so the reaper cannot see a foreign child before it is marked.
+    """
+
+    def __init__(self) -> None:
+        self._spawn_lock = threading.Lock()
+        self._foreign: set[int] = set()
+        self._waiters: dict[int, trio.Event] = {}
+        self.statuses: dict[int, int] = {}  # pid -> exit code (negative: killed by signal)
+
+    # Children the daemon waits for itself (git, setup/teardown commands).
+    def run(
+        self,
+        argv: list[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        merge_stderr: bool = False,
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Blocking `subprocess.run` (call it from a worker thread) safe from the reaper."""
+        with self._spawn_lock:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=None if env is None else dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                start_new_session=True,
+            )
+            self._foreign.add(proc.pid)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        finally:
+            with self._spawn_lock:
+                self._foreign.discard(proc.pid)
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+    def spawning(self) -> threading.Lock:
+        """Hold this around a fork whose child `watch()` will register (agents)."""
+        return self._spawn_lock
+
+    def watch(self, pid: int) -> trio.Event:
+        """An event set when `pid` (a child of ours) exits; its code lands in `statuses`."""
+        event = self._waiters.setdefault(pid, trio.Event())
+        self.reap()  # it may already have exited
+        return event
+
+    def forget(self, pid: int) -> None:
+        self._waiters.pop(pid, None)
+        self.statuses.pop(pid, None)
+
+    def reap(self) -> None:
+        """Reap every exited child that is not foreign; wake the waiters of agents."""
+        with self._spawn_lock:
+            candidates = self._children() - self._foreign
+        for pid in candidates:
+            try:
+                got, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                continue
+            if got == 0:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            event = self._waiters.get(pid)
+            if event is not None:
+                self.statuses[pid] = code
+                event.set()
+
+    def _children(self) -> set[int]:
+        if HAVE_PROC:
+            kids: set[int] = set()
+            with contextlib.suppress(OSError):
+                for task in os.listdir(PROC / "self" / "task"):
+                    with contextlib.suppress(OSError):
+                        raw = (PROC / "self" / "task" / task / "children").read_text()
+                        kids.update(int(x) for x in raw.split())
+            # Zombies are listed too; the agents we watch are always candidates.
+            return kids | set(self._waiters)
+        return set(self._waiters)
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Reap on every SIGCHLD, and once a second in case signals were coalesced."""
+        with trio.open_signal_receiver(signal.SIGCHLD) as signals:
+            task_status.started()
+            while True:
+                with trio.move_on_after(1.0):
+                    await signals.__anext__()
+                self.reap()
+
+
+@attrs.frozen
+class Teardown:
+    """What a teardown did, for the log."""
+
+    signalled: tuple[int, ...]  # every process of the task found at the start
+    killed: tuple[int, ...]  # still alive after SIGTERM's grace: SIGKILLed
+    survivors: tuple[int, ...]  # alive even after SIGKILL (should be empty)
+
+
+async def _wait_gone(root_pid: int | None, run_id: str, within: float) -> set[int]:
+    """Poll until the task has no live process or `within` seconds pass; return who is left."""
+    with trio.move_on_after(within):
+        while True:
+            left = await trio.to_thread.run_sync(task_processes, root_pid, run_id)
+            if not left:
+                return left
+            await trio.sleep(0.02)
+    return await trio.to_thread.run_sync(task_processes, root_pid, run_id)
+
+
+async def terminate(root_pid: int | None, run_id: str, *, grace: float) -> Teardown:
+    """SIGHUP, then SIGTERM, then SIGKILL after `grace`: to every process of the task.
+
+    Run it shielded: it is the cleanup of a cancelled task and must finish.
+    """
+    first = await trio.to_thread.run_sync(task_processes, root_pid, run_id)
+    signal_all(first, signal.SIGHUP)
+    left = await _wait_gone(root_pid, run_id, min(grace, 1.0))
+    signal_all(left, signal.SIGTERM)
+    signal_all(left, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+    left = await _wait_gone(root_pid, run_id, grace)
+    killed = set(left)
+    signal_all(left, signal.SIGKILL)
+    left = await _wait_gone(root_pid, run_id, 5.0)
+    return Teardown(
+        signalled=tuple(sorted(first)), killed=tuple(sorted(killed)), survivors=tuple(sorted(left))
+    )

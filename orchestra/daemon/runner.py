@@ -1,0 +1,326 @@
+"""One task's run: worktree, setup, the agent in its PTY, its pumps and idle watchdog.
+
+Theory of operation: `Supervisor.start` calls `nursery.start(run_task, run)`.
+Before `task_status.started()` the run prepares the worktree, runs the setup
+command and spawns the agent; any failure there propagates to the caller of
+`start` (who marks the task failed and shows the error). After it, the run
+lives in its own cancel scope inside the daemon's task nursery:
+
+    run scope
+    └── nursery: output pump (PTY -> ring, activity clock, listeners)
+                 idle watchdog (running <-> idle)
+                 [typed prompt, for agents that take it as input]
+
+The run ends when the agent exits or the scope is cancelled (`stop`, daemon
+shutdown). Either way the `finally` block, shielded, tears down every process of
+the task (procs.terminate), closes the PTY fds, reaps, and records the outcome.
+Cancelling the scope is the only teardown path.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from orchestra.adapters import procs, worktrees
+from orchestra.adapters.pty import PtySession
+from orchestra.core.errors import InvalidTransition, OrchestraError
+from orchestra.core.states import Status
+
+if TYPE_CHECKING:
+    from orchestra.daemon.project import Project
+
+ROWS, COLS = 30, 100  # until a client attaches and says its size
+DRAIN = 0.5  # seconds to read what an exited agent left in the PTY
+
+
+class SetupFailed(OrchestraError):
+    kind = "setup_failed"
+
+
+@attrs.define
+class Ring:
+    """The last `limit` bytes of output (the scrollback kept for attach and `tail`)."""
+
+    limit: int
+    data: bytearray = attrs.field(factory=bytearray)
+    total: int = 0  # bytes ever written: lets a reader tell what it missed
+
+    def append(self, chunk: bytes) -> None:
+        self.data += chunk
+        self.total += len(chunk)
+        excess = len(self.data) - self.limit
+        if excess > 0:
+            del self.data[:excess]
+
+    def tail(self, n: int) -> bytes:
+        return bytes(self.data[-n:]) if n > 0 else b""
+
+
+@attrs.define(eq=False)
+class Run:
+    """A live agent of one task. Mutated only from the daemon's trio thread."""
+
+    project: Project
+    task_id: int
+    slug: str
+    run_id: str = attrs.field(factory=lambda: uuid.uuid4().hex)
+    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    ring: Ring = attrs.field(factory=lambda: Ring(limit=4 << 20))
+    session: PtySession | None = None
+    worktree: Path | None = None
+    status: Status = Status.RUNNING  # mirrors the task file while the run lives
+    sticky_idle: bool = False  # an explicit `idle` report: output alone does not undo it
+    last_output: float = attrs.field(factory=trio.current_time)
+    last_input: float = -math.inf
+    started_at: float = attrs.field(factory=time.time)
+    exit_code: int | None = None
+    end_reason: str = "agent exited"
+    done: trio.Event = attrs.field(factory=trio.Event)
+    pumped: trio.Event = attrs.field(factory=trio.Event)  # the PTY reached EOF
+    _changed: trio.Event = attrs.field(factory=trio.Event)
+    listeners: list[Callable[[bytes], None]] = attrs.field(factory=list)
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.session is None else self.session.pid
+
+    def poke(self) -> None:
+        """Wake whoever waits for activity (the watchdog)."""
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def changed(self) -> None:
+        await self._changed.wait()
+
+    def idle_for(self) -> float:
+        return max(0.0, trio.current_time() - max(self.last_output, self.last_input))
+
+    async def send_input(self, data: bytes) -> None:
+        if self.session is None:
+            raise InvalidTransition(f"task {self.task_id}-{self.slug} has no running agent")
+        self.last_input = trio.current_time()
+        self.poke()
+        await self.session.write(data)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "idle_for": round(self.idle_for(), 3),
+            "started_at": self.started_at,
+            "output_bytes": self.ring.total,
+        }
+
+
+def task_env(
+    project: Project, run: Run, *, base: str, port: int, extra: dict[str, str]
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRA_")}
+    env.update(extra)
+    env.update(
+        {
+            "ORCHESTRA_TASK_ID": str(run.task_id),
+            "ORCHESTRA_TASK_SLUG": run.slug,
+            "ORCHESTRA_PROJECT": project.root,
+            "ORCHESTRA_WORKTREE": str(run.worktree),
+            "ORCHESTRA_BRANCH": f"orchestra/{run.task_id}-{run.slug}",
+            "ORCHESTRA_BASE_BRANCH": base,
+            "ORCHESTRA_SOCKET": str(project.socket),
+            "ORCHESTRA_PORT": str(port),
+            procs.RUN_ID_VAR: run.run_id,
+            "TERM": "xterm-256color",
+        }
+    )
+    return env
+
+
+async def run_task(
+    run: Run, *, resume: bool, task_status: trio.TaskStatus[Run] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """The whole life of one run (see the module docstring)."""
+    project = run.project
+    supervisor = project.supervisor
+    config = project.config()
+    run.ring = Ring(limit=config.scrollback)
+    loaded = await project.load(run.task_id)
+    task = loaded.task
+    git = project.git()
+    try:
+        with run.scope:
+            wt = await trio.to_thread.run_sync(
+                lambda: worktrees.prepare(
+                    git,
+                    project.paths,
+                    task,
+                    default_base=config.base_branch,
+                    submodules=config.submodules,
+                )
+            )
+            run.worktree = wt.path
+            project.note_worktree(task, wt)
+            port = config.port_base + ((task.id - 1) * config.port_block) % max(
+                1, 65535 - config.port_base
+            )
+            from orchestra.core.agents import launch, profile_for
+
+            profile = profile_for(config, task.agent)
+            spec = launch(
+                profile,
+                prompt=task.description,
+                session_id=task.session_id,
+                resume=resume,
+                python=supervisor.python,
+                shell=os.environ.get("SHELL") or "/bin/sh",
+            )
+            env = task_env(project, run, base=wt.base, port=port, extra=dict(spec.env))
+            if config.setup:
+                await _setup(project, run, task.ref, config.setup, wt.path, env)
+            if spec.session_id is not None and spec.session_id != task.session_id:
+                await project.record_session(task.id, spec.session_id)
+            run.session = PtySession.spawn(
+                spec.argv, cwd=wt.path, env=env, rows=ROWS, cols=COLS, reaper=supervisor.reaper
+            )
+            project.log.info(
+                f"task {task.ref}: agent started (pid {run.pid})",
+                extra={
+                    "event": "agent.started",
+                    "task_id": task.id,
+                    "slug": task.slug,
+                    "pid": run.pid,
+                    "argv": spec.argv[:1],
+                    "resume": resume and bool(task.session_id),
+                },
+            )
+            task_status.started(run)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_pump, run)
+                nursery.start_soon(_watchdog, run, config.idle_timeout, config.idle_dwell)
+                if spec.typed_prompt:
+                    nursery.start_soon(_type_prompt, run, spec.typed_prompt)
+                await run.session.exited.wait()
+                run.exit_code = supervisor.reaper.statuses.get(run.session.pid)
+                with trio.move_on_after(DRAIN):  # a helper may hold the PTY open
+                    await run.pumped.wait()
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await _teardown(run)
+
+
+async def _setup(
+    project: Project, run: Run, ref: str, argv: list[str], cwd: Path, env: dict[str, str]
+) -> None:
+    """Run the config's setup command in the new worktree; failure fails the start."""
+    result = await trio.to_thread.run_sync(
+        lambda: project.supervisor.reaper.run(
+            argv, cwd=cwd, env=env, merge_stderr=True, timeout=600
+        )
+    )
+    output = (result.stdout or b"").decode(errors="replace")
+    project.log.info(
+        f"task {ref}: setup exited {result.returncode}",
+        extra={
+            "event": "task.setup",
+            "task_id": run.task_id,
+            "slug": run.slug,
+            "exit_code": result.returncode,
+            "output": output[-16384:],
+        },
+    )
+    if result.returncode != 0:
+        tail = "\n".join(output.rstrip().splitlines()[-20:])
+        raise SetupFailed(
+            f"setup command {argv[0]!r} exited {result.returncode} in {cwd}:\n{tail}",
+            exit_code=result.returncode,
+            tail=tail,
+        )
+
+
+async def _pump(run: Run) -> None:
+    """PTY -> ring, activity clock and listeners. Always reading, attached or not,
+    so an agent never blocks on a full terminal buffer."""
+    assert run.session is not None
+    while True:
+        data = await run.session.read()
+        if not data:
+            run.pumped.set()
+            return
+        run.ring.append(data)
+        run.last_output = trio.current_time()
+        run.poke()
+        for listener in list(run.listeners):
+            listener(data)
+
+
+async def _type_prompt(run: Run, text: str) -> None:
+    """For agents that take the first prompt as typed input: wait for them to draw, type it."""
+    with trio.move_on_after(10):
+        while run.ring.total == 0:
+            await run.changed()
+    await trio.sleep(0.5)
+    await run.send_input(text.encode() + b"\r")
+
+
+async def _watchdog(run: Run, idle_timeout: float, idle_dwell: float) -> None:
+    """running -> idle after `idle_timeout` without output; idle -> running on input, or on
+    output that lasts `idle_dwell` (one blip does not count). An explicit `idle` report is
+    undone only by input."""
+    project = run.project
+    while True:
+        if run.status is Status.RUNNING:
+            deadline = max(run.last_output, run.last_input) + idle_timeout
+            if trio.current_time() >= deadline:
+                await project.auto_move(run, Status.IDLE, f"no output for {idle_timeout:g} s")
+                continue
+            with trio.move_on_at(deadline):
+                await run.changed()
+        elif run.status is Status.IDLE:
+            mark_in, mark_out = run.last_input, run.last_output
+            await run.changed()
+            if run.last_input > mark_in:
+                await project.auto_move(run, Status.RUNNING, "input")
+            elif run.last_output > mark_out and not run.sticky_idle:
+                first = run.last_output
+                await trio.sleep(idle_dwell)
+                if run.last_output > first and run.status is Status.IDLE:
+                    await project.auto_move(run, Status.RUNNING, "output again")
+        else:
+            await run.changed()
+
+
+async def _teardown(run: Run) -> None:
+    project = run.project
+    supervisor = project.supervisor
+    report = await procs.terminate(
+        run.pid, run.run_id, grace=project.config_or_default().stop_grace
+    )
+    if run.session is not None:
+        run.session.close()
+        if run.exit_code is None:
+            # Killed by us: wait for the reaper to collect it (it is our child).
+            with trio.move_on_after(5):
+                await run.session.exited.wait()
+            run.exit_code = supervisor.reaper.statuses.get(run.session.pid)
+        supervisor.reaper.forget(run.session.pid)
+    project.log.info(
+        f"task {run.task_id}-{run.slug}: {run.end_reason} (exit code {run.exit_code})",
+        extra={
+            "event": "agent.exited",
+            "task_id": run.task_id,
+            "slug": run.slug,
+            "exit_code": run.exit_code,
+            "reason": run.end_reason,
+            "signalled": list(report.signalled),
+            "killed": list(report.killed),
+            "survivors": list(report.survivors),
+        },
+    )
+    await supervisor.finished(run)
