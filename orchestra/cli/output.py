@@ -54,20 +54,56 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def duration(seconds: float) -> str:
+    """45s, 12m, 3h, 2d: the one unit that matters at a glance."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def _age(created_at: str, now: float) -> str:
+    import datetime as dt  # only here: keeps it off other commands' start-up
+
+    try:
+        stamp = dt.datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return "?"
+    return duration(max(0.0, now - stamp))
+
+
+def _state(task: dict[str, Any]) -> str:
+    if task.get("queue_position"):
+        return f"queued #{task['queue_position']}"
+    if task.get("exit_code") is not None and task["status"] == "stopped":
+        return f"stopped ({task['exit_code']})"
+    return str(task["status"])
+
+
 def render_status(result: dict[str, Any]) -> str:
     """`orchestra status`: one row per task, then the files that could not be read."""
-    rows = [
-        [
-            str(t["id"]),
-            t["slug"],
-            t["status"],
-            t["agent"],
-            ",".join(t["labels"]),
-            t.get("title") or "",
-        ]
-        for t in result["tasks"]
-    ]
-    text = table(["id", "slug", "status", "agent", "labels", "title"], rows) if rows else "no tasks"
+    import time
+
+    now = time.time()
+    rows = []
+    for t in result["tasks"]:
+        run = t.get("run")
+        rows.append(
+            [
+                str(t["id"]),
+                t["slug"],
+                _state(t),
+                t["agent"],
+                t.get("branch", ""),
+                _age(t["created_at"], now),
+                duration(run["idle_for"]) if run else "-",
+                "-" if t.get("ahead") is None else str(t["ahead"]),
+                ",".join(t["labels"]),
+                t.get("title") or "",
+            ]
+        )
+    headers = ["id", "slug", "status", "agent", "branch", "age", "idle", "ahead", "labels", "title"]
+    text = table(headers, rows) if rows else "no tasks"
     for err in result.get("errors", []):
         text += f"\nbroken: {err['message']}"
     return text

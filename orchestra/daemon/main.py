@@ -92,7 +92,10 @@ async def serve(
         async with trio.open_nursery() as root:
             await root.start(reaper.serve)
             async with trio.open_nursery() as runs:
-                supervisor = Supervisor(nursery=runs, reaper=reaper)
+                supervisor = Supervisor(
+                    nursery=runs, reaper=reaper, state_file=paths.state_home(environ) / "runs.json"
+                )
+                await supervisor.clean_leftovers()
                 registry = Registry(
                     state_file=paths.known_projects_file(environ),
                     hub=hub,

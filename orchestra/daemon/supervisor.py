@@ -12,13 +12,18 @@ the run's scope and waiting for its shielded teardown to finish.
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
+from orchestra.adapters import procs
 from orchestra.adapters.procs import Reaper
+from orchestra.adapters.store import write_atomic
 from orchestra.core.errors import Conflict
 from orchestra.daemon.runner import Run, run_task
 
@@ -26,12 +31,56 @@ if TYPE_CHECKING:
     from orchestra.daemon.project import Project
 
 
+log = logging.getLogger("orchestra.daemon")
+
+
 @attrs.define
 class Supervisor:
     nursery: trio.Nursery
     reaper: Reaper
+    # Live runs, persisted so that a daemon killed with -9 can, at its next start, end
+    # whatever its agents left behind (found by their ORCHESTRA_RUN_ID marker, never by
+    # a pid that may have been reused).
+    state_file: Path
     python: str = sys.executable  # runs the demo agent and other {python} profiles
     runs: dict[tuple[str, int], Run] = attrs.field(factory=dict)
+
+    async def clean_leftovers(self) -> None:
+        """End every process of runs a previous daemon did not tear down."""
+        records = await trio.to_thread.run_sync(self._read_records)
+        for run_id, record in records.items():
+            report = await procs.terminate(None, run_id, grace=1.0)
+            if report.signalled:
+                log.warning(
+                    "ended %d leftover process(es) of task %s in %s",
+                    len(report.signalled),
+                    record.get("task_id"),
+                    record.get("project"),
+                    extra={"event": "daemon.leftovers", "run_id": run_id, **record},
+                )
+        if records:
+            await self._save_records()
+
+    def _read_records(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    async def _save_records(self) -> None:
+        records = {
+            run.run_id: {"project": run.project.root, "task_id": run.task_id, "pid": run.pid}
+            for run in self.runs.values()
+            if run.session is not None
+        }
+        text = json.dumps(records, indent=1) + "\n"
+
+        def save() -> None:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.state_file, text)
+
+        await trio.to_thread.run_sync(save)
 
     def get(self, project: Project, task_id: int) -> Run | None:
         return self.runs.get((project.root, task_id))
@@ -47,6 +96,7 @@ class Supervisor:
         except BaseException:
             self.runs.pop(key, None)
             raise
+        await self._save_records()
         return started
 
     async def stop(self, run: Run, reason: str) -> None:
@@ -59,6 +109,7 @@ class Supervisor:
         """Called by the run's teardown, shielded: record the outcome, free the slot."""
         self.runs.pop((run.project.root, run.task_id), None)
         try:
+            await self._save_records()
             await run.project.run_ended(run)
         finally:
             run.done.set()
