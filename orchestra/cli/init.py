@@ -26,10 +26,17 @@ CONFIG_TEMPLATE = """\
 # base_branch = "main"      # branch new tasks start from (default: the current branch)
 # autostart = true          # start the daemon when a command needs it
 
-# [agents.claude]           # override or add an agent profile
-# command = ["claude", "{prompt}"]
-# resume = ["claude", "--resume", "{session_id}"]
-# env = { }
+# setup = ["npm", "ci"]     # argv run in each new worktree before the agent (no shell)
+# teardown = []             # argv run before a task's worktree is removed
+# stop_grace = 5.0          # seconds between SIGTERM and SIGKILL when stopping an agent
+# port_base = 20000         # ORCHESTRA_PORT of task 1; each task gets port_block ports
+# port_block = 10
+
+# [agents.claude]           # override one field of a built-in agent (docs/agents.md)
+# env = { CLAUDE_CODE_USE_BEDROCK = "1" }
+# [agents.mine]             # or add one: {prompt} {session_id} {python} {shell}
+# command = ["my-agent", "--session", "{session_id}", "--", "{prompt}"]
+# resume = ["my-agent", "--resume", "{session_id}"]
 """
 
 IGNORED = (

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
             "fail",
             "reviewed",
             "path",
+            "send",
         )
     },
     "session": ("orchestra.cli.tasks", "session_app", True),

@@ -332,3 +332,26 @@ def session_clear(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) ->
         emit_json(data)
     else:
         print(f"task {data['ref']} has no session")
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    task: str = TASK,
+    text: list[str] = typer.Argument(
+        ..., help="What to type (words are joined by spaces).", show_default=False
+    ),
+    no_enter: bool = typer.Option(False, "--no-enter", help="Do not press Enter after the text."),
+    as_json: bool = JSON,
+) -> None:
+    """Type text into a running agent's terminal, then Enter.
+
+    Example: orchestra send fix-login "also update the tests"
+    """
+    payload = " ".join(text) + ("" if no_enter else "\r")
+    with errors(as_json):
+        data = session(ctx).call("task.send_input", task=task, text=payload)
+    if as_json:
+        emit_json(data)
+    else:
+        print(f"sent {data['sent']} bytes to task {task}")

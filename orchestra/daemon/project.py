@@ -23,6 +23,7 @@ from orchestra.adapters.paths import ProjectPaths
 from orchestra.adapters.store import Broken, Loaded, TaskStore, now
 from orchestra.adapters.worktrees import Worktree
 from orchestra.core import api
+from orchestra.core.agents import profile_for
 from orchestra.core.config import Config
 from orchestra.core.errors import (
     ConfigError,
@@ -137,6 +138,7 @@ class Project:
     async def new(self, p: api.NewParams) -> dict[str, Any]:
         config = self.config()
         agent = p.agent or config.default_agent
+        profile_for(config, agent)  # an unknown agent is refused now, not at start
         base = p.base_branch or config.base_branch
         doc = new_task_document(
             status=Status.DRAFT,
