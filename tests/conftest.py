@@ -115,7 +115,39 @@ def env() -> Iterator[Env]:
         yield e
     finally:
         stop_daemon(e)
+        kill_leftovers(e)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def kill_leftovers(e: Env) -> None:
+    """End every process still carrying this test's socket in its environment (daemons a
+    test started and lost track of, their agents), so no test leaks a process."""
+    marker = f"ORCHESTRA_SOCKET={e.socket}".encode()
+
+    def ours() -> list[int]:
+        pids = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == os.getpid():
+                continue
+            try:
+                environ = Path("/proc", name, "environ").read_bytes()
+                state = Path("/proc", name, "stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if marker in environ.split(b"\0") and state != b"Z":
+                pids.append(int(name))
+        return pids
+
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        pids = ours()
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+        deadline = time.monotonic() + 5
+        while ours() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def daemon_gone(e: Env) -> bool:

@@ -1,0 +1,1 @@
+"""End-to-end tests: a real daemon running real agents in real PTYs, in real git repos."""
