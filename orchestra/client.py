@@ -47,6 +47,11 @@ class Client:
         self._file = sock.makefile("rb")
         return self
 
+    @property
+    def sock(self) -> _socket.socket | None:
+        """The connected socket (for `pty.attach`, which leaves JSON-RPC behind)."""
+        return self._sock
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()

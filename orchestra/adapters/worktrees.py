@@ -95,18 +95,23 @@ def prepare(
 
 
 def copy_included(git: Git, root: Path, dest: Path) -> tuple[str, ...]:
-    """Copy the untracked files `.worktreeinclude` names (gitignore syntax) into `dest`.
+    """Copy the ignored files `.worktreeinclude` names (gitignore syntax) into `dest`.
 
     Git itself matches the patterns (`ls-files --others --ignored --exclude-from`),
-    so the syntax is exactly gitignore's.
+    so the syntax is exactly gitignore's. As in the convention other tools share,
+    a file is copied only if git also ignores it: untracked files git does not
+    ignore (`ls-files --others --exclude-standard`) are left out, like tracked ones.
     """
     include = root / INCLUDE_FILE
     if not include.is_file():
         return ()
     out = git.run("ls-files", "--others", "--ignored", "-z", f"--exclude-from={include}", "--", ".")
+    unignored = set(
+        git.run("ls-files", "--others", "--exclude-standard", "-z", "--", ".").split("\0")
+    )
     copied = []
     for rel in filter(None, out.split("\0")):
-        if rel.startswith(f"{DOT}/") or ".." in Path(rel).parts:
+        if rel in unignored or rel.startswith(f"{DOT}/") or ".." in Path(rel).parts:
             continue
         src, dst = root / rel, dest / rel
         if src.is_symlink() or not src.is_file() or dst.exists():

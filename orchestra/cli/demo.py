@@ -167,7 +167,7 @@ def _story(d: Demo) -> None:
     d.git("log", "--oneline", "orchestra/1-fix-login", "-n", "2")
 
     d.step("Tell the fix-login agent it is done: it reports completion through the API")
-    d.run("send", "fix-login", "done")
+    d.run("send", "fix-login", "done", "--enter")
     d.wait("fix-login to be completed", lambda t: t["fix-login"]["status"] == "completed")
 
     d.step("Stop its agent: the slot frees and the queued task starts by itself")

@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
             "send",
         )
     },
+    "attach": ("orchestra.cli.attach", "attach", False),
+    "peek": ("orchestra.cli.tasks", "peek", False),
     "session": ("orchestra.cli.tasks", "session_app", True),
     "daemon": ("orchestra.cli.daemon", "app", True),
 }

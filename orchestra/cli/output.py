@@ -73,6 +73,8 @@ def _age(created_at: str, now: float) -> str:
 
 
 def _state(task: dict[str, Any]) -> str:
+    if (task.get("run") or {}).get("attention"):
+        return f"{task['status']} (!)"  # the agent rang the bell or sent a notification
     if task.get("queue_position"):
         return f"queued #{task['queue_position']}"
     if task.get("exit_code") is not None and task["status"] == "stopped":

@@ -337,21 +337,64 @@ def session_clear(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) ->
 @app.command()
 def send(
     ctx: typer.Context,
-    task: str = TASK,
-    text: list[str] = typer.Argument(
-        ..., help="What to type (words are joined by spaces).", show_default=False
+    target: str = typer.Argument(
+        "", help="The task (id or slug); omit with --all.", show_default=False
     ),
-    no_enter: bool = typer.Option(False, "--no-enter", help="Do not press Enter after the text."),
+    text: list[str] = typer.Argument(
+        None, help="What to type (words are joined by spaces).", show_default=False
+    ),
+    all_tasks: bool = typer.Option(False, "--all", help="Type into every running agent."),
+    enter: bool = typer.Option(False, "--enter", "-e", help="Press Enter after the text."),
     as_json: bool = JSON,
 ) -> None:
-    """Type text into a running agent's terminal, then Enter.
+    """Type text into one running agent's terminal (or every one's, with --all).
 
-    Example: orchestra send fix-login "also update the tests"
+    Example: orchestra send fix-login "also update the tests" --enter
     """
-    payload = " ".join(text) + ("" if no_enter else "\r")
+    s = session(ctx)
+    words = list(text or [])
+    if all_tasks and target:
+        words.insert(0, target)
+    if not words:
+        abort("nothing to send: give the text to type", EXIT_USAGE, as_json=as_json)
+    payload = " ".join(words) + ("\r" if enter else "")
     with errors(as_json):
-        data = session(ctx).call("task.send_input", task=task, text=payload)
+        if all_tasks:
+            tasks = [t for t in s.call("task.list")["tasks"] if t.get("run")]
+            refs = [t["ref"] for t in tasks]
+        elif target:
+            refs = [target]
+        else:
+            abort("give a task, or --all", EXIT_USAGE, as_json=as_json)
+        sent = {ref: s.call("task.send_input", task=ref, text=payload)["sent"] for ref in refs}
+    if as_json:
+        emit_json({"sent": sent})
+    elif not sent:
+        print("no running agents")
+    else:
+        for ref, n in sent.items():
+            print(f"sent {n} bytes to {ref}")
+
+
+@app.command()
+def peek(
+    ctx: typer.Context,
+    task: str = TASK,
+    lines: int | None = typer.Option(
+        None, "--lines", "-n", min=1, max=1000, help="Only the last N lines."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Print a running agent's screen as text (what you would see if you attached).
+
+    Example: orchestra peek fix-login --lines 10
+    """
+    params: dict[str, Any] = {"task": task}
+    if lines is not None:
+        params["lines"] = lines
+    with errors(as_json):
+        data = session(ctx).call("pty.screen", **params)
     if as_json:
         emit_json(data)
     else:
-        print(f"sent {data['sent']} bytes to task {task}")
+        print(data["text"])

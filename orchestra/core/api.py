@@ -133,6 +133,41 @@ def _in_range(value: int, low: int, high: int, field: str) -> None:
         raise InvalidParams(f"{field} must be between {low} and {high}, not {value}", field=field)
 
 
+def _size(low: int, high: int, field: str) -> Any:
+    def check(_inst: object, _attr: object, value: int) -> None:
+        _in_range(value, low, high, field)
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class Colors:
+    """The attaching terminal's own colours, answered to the agent's OSC 10/11/4 queries."""
+
+    fg: str | None = None
+    bg: str | None = None
+    palette: dict[str, str] = attrs.field(factory=dict)  # "0".."255" -> colour spec
+
+
+@attrs.frozen(kw_only=True)
+class AttachParams:
+    project: str
+    task: TaskRef
+    cols: int = attrs.field(default=80, validator=_size(2, 1000, "cols"))
+    rows: int = attrs.field(default=24, validator=_size(2, 1000, "rows"))
+    read_only: bool = False
+    colors: Colors | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ScreenParams:
+    project: str
+    task: TaskRef
+    lines: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_size(1, 1000, "lines"))
+    )
+
+
 @attrs.frozen(kw_only=True)
 class SubscribeParams:
     project: str | None = None  # None: every project

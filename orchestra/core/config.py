@@ -92,7 +92,7 @@ class Config:
     idle_dwell: float = attrs.field(default=3.0, validator=_positive)  # seconds
     max_running: int = attrs.field(default=4, validator=_positive)
     confirm: str = attrs.field(default="ask", validator=_one_of(CONFIRM))
-    detach_keys: str = attrs.field(default="ctrl-]", validator=_detach)
+    detach_keys: str = attrs.field(default="ctrl-q", validator=_detach)
     default_agent: str = attrs.field(default="claude", validator=_agent_name)
     base_branch: str | None = attrs.field(default=None, validator=_branch)
     autostart: bool = True  # start the daemon when a command needs it

@@ -183,6 +183,38 @@ async def _tail(d: Daemon, _peer: Peer, params: Any) -> Any:
     return await (await d.registry.get(p.project)).tail(p.task, p.bytes)
 
 
+# -- pty.* ------------------------------------------------------------------------
+
+
+@method("pty.screen")
+async def _screen(d: Daemon, _peer: Peer, params: Any) -> Any:
+    p = api.structure(params, api.ScreenParams)
+    return await (await d.registry.get(p.project)).screen(p.task, p.lines)
+
+
+# pty.attach is answered by the server itself: its reply upgrades the connection to the
+# framed terminal stream (orchestra/daemon/attach.py), see server.Connection._attach.
+ATTACH = "pty.attach"
+
+
+async def prepare_attach(d: Daemon, params: Any) -> tuple[Any, Any]:
+    """Validate an attach and find its run: (reply result, run, params)."""
+    p = api.structure(params, api.AttachParams)
+    project = await d.registry.get(p.project)
+    run = await project.attachable(p.task)
+    if p.colors is not None:
+        palette = {int(k): v for k, v in p.colors.palette.items() if k.isdigit() and int(k) < 256}
+        run.terminal.set_colors(fg=p.colors.fg, bg=p.colors.bg, palette=palette)
+    result = {
+        "attached": True,
+        "task": f"{run.task_id}-{run.slug}",
+        "pid": run.pid,
+        "read_only": p.read_only,
+        "framing": "kind(1) length(4, big-endian) payload",
+    }
+    return result, (run, p)
+
+
 # -- events.* -------------------------------------------------------------------
 
 

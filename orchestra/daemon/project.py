@@ -509,6 +509,47 @@ class Project:
         await run.send_input(text.encode())
         return {"sent": len(text.encode())}
 
+    async def attachable(self, ref: api.TaskRef) -> Run:
+        """The live run of a task, or a clear error saying why there is none."""
+        loaded = await self.load(ref)
+        run = self.supervisor.get(self, loaded.task.id)
+        if run is None or run.session is None:
+            raise InvalidTransition(
+                f"task {loaded.task.ref} has no running agent (it is {loaded.task.status});"
+                f" start it first: orchestra start {loaded.task.slug}",
+                current=str(loaded.task.status),
+            )
+        return run
+
+    async def screen(self, ref: api.TaskRef, lines: int | None) -> dict[str, Any]:
+        run = await self.attachable(ref)
+        return run.screen(lines)
+
+    def attention(self, run: Run) -> None:
+        """The agent rang the bell or sent a notification: tell subscribers, log it."""
+        self.log.info(
+            f"task {run.task_id}-{run.slug} needs attention",
+            extra={
+                "event": "task.attention",
+                "task_id": run.task_id,
+                "slug": run.slug,
+                "notification": getattr(run.terminal, "notification", None),
+            },
+        )
+        self.hub.publish(
+            self.root,
+            {
+                "project": self.root,
+                "change": "attention",
+                "task": {
+                    "id": run.task_id,
+                    "slug": run.slug,
+                    "ref": f"{run.task_id}-{run.slug}",
+                    "attention": True,
+                },
+            },
+        )
+
     async def tail(self, ref: api.TaskRef, max_bytes: int) -> dict[str, Any]:
         loaded = await self.load(ref)
         run = self.supervisor.get(self, loaded.task.id)

@@ -19,11 +19,11 @@ Cancelling the scope is the only teardown path.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from orchestra.adapters import procs, worktrees
 from orchestra.adapters.pty import PtySession
 from orchestra.core.errors import InvalidTransition, OrchestraError
 from orchestra.core.states import Status
+from orchestra.daemon.attach import Viewer, after_output
 
 if TYPE_CHECKING:
     from orchestra.daemon.project import Project
@@ -87,7 +88,11 @@ class Run:
     done: trio.Event = attrs.field(factory=trio.Event)
     pumped: trio.Event = attrs.field(factory=trio.Event)  # the PTY reached EOF
     _changed: trio.Event = attrs.field(factory=trio.Event)
-    listeners: list[Callable[[bytes], None]] = attrs.field(factory=list)
+    viewers: list[Viewer] = attrs.field(factory=list)  # attached clients
+    terminal: Any = attrs.field(factory=lambda: _new_terminal())  # the agent's screen
+    filter: Any = attrs.field(factory=lambda: _new_filter())  # strips queries for viewers
+    size: tuple[int, int] = (COLS, ROWS)
+    attention: bool = False  # bell or notification since someone last looked
 
     @property
     def pid(self) -> int | None:
@@ -105,11 +110,40 @@ class Run:
         return max(0.0, trio.current_time() - max(self.last_output, self.last_input))
 
     async def send_input(self, data: bytes) -> None:
+        """Keys from a person (or a tool): they count as activity."""
+        self.last_input = trio.current_time()
+        self.attention = False
+        self.poke()
+        await self.send_raw(data)
+
+    async def send_raw(self, data: bytes) -> None:
         if self.session is None:
             raise InvalidTransition(f"task {self.task_id}-{self.slug} has no running agent")
-        self.last_input = trio.current_time()
-        self.poke()
         await self.session.write(data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        self.size = (cols, rows)
+        self.terminal.resize(cols, rows)
+        if self.session is not None:
+            self.session.resize(rows, cols)
+
+    def terminal_focus_events(self) -> bool:
+        return bool(getattr(self.terminal, "focus_events", False))
+
+    def screen(self, lines: int | None) -> dict[str, Any]:
+        term = self.terminal
+        rows = term.text().split("\n") if lines is None else term.lines(lines)
+        return {
+            "text": "\n".join(rows),
+            "lines": rows,
+            "cursor": list(term.cursor),
+            "cols": self.size[0],
+            "rows": self.size[1],
+            "title": term.title,
+            "alt_screen": term.alt_screen,
+            "attention": self.attention,
+            "viewers": len(self.viewers),
+        }
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -117,7 +151,58 @@ class Run:
             "idle_for": round(self.idle_for(), 3),
             "started_at": self.started_at,
             "output_bytes": self.ring.total,
+            "viewers": len(self.viewers),
+            "attention": self.attention,
+            "title": self.terminal.title,
         }
+
+
+def _new_terminal() -> Any:
+    try:
+        from orchestra.adapters.terminal import Terminal
+    except ImportError:  # TEMPORARY while the terminal model lands
+        return _NullTerminal()
+    return Terminal(COLS, ROWS)
+
+
+def _new_filter() -> Any:
+    try:
+        from orchestra.core.vtscan import QueryFilter
+    except ImportError:  # TEMPORARY while the terminal model lands
+        return _NullFilter()
+    return QueryFilter()
+
+
+class _NullTerminal:  # TEMPORARY
+    alt_screen = False
+    attention = False
+    title = ""
+    cursor = (0, 0)
+
+    def feed(self, data: bytes) -> None: ...
+    def take_answers(self) -> bytes:
+        return b""
+
+    def resize(self, cols: int, rows: int) -> None: ...
+    def snapshot(self) -> bytes:
+        return b""
+
+    def text(self) -> str:
+        return ""
+
+    def lines(self, n: int) -> list[str]:
+        return []
+
+    def clear_attention(self) -> None: ...
+    def set_colors(self, **kw: Any) -> None: ...
+
+
+class _NullFilter:  # TEMPORARY
+    def feed(self, data: bytes) -> bytes:
+        return data
+
+    def pending(self) -> bytes:
+        return b""
 
 
 def task_env(
@@ -155,15 +240,16 @@ async def run_task(
     git = project.git()
     try:
         with run.scope:
-            wt = await trio.to_thread.run_sync(
-                lambda: worktrees.prepare(
-                    git,
-                    project.paths,
-                    task,
-                    default_base=config.base_branch,
-                    submodules=config.submodules,
+            async with supervisor.worktree_lock(project):
+                wt = await trio.to_thread.run_sync(
+                    lambda: worktrees.prepare(
+                        git,
+                        project.paths,
+                        task,
+                        default_base=config.base_branch,
+                        submodules=config.submodules,
+                    )
                 )
-            )
             run.worktree = wt.path
             project.note_worktree(task, wt)
             port = config.port_base + ((task.id - 1) * config.port_block) % max(
@@ -245,19 +331,32 @@ async def _setup(
 
 
 async def _pump(run: Run) -> None:
-    """PTY -> ring, activity clock and listeners. Always reading, attached or not,
-    so an agent never blocks on a full terminal buffer."""
+    """PTY -> terminal model (its answers straight back to the PTY) -> query-free bytes to
+    viewers; plus the ring and the activity clock. Always reading, attached or not, so an
+    agent never blocks on a full terminal buffer and its queries are answered at once."""
     assert run.session is not None
     while True:
         data = await run.session.read()
         if not data:
             run.pumped.set()
             return
+        was_alt = run.terminal.alt_screen
+        run.terminal.feed(data)
+        forward = run.filter.feed(data)
+        for viewer in run.viewers:
+            viewer.push(forward)
+        after_output(run, was_alt)
         run.ring.append(data)
         run.last_output = trio.current_time()
+        if run.terminal.attention and not run.attention:
+            run.terminal.clear_attention()
+            run.attention = True
+            run.project.attention(run)
         run.poke()
-        for listener in list(run.listeners):
-            listener(data)
+        answers = run.terminal.take_answers()
+        if answers:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                await run.session.write(answers)
 
 
 async def _type_prompt(run: Run, text: str) -> None:
@@ -310,6 +409,8 @@ async def _teardown(run: Run) -> None:
                 await run.session.exited.wait()
             run.exit_code = supervisor.reaper.statuses.get(run.session.pid)
         supervisor.reaper.forget(run.session.pid)
+    for viewer in list(run.viewers):
+        viewer.end({"reason": run.end_reason, "exit_code": run.exit_code})
     project.log.info(
         f"task {run.task_id}-{run.slug}: {run.end_reason} (exit code {run.exit_code})",
         extra={

@@ -10,11 +10,14 @@ and errors end only that connection.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import trio
 
 from orchestra.core import jsonrpc
-from orchestra.daemon.dispatch import Daemon, dispatch
+from orchestra.core.errors import OrchestraError
+from orchestra.daemon.attach import serve_viewer
+from orchestra.daemon.dispatch import ATTACH, Daemon, dispatch, prepare_attach
 from orchestra.daemon.events import Subscription
 
 MAX_MESSAGE = 4 * 1024 * 1024  # bytes in one line; longer ones are refused
@@ -69,7 +72,18 @@ class Connection:
                 if discarding:
                     discarding = False
                     continue
-                await self._handle(line)
+                upgrade = await self._handle(line)
+                if upgrade is not None:
+                    run, params = upgrade  # the rest of this connection is the terminal stream
+                    await serve_viewer(
+                        run,
+                        self.stream,
+                        bytes(buffer),
+                        read_only=params.read_only,
+                        cols=params.cols,
+                        rows=params.rows,
+                    )
+                    return
             if len(buffer) > MAX_MESSAGE and not discarding:
                 discarding = True
                 buffer.clear()
@@ -85,10 +99,14 @@ class Connection:
             elif discarding:
                 buffer.clear()
 
-    async def _handle(self, line: bytes) -> None:
+    async def _handle(self, line: bytes) -> tuple[Any, Any] | None:
+        """Answer one framed message; returns (run, params) when it upgrades to attach."""
         if not line.strip():
-            return
+            return None
         incoming = jsonrpc.parse(line)
+        first = incoming.items[0]
+        if not incoming.batch and isinstance(first, jsonrpc.Request) and first.method == ATTACH:
+            return await self._attach(first)
         replies: list[jsonrpc.Reply | None] = []
         for item in incoming.items:
             if isinstance(item, jsonrpc.Request):
@@ -100,6 +118,23 @@ class Connection:
             await self.send(data)
         if self.daemon.stopping:
             self.daemon.shutdown.set()  # daemon.shutdown's reply is out: now stop
+        return None
+
+    async def _attach(self, request: jsonrpc.Request) -> tuple[Any, Any] | None:
+        """`pty.attach`: reply, then hand the connection to the viewer (no more JSON)."""
+        try:
+            result, upgrade = await prepare_attach(self.daemon, request.params)
+        except OrchestraError as exc:
+            wire = exc.to_wire()
+            await self.send(
+                jsonrpc.encode(
+                    jsonrpc.error(request.id, wire["code"], wire["message"], wire["data"])
+                )
+            )
+            return None
+        await self.send(jsonrpc.encode(jsonrpc.result(request.id, result)))
+        run, params = upgrade
+        return run, params
 
     def close(self) -> None:
         for sub in self.subs:

@@ -44,6 +44,9 @@ class Supervisor:
     state_file: Path
     python: str = sys.executable  # runs the demo agent and other {python} profiles
     runs: dict[tuple[str, int], Run] = attrs.field(factory=dict)
+    # Project root -> lock held while a run makes or checks its worktree: git reads every
+    # worktree's files, and concurrent `git worktree add`s see each other half-made.
+    worktree_locks: dict[str, trio.Lock] = attrs.field(factory=dict)
 
     async def clean_leftovers(self) -> None:
         """End every process of runs a previous daemon did not tear down."""
@@ -81,6 +84,9 @@ class Supervisor:
             write_atomic(self.state_file, text)
 
         await trio.to_thread.run_sync(save)
+
+    def worktree_lock(self, project: Project) -> trio.Lock:
+        return self.worktree_locks.setdefault(project.root, trio.Lock())
 
     def get(self, project: Project, task_id: int) -> Run | None:
         return self.runs.get((project.root, task_id))

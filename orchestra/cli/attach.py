@@ -1,0 +1,304 @@
+"""`orchestra attach`: your terminal shows an agent's terminal, live, until you detach.
+
+A blocking client (selectors on the terminal and the socket; no event loop): it
+asks the daemon to attach, after which the socket carries frames
+(orchestra/core/frames.py). The daemon sends the screen, then the live stream
+with the program's terminal queries already answered and stripped. This client
+only passes keys through, reports resizes, watches for the detach keys, and
+above all restores the terminal fully on every way out (detach, agent exit,
+lost daemon, SIGTERM/SIGHUP).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import select
+import selectors
+import signal
+import socket
+import sys
+import termios
+import time
+import tty
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+import typer
+
+from orchestra.adapters import config_files
+from orchestra.cli.common import errors, session
+from orchestra.cli.output import abort
+from orchestra.core import frames
+from orchestra.core.errors import EXIT_USAGE, DaemonUnreachable, RemoteError
+
+TASK = typer.Argument(..., help="The task: its id (3) or its slug (fix-login).", show_default=False)
+
+# Everything an agent may have turned on, turned off again (the client's own duty).
+RESTORE = b"".join(
+    [
+        b"\x1b[?2026l",  # synchronized output off
+        b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?1016l",
+        b"\x1b[?1004l\x1b[?2004l\x1b[?2031l\x1b[?2048l",  # focus, paste, theme, resize reports
+        b"\x1b[?1l\x1b>",  # normal cursor keys, numeric keypad
+        b"\x1b[>4m",  # XTMODKEYS: modifyOtherKeys back to default
+        b"\x1b[<99u",  # kitty keyboard: pop whatever the agent pushed
+        b"\x1b[0m\x1b]8;;\x1b\\",  # SGR, hyperlink
+        b"\x1b]104\x1b\\\x1b]110\x1b\\\x1b]111\x1b\\\x1b]112\x1b\\",  # palette, fg, bg, cursor
+        b"\x1b[r\x1b[?6l\x1b[?7h",  # scroll region, origin, wrap
+        b"\x1b(B\x1b)0\x0f",  # charsets
+        b"\x1b[?25h\x1b[0 q",  # cursor shown, default shape
+    ]
+)
+LEAVE_ALT = b"\x1b[?1049l"
+PUSH_TITLE, POP_TITLE = b"\x1b[22;0t", b"\x1b[23;0t"
+QUERY = (
+    b"\x1b]10;?\x1b\\\x1b]11;?\x1b\\"
+    + b"".join(b"\x1b]4;%d;?\x1b\\" % i for i in range(16))
+    + b"\x1b[?u\x1b[c"
+)
+_OSC_REPLY = re.compile(rb"\x1b\](10|11|4;\d+);(rgb:[0-9a-fA-F/]+)(?:\x07|\x1b\\)")
+_KITTY_REPLY = re.compile(rb"\x1b\[\?(\d+)u")
+_DA1_REPLY = re.compile(rb"\x1b\[\?[\d;]*c")
+
+
+class DetachMatcher:
+    """Finds the detach key sequence in typed input, across reads.
+
+    `feed` returns the bytes to send to the agent and whether to detach. A partial
+    match at the end of a read is held back until the next one decides it.
+    """
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        data = self.held + data
+        self.held = b""
+        at = data.find(self.keys)
+        if at >= 0:
+            return data[:at], True
+        for n in range(min(len(self.keys) - 1, len(data)), 0, -1):
+            if data.endswith(self.keys[:n]):
+                self.held = data[-n:]
+                return data[:-n], False
+        return data, False
+
+
+def describe_keys(spec: str) -> str:
+    return spec.replace(",", " then ")
+
+
+@contextlib.contextmanager
+def raw_terminal(fd: int) -> Iterator[list[Any]]:
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd)
+        yield saved
+    finally:
+        termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+
+
+def query_terminal(fd_in: int, fd_out: int, timeout: float = 0.5) -> tuple[dict[str, Any], int]:
+    """Ask the real terminal its colours and kitty keyboard flags, once (DA1 ends the wait)."""
+    os.write(fd_out, QUERY)
+    got = b""
+    deadline = time.monotonic() + timeout
+    sel = selectors.DefaultSelector()
+    sel.register(fd_in, selectors.EVENT_READ)
+    try:
+        while not _DA1_REPLY.search(got):
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                break
+            got += os.read(fd_in, 4096)
+    finally:
+        sel.close()
+    colors: dict[str, Any] = {"palette": {}}
+    for which, spec in _OSC_REPLY.findall(got):
+        value = spec.decode()
+        if which == b"10":
+            colors["fg"] = value
+        elif which == b"11":
+            colors["bg"] = value
+        else:
+            colors["palette"][which.decode().split(";")[1]] = value
+    kitty = _KITTY_REPLY.search(got)
+    return colors, int(kitty.group(1)) if kitty else 0
+
+
+def attach(
+    ctx: typer.Context,
+    task: str = TASK,
+    read_only: bool = typer.Option(
+        False, "--read-only", "-r", help="Watch only: never type or resize."
+    ),
+) -> None:
+    """Attach your terminal to a running agent's terminal; detach with the detach keys.
+
+    The detach keys come from `detach_keys` in config or ORCHESTRA_DETACH_KEYS (default
+    ctrl-q; a sequence such as ctrl-b,d works too). Ctrl-C goes to the agent.
+
+    Example: orchestra attach fix-login
+    """
+    from orchestra.core.config import parse_detach_keys
+
+    s = session(ctx)
+    if not (os.isatty(0) and os.isatty(1)):
+        abort("attach needs a terminal on stdin and stdout", EXIT_USAGE)
+    spec = config_files.light_value(s.layers(), "detach_keys", str, "ctrl-q")
+    try:
+        keys = parse_detach_keys(spec)
+    except ValueError as exc:
+        abort(str(exc), EXIT_USAGE)
+    with errors():
+        client = s.client()
+    sock = client.sock
+    assert sock is not None
+    cols, rows = os.get_terminal_size(1)
+    outcome = "detached"
+    with raw_terminal(0):
+        colors, kitty_flags = query_terminal(0, 1)
+        params = {
+            "project": str(s.project),
+            "task": task,
+            "cols": cols,
+            "rows": rows,
+            "read_only": read_only,
+            "colors": colors,
+        }
+        try:
+            reply, leftover = _request_attach(sock, params)
+        except (RemoteError, DaemonUnreachable) as exc:
+            outcome = f"error: {exc.message}"
+            reply, leftover = None, b""
+        if reply is not None:
+            sys.stderr.write(f"\r[attached to {reply['task']}; detach: {describe_keys(spec)}]\r\n")
+            os.write(1, PUSH_TITLE + RESTORE)
+            try:
+                outcome = _pump(sock, leftover, DetachMatcher(keys), read_only)
+            finally:
+                os.write(
+                    1, RESTORE + LEAVE_ALT + b"\x1b[=%d;1u" % kitty_flags + POP_TITLE + b"\r\n"
+                )
+    if outcome.startswith("error: "):
+        abort(outcome.removeprefix("error: "), 1)
+    sys.stderr.write(f"[{outcome}: {task}]\n")
+
+
+def _request_attach(sock: socket.socket, params: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """Send pty.attach; return its result and whatever frames already followed the reply."""
+    sock.settimeout(30)
+    sock.sendall(
+        json.dumps({"jsonrpc": "2.0", "method": "pty.attach", "params": params, "id": 1}).encode()
+        + b"\n"
+    )
+    buf = b""
+    while b"\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise DaemonUnreachable("the daemon closed the connection")
+        buf += chunk
+    line, _, rest = buf.partition(b"\n")
+    reply = json.loads(line)
+    if "error" in reply:
+        err = reply["error"]
+        raise RemoteError(err.get("code", -32603), err.get("message", "error"), err.get("data"))
+    return reply["result"], rest
+
+
+def _pump(sock: socket.socket, leftover: bytes, matcher: DetachMatcher, read_only: bool) -> str:
+    """Shuttle keys and screen until something ends the session; say what ended it."""
+    sock.setblocking(False)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    stop: list[str] = []
+
+    def on_winch(_sig: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(OSError):
+            os.write(wake_w, b"w")
+
+    def on_term(sig: int, _frame: FrameType | None) -> None:
+        stop.append(f"signal {signal.Signals(sig).name}")
+        with contextlib.suppress(OSError):
+            os.write(wake_w, b"t")
+
+    old = {
+        sig: signal.signal(sig, handler)
+        for sig, handler in (
+            (signal.SIGWINCH, on_winch),
+            (signal.SIGTERM, on_term),
+            (signal.SIGHUP, on_term),
+        )
+    }
+    sel = selectors.DefaultSelector()
+    sel.register(0, selectors.EVENT_READ, "keys")
+    sel.register(sock, selectors.EVENT_READ, "daemon")
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    decoder = frames.Decoder()
+    pending = leftover
+    try:
+        while not stop:
+            if pending:
+                for kind, payload in decoder.feed(pending):
+                    if kind == frames.OUTPUT:
+                        _write_all(1, payload)
+                    elif kind == frames.EXIT:
+                        info = json.loads(payload)
+                        return (
+                            f"agent ended ({info.get('reason')}, exit code {info.get('exit_code')})"
+                        )
+                pending = b""
+            for key, _ in sel.select():
+                if key.data == "daemon":
+                    try:
+                        pending = sock.recv(1 << 20)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        return "lost the daemon"
+                    if not pending:
+                        return "lost the daemon"
+                elif key.data == "keys":
+                    typed = os.read(0, 65536)
+                    if not typed:
+                        return "detached (end of input)"
+                    data, detach = matcher.feed(typed)
+                    if data and not read_only:
+                        _send(sock, frames.encode(frames.INPUT, data))
+                    if detach:
+                        _send(sock, frames.encode(frames.DETACH))
+                        return "detached"
+                else:
+                    os.read(wake_r, 64)
+                    cols, rows = os.get_terminal_size(1)
+                    _send(sock, frames.encode_json(frames.RESIZE, {"cols": cols, "rows": rows}))
+        return stop[0]
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        sel.close()
+        os.close(wake_r)
+        os.close(wake_w)
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[sock.send(view) :]
+        except BlockingIOError:
+            select.select([], [sock], [], 0.05)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            time.sleep(0.001)
