@@ -23,6 +23,8 @@ check:
 # Benchmarks against reference programs measured in the same run.
 bench:
     python bench/cli_latency.py
+    python bench/start_overhead.py --rounds 15
+    python bench/idle_cost.py --tasks 50 --seconds 30
 
 # Format the code and apply safe lint fixes.
 fmt:

@@ -361,7 +361,7 @@ def send(
     with errors(as_json):
         if all_tasks:
             tasks = [t for t in s.call("task.list")["tasks"] if t.get("run")]
-            refs = [t["ref"] for t in tasks]
+            refs = [str(t["id"]) for t in tasks]
         elif target:
             refs = [target]
         else:

@@ -221,7 +221,7 @@ def fds(pid: int) -> list[str]:
     with contextlib.suppress(OSError):
         for fd in (PROC / str(pid) / "fd").iterdir():
             with contextlib.suppress(OSError):
-                out.append(os.readlink(fd))
+                out.append(str(fd.readlink()))
     return out
 
 

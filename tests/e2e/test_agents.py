@@ -4,6 +4,7 @@ agent exit, kill -9 of the daemon and recovery — real agents in real PTYs, che
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import threading
@@ -166,8 +167,7 @@ async def test_twenty_tasks_never_run_more_than_max_running(api: Api) -> None:
                         starts.start_soon(
                             trio.to_thread.run_sync, start, {"project": str(api.root), "task": slug}
                         )
-                while not await trio.to_thread.run_sync(all_stopped):
-                    await trio.sleep(0.05)
+                await trio.to_thread.run_sync(wait_until, all_stopped, "all 20 to stop", 30.0)
             finally:
                 finished.set()
 
@@ -197,7 +197,7 @@ def test_stop_leaves_no_process_zombie_or_fd(api: Api) -> None:
     run = run_id(agent)
     kids = {int(x) for x in out.split("family ready", 1)[1].split()[:2]}
     assert with_run_id(run) == {agent, *kids}
-    assert all(stat(k) is not None and stat(k)[2] == agent for k in kids)  # type: ignore[index]
+    assert all((st := stat(k)) is not None and st[2] == agent for k in kids)  # same session
     assert ptys(daemon) >= 1
 
     proc = api.cli("stop", "-y", "alpha")
@@ -229,7 +229,7 @@ def test_daemon_stop_ends_every_agent(api: Api) -> None:
 
     proc = api.cli("daemon", "stop")
     assert proc.returncode == 0, proc.stderr
-    assert not alive(daemon)
+    wait_until(lambda: not alive(daemon), "the daemon to exit")
     assert all(with_run_id(r) == set() for r in runs)
     assert not alive(helper)
     stops = [x for x in api.events("task.status") if x["status"] == "stopped"]
@@ -319,7 +319,7 @@ def test_idle_after_quiet_running_again_on_input(api: Api) -> None:
 
         assert api("task.send_input", task="alpha", text="ping\r") == {"sent": 5}
         api.wait_output("alpha", "echo: ping")
-        moves = wait_until(lambda: len(idle_moves(api)) >= 3 and idle_moves(api), "idle again")
+        moves = wait_until(lambda: idle_moves(api, 3), "idle again")
 
     assert moves[:3] == [
         ("running", "idle", "no output for 0.3 s"),
@@ -329,12 +329,14 @@ def test_idle_after_quiet_running_again_on_input(api: Api) -> None:
     assert api.get("alpha")["run"]["idle_for"] >= 0.3
 
 
-def idle_moves(api: Api) -> list[tuple[str, str, str]]:
-    return [
+def idle_moves(api: Api, at_least: int) -> list[tuple[str, str, str]] | None:
+    """Task 1's moves between running and idle, once there are `at_least` of them."""
+    moves = [
         (x["previous"], x["status"], x["why"])
         for x in api.events("task.status", 1)
         if {x["previous"], x["status"]} == {"running", "idle"}
     ]
+    return moves if len(moves) >= at_least else None
 
 
 def test_explicit_idle_wins_over_output_until_input(api: Api) -> None:
@@ -399,8 +401,9 @@ def test_demo_agent_reports_done_and_quitting_keeps_it_completed(api: Api) -> No
 
 def test_kill9_of_the_daemon_then_restart_resumes(api: Api) -> None:
     """After kill -9 of the daemon its agents die of SIGHUP (the kernel hangs up their
-    terminal when the PTY master closes); a restarted daemon marks the tasks stopped,
-    the worktrees are intact, and `start` resumes the recorded session."""
+    terminal when the PTY master closes) while a setsid helper survives until the next
+    daemon start ends it; that daemon marks the tasks stopped, the worktrees are intact,
+    and `start` resumes the recorded session."""
     add_agent(
         api.env,
         api.root,
@@ -409,12 +412,19 @@ def test_kill9_of_the_daemon_then_restart_resumes(api: Api) -> None:
         args=("fresh",),
         resume=("resumed", "{session_id}"),
     )
-    for slug in ("alpha", "beta"):
-        api.new(slug, agent="resumable")
+    marker = f"e2e-helper-{uuid.uuid4().hex}"
+    add_agent(api.env, api.root, "helper", SETSID_HELPER, args=(marker,))
+    for slug, agent, ready in (
+        ("alpha", "resumable", "argv fresh"),
+        ("beta", "resumable", "argv fresh"),
+        ("gamma", "helper", "helper started"),
+    ):
+        api.new(slug, agent=agent)
         api("task.start", task=slug)
-        api.wait_output(slug, "argv fresh")
+        api.wait_output(slug, ready)
     api("task.session_set", task="alpha", session_id="sess-42")
-    agents = [api.pid("alpha"), api.pid("beta")]
+    agents = [api.pid("alpha"), api.pid("beta"), api.pid("gamma")]
+    [helper] = wait_until(lambda: with_marker(f"{marker}-app-server"), "the helper to start")
     work = api.root / ".orchestra" / "worktrees" / "1-alpha" / "work.txt"
     work.write_text("half done\n")
     old = daemon_pid(api)
@@ -424,14 +434,22 @@ def test_kill9_of_the_daemon_then_restart_resumes(api: Api) -> None:
     wait_until(lambda: not any(alive(p) for p in agents), "the orphaned agents to exit")
     hup_log = api.env.base / "agents" / "hup.log"
     assert sorted(hup_log.read_text().splitlines()) == ["alpha got SIGHUP", "beta got SIGHUP"]
+    assert alive(helper)  # no terminal, no SIGHUP: only the next daemon can end it
 
     proc = api.env.run("daemon", "start")
     assert proc.returncode == 0, proc.stderr
-    wait_until(lambda: len(restarts(api.root)) == 2, "two daemon-restart log lines")
+    assert not alive(helper)  # ended before the new daemon answered
+    [leftovers] = [
+        x for x in daemon_log(api) if x.get("event") == "daemon.leftovers" and x["task_id"] == 3
+    ]
+    assert leftovers["project"] == str(api.root)
+    assert leftovers["message"] == f"ended 1 leftover process(es) of task 3 in {api.root}"
+    wait_until(lambda: len(restarts(api.root)) == 3, "three daemon-restart log lines")
     api.reconnect()
     assert {t["slug"]: t["status"] for t in api("task.list")["tasks"]} == {
         "alpha": "stopped",
         "beta": "stopped",
+        "gamma": "stopped",
     }
     assert work.read_text() == "half done\n"
     listed = git("worktree", "list", "--porcelain", cwd=api.root)
@@ -443,9 +461,14 @@ def test_kill9_of_the_daemon_then_restart_resumes(api: Api) -> None:
     assert cmdline(api.pid("alpha"))[-2:] == ["resumed", "sess-42"]
     assert cmdline(api.pid("beta"))[-1] == "fresh"  # no session recorded: a fresh start
     api.wait_output("alpha", "argv resumed sess-42")
-    resumed = [(x["slug"], x["resume"]) for x in api.events("agent.started")[2:]]
+    resumed = [(x["slug"], x["resume"]) for x in api.events("agent.started")[3:]]
     assert resumed == [("alpha", True), ("beta", False)]
     assert [x["worktree_created"] for x in api.events("task.worktree", 1)] == [True, False]
+
+
+def daemon_log(api: Api) -> list[dict[str, Any]]:
+    path = api.env.base / "state" / "orchestra" / "daemon.log"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def restarts(project: Path) -> list[dict[str, Any]]:
