@@ -385,6 +385,7 @@ async def _watchdog(run: Run, idle_timeout: float, idle_dwell: float) -> None:
             mark_in, mark_out = run.last_input, run.last_output
             await run.changed()
             if run.last_input > mark_in:
+                run.sticky_idle = False  # input undoes an `idle` report: the timer rules again
                 await project.auto_move(run, Status.RUNNING, "input")
             elif run.last_output > mark_out and not run.sticky_idle:
                 first = run.last_output

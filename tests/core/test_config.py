@@ -47,7 +47,7 @@ def test_defaults() -> None:
     assert effective.config == Config()
     c = effective.config
     assert (c.log_level, c.idle_timeout, c.idle_dwell, c.max_running) == ("info", 30.0, 3.0, 4)
-    assert (c.confirm, c.detach_keys, c.default_agent) == ("ask", "ctrl-]", "claude")
+    assert (c.confirm, c.detach_keys, c.default_agent) == ("ask", "ctrl-q", "claude")
     assert (c.base_branch, c.autostart, c.socket) == (None, True, None)
     assert c.agents == dict(BUILTIN_AGENTS)
     assert {source for _, source in rows(effective).values()} == {"default"}
@@ -73,6 +73,7 @@ def test_defaults_dict_matches_config() -> None:
         "stop_grace",
         "port_base",
         "port_block",
+        "merge",
         "agents",
     }
     assert DEFAULTS["max_running"] == 4

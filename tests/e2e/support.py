@@ -1,8 +1,9 @@
 """Helpers for the end-to-end tests: a client bound to one project, test agents, /proc.
 
 Test agents are small Python scripts written under the test's private base
-directory, so every agent's command line carries that directory: a leftover is
-easy to find, and the `api` fixture kills any that a failing test left behind.
+directory and added to the project's config as agent profiles. Processes are
+inspected through /proc (CI runs Linux): an agent and everything it starts carry
+the daemon's ORCHESTRA_RUN_ID marker in their environment.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -228,24 +228,3 @@ def fds(pid: int) -> list[str]:
 def ptys(pid: int) -> int:
     """How many PTY masters `pid` holds open."""
     return sum(1 for target in fds(pid) if target.endswith("ptmx"))
-
-
-def kill_leftovers(env: Env) -> set[int]:
-    """SIGKILL every process a test left behind: its agents and anything started from
-    a script under its base directory. Returns whom it killed."""
-    me = os.getpid()
-    daemon = env.daemon_pid()
-    doomed = set()
-    for pid in pids():
-        if pid in (me, daemon):
-            continue
-        variables = environ(pid)
-        ours = "ORCHESTRA_RUN_ID" in variables and variables.get("ORCHESTRA_SOCKET") == str(
-            env.socket
-        )
-        if ours or any(str(env.base) in a for a in cmdline(pid)):
-            doomed.add(pid)
-    for pid in doomed:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return doomed

@@ -99,14 +99,20 @@ for line in sys.stdin:
     print("echo:", line.strip(), flush=True)
 """
 
-# Never stops talking.
+# Talks until it gets a line of input; then quiet for a second, a burst of output, quiet.
 CHATTY = """
-import time
+import select, sys, time
 n = 0
-while True:
+while not select.select([sys.stdin], [], [], 0.02)[0]:
     n += 1
     print("tick", n, flush=True)
-    time.sleep(0.02)
+sys.stdin.readline()
+print("quiet now", flush=True)
+time.sleep(1.0)
+for i in range(15):
+    print("burst", i, flush=True)
+    time.sleep(0.05)
+time.sleep(60)
 """
 
 # Says how it was started; records any SIGHUP in hup.log next to this script.
@@ -340,9 +346,9 @@ def idle_moves(api: Api, at_least: int) -> list[tuple[str, str, str]] | None:
 
 
 def test_explicit_idle_wins_over_output_until_input(api: Api) -> None:
-    """`orchestra idle` makes a running task idle; the agent's output does not undo that
-    (only input does), however long it goes on."""
-    configure(api.root, "idle_dwell = 0.2")
+    """`orchestra idle` makes a running task idle and its output does not undo that; input
+    does, and from then on the timer and output move it again as usual."""
+    configure(api.root, "idle_timeout = 0.3\nidle_dwell = 0.2")
     add_agent(api.env, api.root, "chatty", CHATTY)
     api.new("alpha", agent="chatty")
     api("task.start", task="alpha")
@@ -352,15 +358,17 @@ def test_explicit_idle_wins_over_output_until_input(api: Api) -> None:
     assert (proc.returncode, proc.stdout) == (0, "task 1-alpha is idle\n")
     mark = api.get("alpha")["run"]["output_bytes"]
     # Output for several times idle_dwell: the task stays idle.
-    wait_until(
-        lambda: api.get("alpha")["run"]["output_bytes"] > mark + 400, "more output", timeout=10
-    )
+    wait_until(lambda: api.get("alpha")["run"]["output_bytes"] > mark + 400, "more output")
     assert api.status("alpha") == "idle"
 
-    api("task.send_input", task="alpha", text="\r")
-    api.wait_status("alpha", "running")
-    whys = [x["why"] for x in api.events("task.status", 1)]
-    assert whys == ["start", "`idle` reported: waiting for review", "input"]
+    api("task.send_input", task="alpha", text="go\r")
+    moves = wait_until(lambda: idle_moves(api, 4), "quiet, then a burst of output")
+    assert moves[:4] == [
+        ("running", "idle", "`idle` reported: waiting for review"),
+        ("idle", "running", "input"),
+        ("running", "idle", "no output for 0.3 s"),
+        ("idle", "running", "output again"),
+    ]
 
 
 def test_agent_exit_code_is_logged_and_the_task_stops(api: Api) -> None:
