@@ -9,9 +9,9 @@ import typer
 
 from orchestra.adapters import paths
 from orchestra.cli.common import JSON, errors, session
-from orchestra.cli.output import abort, emit_json
+from orchestra.cli.output import emit_json
 from orchestra.client import Client, is_running, spawn_daemon
-from orchestra.core.errors import EXIT_ERROR, DaemonUnreachable
+from orchestra.core.errors import DaemonUnreachable
 
 app = typer.Typer(
     help="Manage the per-user daemon that owns every task's agent.\n\n"
@@ -135,18 +135,55 @@ def run() -> None:
 
 
 @app.command()
-def install() -> None:
-    """Install a systemd user unit / launchd agent for the daemon (not in this release).
+def install(
+    ctx: typer.Context,
+    no_start: bool = typer.Option(False, "--no-start", help="Only write the service file."),
+    as_json: bool = JSON,
+) -> None:
+    """Run the daemon as a user service: a systemd user unit (Linux) or a launchd agent (macOS).
+
+    Writes the file, enables and starts it (unless --no-start), and prints what it did.
+    A daemon already running outside the service is stopped first so the service owns it.
 
     Example: orchestra daemon install
     """
-    abort("`daemon install` arrives in a later release; use `orchestra daemon start`", EXIT_ERROR)
+    from orchestra.adapters import service
+
+    done: list[str] = []
+    with errors(as_json):
+        plan = service.plan()
+        plan.path.parent.mkdir(parents=True, exist_ok=True)
+        plan.path.write_bytes(plan.content)
+        done.append(f"wrote {plan.path}")
+        if not no_start:
+            pid = _stop(ctx)
+            if pid is not None:
+                done.append(f"stopped the running daemon (pid {pid})")
+            done += [f"ran {cmd}" for cmd in service.enable(plan)]
+    if as_json:
+        emit_json(
+            {"kind": plan.kind, "file": str(plan.path), "started": not no_start, "done": done}
+        )
+    else:
+        print("\n".join(done))
 
 
 @app.command()
-def uninstall() -> None:
-    """Remove what `daemon install` set up (not in this release).
+def uninstall(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """Undo `daemon install`: stop and disable the service, remove its file.
 
     Example: orchestra daemon uninstall
     """
-    abort("`daemon uninstall` arrives in a later release", EXIT_ERROR)
+    from orchestra.adapters import service
+
+    done: list[str] = []
+    with errors(as_json):
+        plan = service.plan()
+        done += [f"ran {cmd}" for cmd in service.disable(plan)]
+        if plan.path.exists():
+            plan.path.unlink()
+            done.append(f"removed {plan.path}")
+    if as_json:
+        emit_json({"kind": plan.kind, "file": str(plan.path), "done": done})
+    else:
+        print("\n".join(done) if done else "nothing was installed")

@@ -22,7 +22,7 @@ import trio
 
 from orchestra.adapters import config_files, logs, paths, procs
 from orchestra.adapters.procs import Reaper
-from orchestra.core.errors import ConfigError, OrchestraError
+from orchestra.core.errors import EXIT_CONFLICT, ConfigError, OrchestraError
 from orchestra.daemon import server
 from orchestra.daemon.dispatch import Daemon
 from orchestra.daemon.events import EventHub
@@ -36,6 +36,7 @@ MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with the NUL
 
 class AlreadyRunning(OrchestraError):
     kind = "already_running"
+    exit_code = EXIT_CONFLICT  # a service manager must not restart us in a loop
 
 
 @contextlib.contextmanager
