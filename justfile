@@ -25,6 +25,7 @@ bench:
     python bench/cli_latency.py
     python bench/start_overhead.py --rounds 15
     python bench/idle_cost.py --tasks 50 --seconds 30
+    python bench/mcp_latency.py
 
 # Format the code and apply safe lint fixes.
 fmt:

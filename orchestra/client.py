@@ -36,7 +36,7 @@ class Client:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
-            sock.connect(os.fspath(self.path))
+            _connect(sock, os.fspath(self.path), self.timeout)
         except (TimeoutError, *CONNECT_ERRORS, PermissionError) as exc:
             sock.close()
             raise DaemonUnreachable(
@@ -112,6 +112,25 @@ class Client:
                 return
             if "method" in message:
                 yield message
+
+
+def _connect(sock: _socket.socket, path: str, timeout: float | None) -> None:
+    """Connect, waiting (up to `timeout`) while the daemon's listen queue is full.
+
+    With a timeout the socket is non-blocking, and a Unix socket's connect then fails
+    with EAGAIN when the queue is full (a burst of clients) instead of waiting.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            sock.connect(path)
+            return
+        except BlockingIOError:
+            if deadline is not None and time.monotonic() + delay > deadline:
+                raise TimeoutError("its connection queue stayed full") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 def is_running(path: Path) -> bool:

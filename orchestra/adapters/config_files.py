@@ -84,4 +84,10 @@ def light_value(
 
 def socket_path(layers: list[tuple[str, dict[str, Any]]], environ: Mapping[str, str]) -> Path:
     value = light_value(layers, "socket", str, None)
+    if value and "\x00" in value:  # no path can hold it: say which file, not a traceback
+        source = next(s for s, v in reversed(layers) if v.get("socket") == value)
+        raise ConfigError(
+            f"{source}: socket must be a path (not empty, no NUL character), not {value!r}",
+            file=source,
+        )
     return Path(value).expanduser() if value else paths.default_socket(environ)

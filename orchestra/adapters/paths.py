@@ -6,6 +6,7 @@ Stdlib-only (the CLI's fast path uses it). Nothing here creates files except
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Mapping
@@ -61,7 +62,9 @@ def private_dir(path: Path) -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = path.stat()
     if info.st_uid != os.getuid():
-        raise PermissionError(f"{path} belongs to uid {info.st_uid}, not to us; refusing to use it")
+        raise PermissionError(  # with its errno, so callers report it as a refusal
+            errno.EACCES, f"{path} belongs to uid {info.st_uid}, not to us; refusing to use it"
+        )
     if stat.S_IMODE(info.st_mode) & 0o077:
         path.chmod(0o700)
     return path

@@ -32,6 +32,9 @@ class PtySession:
     proc: PtyProcess
     stream: trio.lowlevel.FdStream
     exited: trio.Event  # set by the reaper when the child exits
+    # Writers (clients typing, attached viewers) take turns: a stream has one sender at a
+    # time, and an agent that does not read its input makes a write wait.
+    _write_lock: trio.Lock = attrs.field(factory=trio.Lock)
 
     @property
     def pid(self) -> int:
@@ -68,16 +71,45 @@ class PtySession:
         return cls(proc=proc, stream=stream, exited=exited)
 
     async def read(self, max_bytes: int = 65536) -> bytes:
-        """Bytes the agent wrote; b"" once its side of the terminal is closed."""
+        """Bytes the agent wrote; b"" once its side of the terminal is closed.
+
+        The kernel's PTY buffer holds about 4 KiB: one wakeup per read would cap a fast
+        agent at what the event loop does per wakeup (~20 MB/s). So after the first read,
+        what is already there is read too, without waiting, up to `max_bytes`.
+        """
         try:
-            return await self.stream.receive_some(max_bytes)
+            data = await self.stream.receive_some(max_bytes)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return b""
         except OSError:
             return b""
+        chunks = [data]
+        size = len(data)
+        while data and size < max_bytes:
+            try:
+                data = os.read(self.stream.fileno(), max_bytes - size)
+            except OSError:  # EAGAIN: nothing more yet; EIO: the agent's side closed
+                break
+            chunks.append(data)
+            size += len(data)
+        return b"".join(chunks)
 
     async def write(self, data: bytes) -> None:
-        await self.stream.send_all(data)
+        """Write all of `data`, after any write already waiting (FIFO)."""
+        async with self._write_lock:
+            await self.stream.send_all(data)
+
+    def write_nowait(self, data: bytes) -> int:
+        """Write what the terminal takes now, without waiting; return how much that was.
+
+        For the answers to the agent's terminal queries: the output pump must never wait
+        on the input side, or an agent that does not read its input (or a client whose
+        paste it reads slowly) would stall its output, and with it the agent.
+        """
+        try:
+            return os.write(self.stream.fileno(), data)
+        except (OSError, trio.ClosedResourceError):  # full (EAGAIN), hung up (EIO), closed
+            return 0
 
     def resize(self, rows: int, cols: int) -> None:
         with contextlib.suppress(OSError):

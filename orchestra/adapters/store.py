@@ -23,6 +23,7 @@ from orchestra.adapters.paths import ProjectPaths
 from orchestra.core import names
 from orchestra.core.errors import Conflict, NotFound, TaskFileError
 from orchestra.core.tasks import Task, TaskDocument, parse_task_text
+from orchestra.daemon.faults import crash_point
 
 _FILE = re.compile(r"(?P<id>[1-9][0-9]*)-(?P<slug>[a-z0-9][a-z0-9-]{0,62})\.md")
 
@@ -147,7 +148,9 @@ class TaskStore:
             path = self.paths.tasks / f"{names.task_stem(task_id, slug)}.md"
             # Persist the counter first: an id is never handed out twice, even after a crash.
             write_atomic(self.paths.next_id, f"{task_id + 1}\n")
+            crash_point("task.new:counter")
             write_atomic(path, doc.render())
+            crash_point("task.new:file")
         return self._reload(path)
 
     def _next_id(self, items: list[Loaded | Broken]) -> int:

@@ -10,7 +10,7 @@ the single definition of the CLI's grammar and help. tests/cli/test_fast.py
 checks both paths print the same bytes for every form below.
 
 Forms: `status [--json]`, `path|show|start TASK [--json]`,
-`idle|complete|fail|reviewed TASK [--json]`.
+`idle|complete|fail|reviewed TASK [--json]`, `shell-hook --slugs`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestra.cli.output import emit_json, fail, render_move, render_status, render_task
+from orchestra.cli.output import (
+    emit_json,
+    fail,
+    render_move,
+    render_slugs,
+    render_status,
+    render_task,
+)
 from orchestra.cli.session import Session
 from orchestra.core.errors import OrchestraError
 
@@ -34,11 +41,15 @@ FORMS: dict[str, tuple[str, dict[str, Any], bool, Callable[[Any], str]]] = {
         word: ("task.set_status", {"status": word}, True, render_move)
         for word in ("idle", "complete", "fail", "reviewed")
     },
+    # `shell-hook --slugs`, which shell completion runs at every Tab (argv matched whole).
+    "shell-hook --slugs": ("task.list", {}, False, render_slugs),
 }
 
 
 def run(argv: Sequence[str]) -> int | None:
     """Serve argv if it is one of FORMS and return the exit code; else None."""
+    if list(argv) == ["shell-hook", "--slugs"]:
+        argv = ["shell-hook --slugs"]
     if os.environ.get("ORCHESTRA_NO_FAST") or not argv or argv[0] not in FORMS:
         return None
     method, params, takes_task, render = FORMS[argv[0]]

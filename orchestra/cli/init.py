@@ -32,6 +32,10 @@ CONFIG_TEMPLATE = """\
 # port_base = 20000         # ORCHESTRA_PORT of task 1; each task gets port_block ports
 # port_block = 10
 
+# [merge]                   # orchestra merge
+# strategy = "squash"       # squash | merge | rebase
+# cleanup = true            # afterwards: teardown, remove the worktree, delete the branch
+
 # [agents.claude]           # override one field of a built-in agent (docs/agents.md)
 # env = { CLAUDE_CODE_USE_BEDROCK = "1" }
 # [agents.mine]             # or add one: {prompt} {session_id} {python} {shell}

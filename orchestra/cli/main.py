@@ -43,8 +43,13 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     },
     "attach": ("orchestra.cli.attach", "attach", False),
     "peek": ("orchestra.cli.tasks", "peek", False),
+    "diff": ("orchestra.cli.review", "diff", False),
+    "merge": ("orchestra.cli.review", "merge", False),
+    "gc": ("orchestra.cli.review", "gc", False),
+    "shell-hook": ("orchestra.cli.review", "shell_hook", False),
     "session": ("orchestra.cli.tasks", "session_app", True),
     "daemon": ("orchestra.cli.daemon", "app", True),
+    "mcp": ("orchestra.cli.mcp", "mcp", False),
 }
 
 app = typer.Typer(

@@ -138,5 +138,10 @@ def render_task(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n\n" + description.rstrip()
 
 
+def render_slugs(result: dict[str, Any]) -> str:
+    """`shell-hook --slugs` (for completion): the slugs of unmerged tasks, one per line."""
+    return "\n".join(t["slug"] for t in result["tasks"] if t["status"] != "merged")
+
+
 def render_move(data: dict[str, Any]) -> str:
     return f"task {data['ref']} is {data['status']}"

@@ -15,6 +15,7 @@ import cattrs
 from cattrs.v import transform_error
 
 from orchestra.core import names
+from orchestra.core.config import MERGE_STRATEGIES
 from orchestra.core.errors import InvalidParams
 from orchestra.core.states import Status
 from orchestra.core.tasks import Task
@@ -171,6 +172,43 @@ class ScreenParams:
 @attrs.frozen(kw_only=True)
 class SubscribeParams:
     project: str | None = None  # None: every project
+
+
+@attrs.frozen(kw_only=True)
+class DiffParams:
+    project: str
+    task: TaskRef
+    stat: bool = False
+    name_only: bool = False
+    color: bool = False  # ANSI colours, as `git diff --color=always`
+
+
+@attrs.frozen(kw_only=True)
+class MergeParams:
+    project: str
+    task: TaskRef
+    into: str | None = attrs.field(
+        default=None, validator=lambda _i, _a, v: v is None or names.check_branch(v, "into")
+    )
+    strategy: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.in_(MERGE_STRATEGIES))
+    )
+    message: str | None = attrs.field(
+        default=None,
+        validator=lambda _i, _a, v: None if v is None else _max_len(v, 1 << 20, "message"),
+    )
+    force: bool = False
+    include_uncommitted: bool = False
+    cleanup: bool | None = None  # None: config merge.cleanup
+    dry_run: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class GcParams:
+    project: str
+    dry_run: bool = False
+    force: bool = False
+    only: list[str] | None = None  # the keys of the planned actions to take; None: all
 
 
 def _converter() -> cattrs.Converter:

@@ -27,6 +27,7 @@ from orchestra.core.errors import ConfigError
 
 LOG_LEVELS: Final = ("off", "warn", "info", "debug", "trace")
 CONFIRM: Final = ("ask", "yes", "no")
+MERGE_STRATEGIES: Final = ("squash", "merge", "rebase")
 
 _KEY = re.compile(r"(ctrl-[a-z\[\]\\^_@]|[\x21-\x7e])")
 
@@ -85,6 +86,27 @@ def _branch(_inst: object, attr: attrs.Attribute[Any], value: str | None) -> Non
         raise ValueError(f"{attr.name}: {exc}") from None
 
 
+def _path(_inst: object, attr: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and (not value or "\x00" in value):
+        raise ValueError(f"{attr.name} must be a path (not empty, no NUL character), not {value!r}")
+
+
+def _agent_names(_inst: object, attr: attrs.Attribute[Any], value: dict[str, Any]) -> None:
+    for name in value:
+        try:
+            names.check_agent(name)
+        except ValueError as exc:
+            raise ValueError(f"{attr.name}: {exc}") from None
+
+
+@attrs.frozen(kw_only=True)
+class MergeConfig:
+    """`[merge]`: how `orchestra merge` takes a task's branch back (docs/config.md)."""
+
+    strategy: str = attrs.field(default="squash", validator=_one_of(MERGE_STRATEGIES))
+    cleanup: bool = True  # after a merge: teardown, remove the worktree, delete the branch
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     log_level: str = attrs.field(default="info", validator=_one_of(LOG_LEVELS))
@@ -96,7 +118,8 @@ class Config:
     default_agent: str = attrs.field(default="claude", validator=_agent_name)
     base_branch: str | None = attrs.field(default=None, validator=_branch)
     autostart: bool = True  # start the daemon when a command needs it
-    socket: str | None = None  # default: $XDG_RUNTIME_DIR/orchestra/orchestra.sock
+    # default: $XDG_RUNTIME_DIR/orchestra/orchestra.sock
+    socket: str | None = attrs.field(default=None, validator=_path)
     # -- running agents --
     setup: list[str] = attrs.field(factory=list)  # argv run in a new worktree before the agent
     teardown: list[str] = attrs.field(factory=list)  # argv run before a worktree is removed
@@ -105,8 +128,9 @@ class Config:
     stop_grace: float = attrs.field(default=5.0, validator=_positive)  # SIGTERM -> SIGKILL, s
     port_base: int = attrs.field(default=20000, validator=_port)  # ORCHESTRA_PORT of task 1
     port_block: int = attrs.field(default=10, validator=_positive)  # ports per task
+    merge: MergeConfig = attrs.field(factory=MergeConfig)
     # The built-in profiles; `[agents.NAME]` tables merge over them field by field.
-    agents: dict[str, AgentProfile] = attrs.field(factory=builtin_agents)
+    agents: dict[str, AgentProfile] = attrs.field(factory=builtin_agents, validator=_agent_names)
 
 
 def make_converter() -> cattrs.Converter:
@@ -156,6 +180,14 @@ def make_converter() -> cattrs.Converter:
         return agent_hook(value, type_)
 
     conv.register_structure_hook(AgentProfile, agent_table)
+    merge_hook = conv.get_structure_hook(MergeConfig)
+
+    def merge_table(value: Any, type_: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected a table, found {type(value).__name__} {value!r}")
+        return merge_hook(value, type_)
+
+    conv.register_structure_hook(MergeConfig, merge_table)
     return conv
 
 

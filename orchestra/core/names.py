@@ -27,8 +27,10 @@ AGENT_RULE = (
 )
 _AGENT = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
-SESSION_RULE = "1-200 printable characters with no spaces"
-_SESSION = re.compile(r"[\x21-\x7e]{1,200}")
+SESSION_RULE = "1-200 printable characters with no spaces, not starting with '-'"
+# No leading '-': profiles may pass the id as its own argv element ("--resume", "{session_id}"),
+# where it would read as an option.
+_SESSION = re.compile(r"[\x21-\x2c\x2e-\x7e][\x21-\x7e]{0,199}")
 
 TITLE_MAX = 200
 

@@ -5,9 +5,10 @@ it when `max_running` agents already run). While the agent runs, the idle
 watchdog moves it between `running` and `idle`. The agent's exit, `stop` or a
 daemon restart leave it `stopped`; the agent (or a person) reports `completed`
 or `failed`; a person marks a completed task `reviewed`, sends it back to work,
-or merges it. Every move not in TRANSITIONS is refused, naming the current
-state and the moves it allows. docs/states.md quotes the table (a test keeps it
-in step) and nothing else restates it.
+or merges it (`merge --force` also takes a stopped or failed one). Every move
+not in TRANSITIONS is refused, naming the current state and the moves it
+allows. docs/states.md quotes the table (a test keeps it in step) and nothing
+else restates it.
 """
 
 from __future__ import annotations
@@ -55,11 +56,17 @@ TRANSITIONS: Final[tuple[tuple[Status, Status, str], ...]] = (
     (S.REVIEWED, S.RUNNING, "start (more work after review)"),
     (S.COMPLETED, S.MERGED, "merge"),
     (S.REVIEWED, S.MERGED, "merge"),
+    (S.STOPPED, S.MERGED, "merge --force"),
+    (S.FAILED, S.MERGED, "merge --force"),
 )
 
 ALLOWED: Final[dict[Status, frozenset[Status]]] = {
     state: frozenset(dst for src, dst, _ in TRANSITIONS if src is state) for state in Status
 }
+
+# The states `merge` takes a task from without --force (the table also allows the others
+# `merge --force` may take it from).
+MERGEABLE: Final = frozenset({S.COMPLETED, S.REVIEWED})
 
 # States whose agent process is alive (they hold a running slot).
 ACTIVE: Final = frozenset({S.RUNNING, S.IDLE})

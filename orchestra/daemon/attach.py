@@ -84,8 +84,10 @@ class Viewer:
 def redraw(run: Run) -> bytes:
     """What a viewer needs to show the run's screen exactly as the model has it."""
     terminal = run.terminal
-    pending = run.filter.pending()
-    return BSU + SOFT_RESET_AND_CLEAR + bytes(terminal.snapshot()) + ESU + bytes(pending)
+    # A program in the middle of a synchronized frame: the snapshot re-opens it and the
+    # program's own closing sequence ends it; we must not end it early.
+    end = b"" if terminal.mode(2026) else ESU
+    return BSU + SOFT_RESET_AND_CLEAR + terminal.snapshot() + end + terminal.pending()
 
 
 def active_size(run: Run) -> tuple[int, int] | None:

@@ -15,6 +15,7 @@ import trio
 import orchestra
 from orchestra.core import api, jsonrpc
 from orchestra.core.errors import OrchestraError
+from orchestra.daemon import review
 from orchestra.daemon.events import EventHub, Subscription
 from orchestra.daemon.registry import Registry
 
@@ -213,6 +214,27 @@ async def prepare_attach(d: Daemon, params: Any) -> tuple[Any, Any]:
         "framing": "kind(1) length(4, big-endian) payload",
     }
     return result, (run, p)
+
+
+# -- review: task.diff, task.merge, project.gc (orchestra/daemon/review.py) -------
+
+
+@method("task.diff")
+async def _diff(d: Daemon, _peer: Peer, params: Any) -> Any:
+    p = api.structure(params, api.DiffParams)
+    return await review.diff(await d.registry.get(p.project), p)
+
+
+@method("task.merge")
+async def _merge(d: Daemon, _peer: Peer, params: Any) -> Any:
+    p = api.structure(params, api.MergeParams)
+    return await review.merge(await d.registry.get(p.project), p)
+
+
+@method("project.gc")
+async def _gc(d: Daemon, _peer: Peer, params: Any) -> Any:
+    p = api.structure(params, api.GcParams)
+    return await review.gc(await d.registry.get(p.project), p)
 
 
 # -- events.* -------------------------------------------------------------------

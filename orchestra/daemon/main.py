@@ -22,6 +22,7 @@ import trio
 
 from orchestra.adapters import config_files, logs, paths, procs
 from orchestra.adapters.procs import Reaper
+from orchestra.adapters.terminal import Terminal
 from orchestra.core.errors import EXIT_CONFLICT, ConfigError, OrchestraError
 from orchestra.daemon import server
 from orchestra.daemon.dispatch import Daemon
@@ -92,6 +93,7 @@ async def serve(
     try:
         async with trio.open_nursery() as root:
             await root.start(reaper.serve)
+            root.start_soon(trio.to_thread.run_sync, _warm_terminal_model)
             async with trio.open_nursery() as runs:
                 supervisor = Supervisor(
                     nursery=runs, reaper=reaper, state_file=paths.state_home(environ) / "runs.json"
@@ -110,6 +112,7 @@ async def serve(
                 await registry.load_known()
                 if ready is not None:
                     ready.set()
+                root.start_soon(_warm_up)
                 await daemon.shutdown.wait()
                 server_scope.cancel()
                 for run in list(supervisor.runs.values()):
@@ -121,6 +124,34 @@ async def serve(
         with contextlib.suppress(OSError):
             os.unlink(socket)
         log.info("stopped", extra={"event": "daemon.stopped", "pid": os.getpid()})
+
+
+async def _warm_up() -> None:
+    """Load the terminal engine now, in a thread: importing pyghostty and its first
+    terminal (cffi builds its types lazily) take 0.2-0.5 s, which the first
+    `task.start` would otherwise spend blocking the event loop."""
+    from orchestra.adapters.terminal import Terminal
+
+    def warm() -> None:
+        term = Terminal(80, 24)
+        try:
+            term.feed(b"\x1b[1mwarm\x1b[0m\r\n\x1b[6n")
+            term.take_answers()
+            term.snapshot()
+            term.text()
+        finally:
+            term.close()
+
+    with contextlib.suppress(Exception):  # no engine: the first start reports it
+        await trio.to_thread.run_sync(warm)
+
+
+def _warm_terminal_model() -> None:
+    """The first terminal model in a process costs ~0.3 s (cffi parses its types once):
+    pay it now, off the loop, not in the first `start` or attach."""
+    with Terminal(80, 24) as term:
+        term.feed(b"warm")
+        term.snapshot()
 
 
 async def _serve_until(

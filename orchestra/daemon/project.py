@@ -36,6 +36,7 @@ from orchestra.core.errors import (
 from orchestra.core.states import ACTIVE, REPORTABLE, Status, check_transition
 from orchestra.core.tasks import Task, new_task_document, parse_task_text
 from orchestra.daemon.events import EventHub
+from orchestra.daemon.faults import crash_point
 
 if TYPE_CHECKING:
     from orchestra.daemon.runner import Run
@@ -284,6 +285,7 @@ class Project:
 
         loaded, previous = await self._transition(ref, decide, "start")
         if loaded.task.status is Status.RUNNING:
+            crash_point("start:running")
             await self._launch(
                 loaded.task.id, loaded.task.slug, resume=previous is not Status.DRAFT
             )
@@ -372,8 +374,11 @@ class Project:
 
         try:
             await self._transition(run.task_id, decide, why)
-        except (_Skip, InvalidTransition, NotFound):
-            run.status = (await self.load(run.task_id)).task.status
+        except (_Skip, InvalidTransition, NotFound, TaskFileError):
+            try:
+                run.status = (await self.load(run.task_id)).task.status
+            except (NotFound, TaskFileError):
+                await trio.sleep(1)  # a person broke or removed the file: retry, not in a loop
 
     async def run_ended(self, run: Run) -> None:
         """The agent is gone: a running or idle task becomes stopped; free its slot."""
@@ -506,7 +511,14 @@ class Project:
                 f"task {loaded.task.ref} has no running agent (it is {loaded.task.status})",
                 current=str(loaded.task.status),
             )
-        await run.send_input(text.encode())
+        try:
+            await run.send_input(text.encode())
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            raise InvalidTransition(
+                f"task {loaded.task.ref}: its agent closed its terminal or exited before"
+                " the input was written",
+                current=str(run.status),
+            ) from None
         return {"sent": len(text.encode())}
 
     async def attachable(self, ref: api.TaskRef) -> Run:

@@ -19,7 +19,6 @@ Cancelling the scope is the only teardown path.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -32,9 +31,11 @@ import trio
 
 from orchestra.adapters import procs, worktrees
 from orchestra.adapters.pty import PtySession
+from orchestra.adapters.terminal import Terminal
 from orchestra.core.errors import InvalidTransition, OrchestraError
 from orchestra.core.states import Status
 from orchestra.daemon.attach import Viewer, after_output
+from orchestra.daemon.faults import crash_point
 
 if TYPE_CHECKING:
     from orchestra.daemon.project import Project
@@ -89,8 +90,7 @@ class Run:
     pumped: trio.Event = attrs.field(factory=trio.Event)  # the PTY reached EOF
     _changed: trio.Event = attrs.field(factory=trio.Event)
     viewers: list[Viewer] = attrs.field(factory=list)  # attached clients
-    terminal: Any = attrs.field(factory=lambda: _new_terminal())  # the agent's screen
-    filter: Any = attrs.field(factory=lambda: _new_filter())  # strips queries for viewers
+    terminal: Terminal = attrs.field(factory=lambda: Terminal(COLS, ROWS))  # the agent's screen
     size: tuple[int, int] = (COLS, ROWS)
     attention: bool = False  # bell or notification since someone last looked
 
@@ -128,7 +128,7 @@ class Run:
             self.session.resize(rows, cols)
 
     def terminal_focus_events(self) -> bool:
-        return bool(getattr(self.terminal, "focus_events", False))
+        return self.terminal.mode(1004)  # the program asked for focus in/out reports
 
     def screen(self, lines: int | None) -> dict[str, Any]:
         term = self.terminal
@@ -155,54 +155,6 @@ class Run:
             "attention": self.attention,
             "title": self.terminal.title,
         }
-
-
-def _new_terminal() -> Any:
-    try:
-        from orchestra.adapters.terminal import Terminal
-    except ImportError:  # TEMPORARY while the terminal model lands
-        return _NullTerminal()
-    return Terminal(COLS, ROWS)
-
-
-def _new_filter() -> Any:
-    try:
-        from orchestra.core.vtscan import QueryFilter
-    except ImportError:  # TEMPORARY while the terminal model lands
-        return _NullFilter()
-    return QueryFilter()
-
-
-class _NullTerminal:  # TEMPORARY
-    alt_screen = False
-    attention = False
-    title = ""
-    cursor = (0, 0)
-
-    def feed(self, data: bytes) -> None: ...
-    def take_answers(self) -> bytes:
-        return b""
-
-    def resize(self, cols: int, rows: int) -> None: ...
-    def snapshot(self) -> bytes:
-        return b""
-
-    def text(self) -> str:
-        return ""
-
-    def lines(self, n: int) -> list[str]:
-        return []
-
-    def clear_attention(self) -> None: ...
-    def set_colors(self, **kw: Any) -> None: ...
-
-
-class _NullFilter:  # TEMPORARY
-    def feed(self, data: bytes) -> bytes:
-        return data
-
-    def pending(self) -> bytes:
-        return b""
 
 
 def task_env(
@@ -252,6 +204,7 @@ async def run_task(
                 )
             run.worktree = wt.path
             project.note_worktree(task, wt)
+            crash_point("start:worktree")
             port = config.port_base + ((task.id - 1) * config.port_block) % max(
                 1, 65535 - config.port_base
             )
@@ -274,6 +227,7 @@ async def run_task(
             run.session = PtySession.spawn(
                 spec.argv, cwd=wt.path, env=env, rows=ROWS, cols=COLS, reaper=supervisor.reaper
             )
+            crash_point("start:spawned")
             project.log.info(
                 f"task {task.ref}: agent started (pid {run.pid})",
                 extra={
@@ -341,8 +295,7 @@ async def _pump(run: Run) -> None:
             run.pumped.set()
             return
         was_alt = run.terminal.alt_screen
-        run.terminal.feed(data)
-        forward = run.filter.feed(data)
+        forward = run.terminal.feed_filtered(data)  # one scan: model updated, queries removed
         for viewer in run.viewers:
             viewer.push(forward)
         after_output(run, was_alt)
@@ -355,8 +308,7 @@ async def _pump(run: Run) -> None:
         run.poke()
         answers = run.terminal.take_answers()
         if answers:
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                await run.session.write(answers)
+            run.session.write_nowait(answers)  # never wait behind input the agent does not read
 
 
 async def _type_prompt(run: Run, text: str) -> None:
@@ -389,8 +341,13 @@ async def _watchdog(run: Run, idle_timeout: float, idle_dwell: float) -> None:
                 await project.auto_move(run, Status.RUNNING, "input")
             elif run.last_output > mark_out and not run.sticky_idle:
                 first = run.last_output
-                await trio.sleep(idle_dwell)
-                if run.last_output > first and run.status is Status.IDLE:
+                with trio.move_on_after(idle_dwell):  # input during the dwell wins at once
+                    while run.last_input <= mark_in:
+                        await run.changed()
+                if run.last_input > mark_in:
+                    run.sticky_idle = False
+                    await project.auto_move(run, Status.RUNNING, "input")
+                elif run.last_output > first and run.status is Status.IDLE:
                     await project.auto_move(run, Status.RUNNING, "output again")
         else:
             await run.changed()
@@ -412,6 +369,7 @@ async def _teardown(run: Run) -> None:
         supervisor.reaper.forget(run.session.pid)
     for viewer in list(run.viewers):
         viewer.end({"reason": run.end_reason, "exit_code": run.exit_code})
+    run.terminal.close()
     project.log.info(
         f"task {run.task_id}-{run.slug}: {run.end_reason} (exit code {run.exit_code})",
         extra={

@@ -25,6 +25,7 @@ from orchestra.adapters import procs
 from orchestra.adapters.procs import Reaper
 from orchestra.adapters.store import write_atomic
 from orchestra.core.errors import Conflict
+from orchestra.daemon.faults import crash_point
 from orchestra.daemon.runner import Run, run_task
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class Supervisor:
     # Project root -> lock held while a run makes or checks its worktree: git reads every
     # worktree's files, and concurrent `git worktree add`s see each other half-made.
     worktree_locks: dict[str, trio.Lock] = attrs.field(factory=dict)
+    # Held while runs.json is rewritten, so a slower save never replaces a newer one.
+    _records_lock: trio.Lock = attrs.field(factory=trio.Lock)
 
     async def clean_leftovers(self) -> None:
         """End every process of runs a previous daemon did not tear down."""
@@ -72,18 +75,18 @@ class Supervisor:
         return data if isinstance(data, dict) else {}
 
     async def _save_records(self) -> None:
-        records = {
-            run.run_id: {"project": run.project.root, "task_id": run.task_id, "pid": run.pid}
-            for run in self.runs.values()
-            if run.session is not None
-        }
-        text = json.dumps(records, indent=1) + "\n"
+        async with self._records_lock:
+            records = {
+                run.run_id: {"project": run.project.root, "task_id": run.task_id, "pid": run.pid}
+                for run in self.runs.values()
+            }
+            text = json.dumps(records, indent=1) + "\n"
 
-        def save() -> None:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.state_file, text)
+            def save() -> None:
+                self.state_file.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(self.state_file, text)
 
-        await trio.to_thread.run_sync(save)
+            await trio.to_thread.run_sync(save)
 
     def worktree_lock(self, project: Project) -> trio.Lock:
         return self.worktree_locks.setdefault(project.root, trio.Lock())
@@ -98,11 +101,15 @@ class Supervisor:
         run = Run(project=project, task_id=task_id, slug=slug)
         self.runs[key] = run
         try:
-            started: Run = await self.nursery.start(functools.partial(run_task, run, resume=resume))
+            # Recorded before anything runs with its marker (setup, the agent): a daemon
+            # killed from here on leaves processes the next start can find and end.
+            await self._save_records()
+            started: Run = await self.nursery.start(functools.partial(_guarded, run, resume=resume))
         except BaseException:
             self.runs.pop(key, None)
             raise
         await self._save_records()
+        crash_point("start:recorded")
         return started
 
     async def stop(self, run: Run, reason: str) -> None:
@@ -122,3 +129,34 @@ class Supervisor:
 
     def active(self) -> int:
         return len(self.runs)
+
+
+async def _guarded(
+    run: Run, *, resume: bool, task_status: trio.TaskStatus[Run] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """`run_task`, except that once the agent has started, a bug in one of its run's tasks
+    ends that run (torn down by run_task's own `finally`) and is logged: it must never
+    reach the task nursery, whose failure would stop the daemon and every other agent."""
+    started = False
+
+    class Status:
+        def started(self, value: Any = None) -> None:
+            nonlocal started
+            started = True
+            task_status.started(value)
+
+    try:
+        await run_task(run, resume=resume, task_status=Status())
+    except Exception:
+        if not started:
+            raise  # before the agent started: the caller of start reports it
+        log.exception(
+            "the run of task %d-%s failed",
+            run.task_id,
+            run.slug,
+            extra={
+                "event": "daemon.run_failed",
+                "project": run.project.root,
+                "task_id": run.task_id,
+            },
+        )

@@ -294,14 +294,15 @@ def test_moves_follow_the_state_table(env: Env, project: Path) -> None:
     ok(env, "fail", "two", "-m", "tests broke", cwd=project)
     line = fails(env, EXIT_INVALID_STATE, "reviewed", "two", cwd=project)
     assert line == (
-        "orchestra: task 2-two is failed; it cannot become reviewed (allowed from failed: running)"
+        "orchestra: task 2-two is failed; it cannot become reviewed"
+        " (allowed from failed: running, merged)"
     )
     error = json_error(env, EXIT_INVALID_STATE, "idle", "two", cwd=project)
     assert error["data"] == {
         "kind": "invalid_transition",
         "current": "failed",
         "target": "idle",
-        "allowed": ["running"],
+        "allowed": ["running", "merged"],
     }
     assert show(env, "two", project)["status"] == "failed"
 

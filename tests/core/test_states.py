@@ -22,7 +22,8 @@ from orchestra.core.states import (
 #   draft -> queued | running; queued -> running | draft; running <-> idle;
 #   running | idle -> stopped; stopped | failed -> running;
 #   running | idle | stopped -> completed | failed; completed -> reviewed;
-#   completed | reviewed -> running; completed | reviewed -> merged.
+#   completed | reviewed -> running; completed | reviewed -> merged;
+# and from issue 5: stopped | failed -> merged (`merge --force`).
 EXPECTED: frozenset[tuple[str, str]] = frozenset(
     {
         ("draft", "queued"),
@@ -46,6 +47,8 @@ EXPECTED: frozenset[tuple[str, str]] = frozenset(
         ("reviewed", "running"),
         ("completed", "merged"),
         ("reviewed", "merged"),
+        ("stopped", "merged"),
+        ("failed", "merged"),
     }
 )
 

@@ -1,0 +1,3 @@
+from orchestra.mcp.server import main
+
+main()
