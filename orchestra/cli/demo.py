@@ -25,9 +25,16 @@ from orchestra.core.errors import EXIT_ERROR
 
 CONFIG = """\
 default_agent = "demo"
-max_running = 2
+max_running = 4
 idle_timeout = 2.0
+# Runs in each new worktree before its agent; the demo makes one task's setup fail.
+setup = ["sh", "-c", "case $ORCHESTRA_TASK_SLUG in broken-*) echo 'npm ERR! no .env';exit 3;; esac"]
 """
+
+FILES = {
+    "README.md": "# Acme shop\n\nA tiny demo project.\n",
+    "app.py": "def login(user, password):\n    return user == 'admin'\n",
+}
 
 
 class Demo:
@@ -75,6 +82,11 @@ class Demo:
         sys.stdout.write(out)
         return out
 
+    def git_quiet(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=self.repo, env=self.env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
     def tasks(self) -> dict[str, dict[str, Any]]:
         out = subprocess.run(
             [sys.executable, "-m", "orchestra", "status", "--json"],
@@ -103,8 +115,19 @@ def demo(
     keep: bool = typer.Option(
         False, "--keep", help="Keep the scratch repository (its path is printed)."
     ),
+    interactive: bool = typer.Option(
+        False,
+        "--interactive",
+        "-i",
+        help="Leave the daemon and agents running, and print how to attach to them.",
+    ),
 ) -> None:
     """Run the whole story on a scratch repository with a private daemon, printing each step.
+
+    Three demo agents work in parallel in their own worktrees, one task's setup fails, the
+    agents report completion through the API, one branch is squash-merged, a conflicting
+    merge is refused with nothing changed, and gc cleans up. Non-interactive, under a
+    minute. With --interactive it stops before the merges and leaves everything running.
 
     Example: orchestra demo
     """
@@ -114,76 +137,112 @@ def demo(
     started = time.monotonic()
     try:
         d.repo.mkdir(parents=True)
-        for args in (
-            ["init", "-q", "-b", "main"],
-            ["commit", "-q", "--allow-empty", "-m", "initial"],
-        ):
-            subprocess.run(["git", *args], cwd=d.repo, env=d.env, check=True)
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=d.repo, env=d.env, check=True)
+        for name, text in FILES.items():
+            (d.repo / name).write_text(text)
+        subprocess.run(["git", "add", "."], cwd=d.repo, env=d.env, check=True)
+        subprocess.run(["git", "commit", "-q", "-m", "initial"], cwd=d.repo, env=d.env, check=True)
         print(f"# scratch repository: {d.repo}")
-        _story(d)
+        _story(d, interactive=interactive)
     except DemoFailed as exc:
         failed = str(exc)
     finally:
-        subprocess.run(
-            [sys.executable, "-m", "orchestra", "daemon", "stop"],
-            cwd=base,
-            env=d.env,
-            capture_output=True,
-            check=False,
-        )
-        if keep:
-            print(f"\nkept: {d.repo}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        if not interactive or failed:
+            subprocess.run(
+                [sys.executable, "-m", "orchestra", "daemon", "stop"],
+                cwd=base,
+                env=d.env,
+                capture_output=True,
+                check=False,
+            )
+            if keep:
+                print(f"\nkept: {d.repo}")
+            else:
+                shutil.rmtree(base, ignore_errors=True)
     if failed:
         print(f"\ndemo failed: {failed}", file=sys.stderr)
         raise typer.Exit(EXIT_ERROR)
+    if interactive:
+        _leave_running(d)
+        return
     print(f"\ndemo finished in {time.monotonic() - started:.1f} s")
 
 
-def _story(d: Demo) -> None:
+def _story(d: Demo, *, interactive: bool) -> None:
     d.step("Make the scratch repository an Orchestra project")
     d.run("init")
     (d.repo / ".orchestra" / "config.toml").write_text(CONFIG)
     print(f"(.orchestra/config.toml:)\n{CONFIG}", end="")
     d.run("daemon", "start")
 
-    d.step("Three tasks, each for the demo agent")
-    d.run("new", "fix-login", "-m", "Fix the login form: it forgets the password.", "-l", "ui")
+    d.step("Four tasks for demo agents (real programs in real terminals, no API keys)")
+    d.run("new", "fix-login", "-m", "Fix the login check in app.py.", "-l", "auth")
     d.run("new", "add-search", "-m", "Add a search box to the header.", "-l", "ui")
-    d.run("new", "write-docs", "-m", "Document the config file.")
+    d.run("new", "write-docs", "-m", "Document the config file.", "-l", "docs")
+    d.run("new", "broken-env", "-m", "Upgrade the dependencies.")
 
-    d.step("Start them: max_running is 2, so the third waits in the queue")
+    d.step("Start three in parallel: each gets its own branch and worktree")
     for slug in ("fix-login", "add-search", "write-docs"):
         d.run("start", slug)
-    d.run("status")
 
-    d.step("Each agent works in its own worktree and commits on its own branch")
+    d.step("One task's setup command fails: the start says why, the task is failed")
+    d.run("start", "broken-env", expect_failure=True)
+
+    d.step("Live status while the agents work and commit")
     d.wait(
-        "both agents' first commits",
-        lambda t: all((t[s].get("ahead") or 0) >= 1 for s in ("fix-login", "add-search")),
+        "every agent's first commit",
+        lambda t: all(
+            (t[s].get("ahead") or 0) >= 1 for s in ("fix-login", "add-search", "write-docs")
+        ),
     )
     d.run("status")
-    d.git("log", "--oneline", "orchestra/1-fix-login", "-n", "2")
+    d.run("peek", "fix-login")
+    if interactive:
+        return
 
-    d.step("Tell the fix-login agent it is done: it reports completion through the API")
-    d.run("send", "fix-login", "done", "--enter")
-    d.wait("fix-login to be completed", lambda t: t["fix-login"]["status"] == "completed")
+    d.step("Tell each agent it is done: they report completion through the daemon's API")
+    d.run("send", "--all", "done", "--enter")
+    d.wait(
+        "all three to be completed",
+        lambda t: all(
+            t[s]["status"] == "completed" for s in ("fix-login", "add-search", "write-docs")
+        ),
+    )
+    d.run("status")
 
-    d.step("Stop its agent: the slot frees and the queued task starts by itself")
+    d.step("What did fix-login's agent change? (against the commit it started from)")
+    d.run("diff", "fix-login", "--stat")
+
+    d.step("Squash-merge it into main; its worktree and branch are cleaned up")
     d.run("stop", "-y", "fix-login")
-    d.wait("write-docs to run", lambda t: t["write-docs"]["status"] == "running")
-    d.run("status")
+    d.run("merge", "fix-login", "-y")
+    d.git("log", "--oneline", "-n", "3", "main")
 
-    d.step("Review one, let another fail; an illegal move is refused")
-    d.run("reviewed", "fix-login")
-    d.run("fail", "add-search", "-m", "needs a design decision")
-    d.run("reviewed", "add-search", expect_failure=True)
+    d.step("add-search touched the same file: the merge is refused, nothing is changed")
+    d.run("stop", "-y", "add-search")
+    before = d.git_quiet("rev-parse", "main")
+    d.run("merge", "add-search", "-y", expect_failure=True)
+    if d.git_quiet("rev-parse", "main") != before:
+        raise DemoFailed("main moved during a refused merge")
+    print("(main is exactly where it was)")
 
-    d.step("Where everything stands")
+    d.step("Garbage-collect what merged tasks left behind")
+    d.run("gc", "-y")
     d.run("status")
-    d.run("daemon", "status")
     d.run("daemon", "stop")
+
+
+def _leave_running(d: Demo) -> None:
+    print(f"""
+The demo is still running. In another shell:
+
+    export ORCHESTRA_SOCKET={d.env["ORCHESTRA_SOCKET"]}
+    export XDG_STATE_HOME={d.env["XDG_STATE_HOME"]} XDG_CONFIG_HOME={d.env["XDG_CONFIG_HOME"]}
+    cd {d.repo}
+    orchestra status
+    orchestra attach fix-login      # detach with ctrl-q; type `done` to complete it
+    orchestra daemon stop           # when you are finished (then: rm -r {d.base})
+""")
 
 
 def _quote(arg: str) -> str:
