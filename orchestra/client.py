@@ -21,6 +21,18 @@ from typing import Any
 
 from orchestra.core.errors import DaemonUnreachable, RemoteError
 
+GIT_LOCATION_VARS = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_COMMON_DIR",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_PREFIX",
+        "GIT_NAMESPACE",
+    }
+)
 CONNECT_ERRORS = (FileNotFoundError, ConnectionRefusedError, ConnectionResetError)
 
 
@@ -148,7 +160,10 @@ def spawn_daemon(path: Path, log_dir: Path, *, timeout: float = 10.0) -> int:
 
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path = log_dir / "daemon.out"
-    env = dict(os.environ, ORCHESTRA_SOCKET=os.fspath(path))
+    # Started from a git hook, we would inherit variables that point every git command the
+    # daemon (and its agents) run at the hook's repository: drop them.
+    env = {k: v for k, v in os.environ.items() if k not in GIT_LOCATION_VARS}
+    env["ORCHESTRA_SOCKET"] = os.fspath(path)
     with out_path.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "orchestra", "daemon", "run"],
