@@ -41,6 +41,7 @@ from orchestra.adapters.git import Git, GitError
 from orchestra.core import names
 from orchestra.core.config import MERGE_STRATEGIES
 from orchestra.core.errors import Conflict, InvalidParams, NotFound
+from orchestra.daemon.faults import crash_point
 
 KEEP_PREFIX = "refs/orchestra/merged/"
 SCRATCH_PREFIX = ".merge-"
@@ -367,10 +368,12 @@ def merge(git: Git, plan: MergePlan, *, message: str, scratch_dir: Path) -> Merg
     _must(git, "worktree", "add", "--detach", "--quiet", "--", str(scratch), start)
     try:
         after = _combine(git, plan, scratch, source, message)
+        crash_point("merge:combined")
     finally:
         drop_scratch(git, scratch)
     if after != plan.target_tip:
         _advance(git, plan, after)
+        crash_point("merge:advanced")
     kept = keep_ref(plan.stem)
     git.run("update-ref", "-m", f"orchestra merge into {plan.target}", kept, source)
     if source != plan.branch_tip:

@@ -15,6 +15,12 @@ Points (in the order a task meets them):
 - `start:worktree`    the worktree and branch exist, the agent is not spawned
 - `start:spawned`     the agent runs in its PTY; runs.json has its run id, not its pid
 - `start:recorded`    runs.json has the run's pid too; `task.start` is about to reply
+- `merge:combined`    the merged commit exists in the scratch worktree; no ref moved
+- `merge:advanced`    the target branch points at the merged commit; the task is not
+                      marked merged, its tip is not kept as refs/orchestra/merged/...
+- `merge:recorded`    the task is marked merged; its worktree and branch are not cleaned
+- `gc:<kind>`         one gc action is done (remove_worktree, delete_branch,
+                      archive_task, prune_worktrees); the next is not begun
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from orchestra.core.errors import (
 )
 from orchestra.core.states import MERGEABLE, Status, check_transition
 from orchestra.core.tasks import Task, title_from_description
+from orchestra.daemon.faults import crash_point
 
 if TYPE_CHECKING:
     from orchestra.daemon.project import Project
@@ -237,6 +238,7 @@ async def merge(project: Project, p: api.MergeParams) -> dict[str, Any]:
                 )
                 raise
         await _record(project, task, done, p.force)
+        crash_point("merge:recorded")
         report = await clean_task(project, task, config) if tidy else None
     return {
         "task": await project.get(task.id),
@@ -486,6 +488,7 @@ async def _execute(
                 held.add(action.task)
             continue
         res["done"] = True
+        crash_point(f"gc:{action.kind}")
     return results
 
 
