@@ -41,7 +41,8 @@ TASK = typer.Argument(..., help="The task: its id (3) or its slug (fix-login).",
 RESTORE = b"".join(
     [
         b"\x1b[?2026l",  # synchronized output off
-        b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?1016l",
+        b"\x1b[?9l\x1b[?1000l\x1b[?1002l\x1b[?1003l",  # every mouse mode
+        b"\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?1016l",
         b"\x1b[?1004l\x1b[?2004l\x1b[?2031l\x1b[?2048l",  # focus, paste, theme, resize reports
         b"\x1b[?1l\x1b>",  # normal cursor keys, numeric keypad
         b"\x1b[>4m",  # XTMODKEYS: modifyOtherKeys back to default
@@ -49,12 +50,19 @@ RESTORE = b"".join(
         b"\x1b[0m\x1b]8;;\x1b\\",  # SGR, hyperlink
         b"\x1b]104\x1b\\\x1b]110\x1b\\\x1b]111\x1b\\\x1b]112\x1b\\",  # palette, fg, bg, cursor
         b"\x1b[r\x1b[?6l\x1b[?7h",  # scroll region, origin, wrap
+        b"\x1b[?69l\x1b[?45l",  # left/right margins, reverse wrap
+        b"\x1b[4l\x1b[20l\x1b[?5l",  # insert mode, newline mode, reverse video
         b"\x1b(B\x1b)0\x0f",  # charsets
         b"\x1b[?25h\x1b[0 q",  # cursor shown, default shape
     ]
 )
-LEAVE_ALT = b"\x1b[?1049l"
+# 1049 restores the cursor; 1047 and 47 are no-ops on the primary screen, but terminals
+# that keep each as a mode of its own (Ghostty) would otherwise keep them set.
+LEAVE_ALT = b"\x1b[?1049l\x1b[?1047l\x1b[?47l"
 PUSH_TITLE, POP_TITLE = b"\x1b[22;0t", b"\x1b[23;0t"
+SAVE_CURSOR, RESTORE_CURSOR = b"\x1b7", b"\x1b8"
+BOTTOM = b"\x1b[999;1H"  # the last row: below whatever a program drew on the primary screen
+_ALT_SCREEN = re.compile(rb"\x1b\[\?(?:1049|1047|47)([hl])")
 QUERY = (
     b"\x1b]10;?\x1b\\\x1b]11;?\x1b\\"
     + b"".join(b"\x1b]4;%d;?\x1b\\" % i for i in range(16))
@@ -87,6 +95,23 @@ class DetachMatcher:
                 self.held = data[-n:]
                 return data[:-n], False
         return data, False
+
+
+class AltScreen:
+    """Whether the output shown so far left the terminal on the alternate screen, across
+    reads (a sequence split between two reads is found in the next one)."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.tail = b""
+
+    def feed(self, data: bytes) -> None:
+        # The seam with the previous read first (a match wholly on either side of it is
+        # found twice, in order, which changes nothing), then this read, without copying it.
+        for buf in (self.tail + data[:7], data):
+            for match in _ALT_SCREEN.finditer(buf):
+                self.on = match.group(1) == b"h"
+        self.tail = (self.tail + data[-7:])[-7:]  # one byte short of the longest match
 
 
 def describe_keys(spec: str) -> str:
@@ -178,13 +203,17 @@ def attach(
             reply, leftover = None, b""
         if reply is not None:
             sys.stderr.write(f"\r[attached to {reply['task']}; detach: {describe_keys(spec)}]\r\n")
-            os.write(1, PUSH_TITLE + RESTORE)
+            # A clean state, the cursor kept where it is: on the alternate screen the
+            # terminal saves it, to put it back at the end.
+            os.write(1, PUSH_TITLE + SAVE_CURSOR + RESTORE + RESTORE_CURSOR)
+            alt = AltScreen()
             try:
-                outcome = _pump(sock, leftover, DetachMatcher(keys), read_only)
+                outcome = _pump(sock, leftover, DetachMatcher(keys), read_only, alt)
             finally:
-                os.write(
-                    1, RESTORE + LEAVE_ALT + b"\x1b[=%d;1u" % kitty_flags + POP_TITLE + b"\r\n"
-                )
+                # Back to the user's screen and cursor from the alternate screen; from the
+                # primary one (the program's output stays), to a new line below all of it.
+                below = b"\r" if alt.on else BOTTOM + b"\r\n"
+                os.write(1, RESTORE + LEAVE_ALT + below + b"\x1b[=%d;1u" % kitty_flags + POP_TITLE)
     if outcome.startswith("error: "):
         abort(outcome.removeprefix("error: "), 1)
     sys.stderr.write(f"[{outcome}: {task}]\n")
@@ -211,7 +240,9 @@ def _request_attach(sock: socket.socket, params: dict[str, Any]) -> tuple[dict[s
     return reply["result"], rest
 
 
-def _pump(sock: socket.socket, leftover: bytes, matcher: DetachMatcher, read_only: bool) -> str:
+def _pump(
+    sock: socket.socket, leftover: bytes, matcher: DetachMatcher, read_only: bool, alt: AltScreen
+) -> str:
     """Shuttle keys and screen until something ends the session; say what ended it."""
     sock.setblocking(False)
     wake_r, wake_w = os.pipe()
@@ -247,6 +278,7 @@ def _pump(sock: socket.socket, leftover: bytes, matcher: DetachMatcher, read_onl
                 for kind, payload in decoder.feed(pending):
                     if kind == frames.OUTPUT:
                         _write_all(1, payload)
+                        alt.feed(payload)
                     elif kind == frames.EXIT:
                         info = json.loads(payload)
                         return (

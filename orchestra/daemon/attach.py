@@ -36,8 +36,12 @@ log = logging.getLogger("orchestra.daemon")
 
 BSU, ESU = b"\x1b[?2026h", b"\x1b[?2026l"  # begin/end synchronized update
 SOFT_RESET_AND_CLEAR = b"\x1b[!p\x1b[H\x1b[2J\x1b[3J"
+# For a program on the alternate screen: the client's terminal enters it first, so its own
+# screen, cursor and scrollback stay underneath (shown again at detach, as under tmux).
+ALT_RESET_AND_CLEAR = b"\x1b[?1049h\x1b[!p\x1b[H\x1b[2J"
 MAX_BEHIND = 8 << 20  # bytes queued for one viewer before it is resynced instead
 FOCUS_IN, FOCUS_OUT = b"\x1b[I", b"\x1b[O"
+DECKPAM = b"\x1b="  # application keypad
 
 
 @attrs.define(eq=False)
@@ -87,7 +91,11 @@ def redraw(run: Run) -> bytes:
     # A program in the middle of a synchronized frame: the snapshot re-opens it and the
     # program's own closing sequence ends it; we must not end it early.
     end = b"" if terminal.mode(2026) else ESU
-    return BSU + SOFT_RESET_AND_CLEAR + terminal.snapshot() + end + terminal.pending()
+    # The snapshot says application keypad as DECNKM (mode 66), which tmux, VTE and others
+    # ignore; DECKPAM is what every terminal knows.
+    keypad = DECKPAM if terminal.mode(66) else b""
+    clear = ALT_RESET_AND_CLEAR if terminal.alt_screen else SOFT_RESET_AND_CLEAR
+    return BSU + clear + terminal.snapshot() + keypad + end + terminal.pending()
 
 
 def active_size(run: Run) -> tuple[int, int] | None:
@@ -121,11 +129,14 @@ async def serve_viewer(
 ) -> None:
     """Run one attached client until it detaches, hangs up, or the agent's run ends."""
     viewer = Viewer(read_only=read_only, cols=cols, rows=rows)
-    viewer.attached_on_alt = run.terminal.alt_screen
+    # Registered, sized and sent its redraw with no await in between: no output interleaves.
+    # The PTY takes the new client's size before the snapshot (it is the newest, so the most
+    # recently active interactive viewer), so the snapshot is drawn at the client's size.
+    run.viewers.append(viewer)
     if not read_only:
         follow_size(run)
-    viewer.push(redraw(run))  # atomic with registration: no await in between
-    run.viewers.append(viewer)
+    viewer.attached_on_alt = run.terminal.alt_screen
+    viewer.push(redraw(run))
     if not read_only and run.terminal_focus_events():
         await run.send_raw(FOCUS_IN)
     try:

@@ -34,7 +34,9 @@ class Daemon:
     registry: Registry
     hub: EventHub
     shutdown: trio.Event = attrs.field(factory=trio.Event)
-    stopping: bool = False  # set by daemon.shutdown; the server stops once that reply is out
+    # The connection that asked for daemon.shutdown: it stops the server once its reply is
+    # out (only it: another connection finishing a call must not cut that reply off).
+    stopping: object | None = None
     started: float = attrs.field(factory=time.monotonic)
     started_at: float = attrs.field(factory=time.time)
 
@@ -109,9 +111,9 @@ async def _status(d: Daemon, _peer: Peer, params: Any) -> Any:
 
 
 @method("daemon.shutdown")
-async def _shutdown(d: Daemon, _peer: Peer, params: Any) -> Any:
+async def _shutdown(d: Daemon, peer: Peer, params: Any) -> Any:
     api.structure(params, api.NoParams)
-    d.stopping = True
+    d.stopping = peer
     return {"stopping": True, "pid": os.getpid()}
 
 

@@ -116,7 +116,7 @@ class Connection:
         data = incoming.assemble(replies)
         if data is not None:
             await self.send(data)
-        if self.daemon.stopping:
+        if self.daemon.stopping is self:
             self.daemon.shutdown.set()  # daemon.shutdown's reply is out: now stop
         return None
 
