@@ -20,12 +20,19 @@ check:
     ruff format --check .
     mypy
 
-# Benchmarks against reference programs measured in the same run.
+# Benchmarks against reference programs measured in the same run; each writes its row of
+# bench/RESULTS.md (about four minutes in all).
 bench:
     python bench/cli_latency.py
     python bench/start_overhead.py --rounds 15
+    python bench/attach_throughput.py --mb 50 --rounds 3
+    python bench/keystroke_latency.py --keys 300
     python bench/idle_cost.py --tasks 50 --seconds 30
+    python bench/rpc_throughput.py --seconds 2 --clients 50
+    python bench/scale.py --tasks 200 --rounds 15
     python bench/mcp_latency.py
+    python bench/terminal_model.py --mb 1 --rounds 2
+    cat bench/RESULTS.md
 
 # Format the code and apply safe lint fixes.
 fmt:

@@ -25,15 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import attrs
+from common import Sandbox, add_record_args, have_tmux, record_from
 
 from orchestra.client import Client
 
@@ -77,8 +75,9 @@ class Watched:
     before: Sample  # before the agents
 
 
-def report(w: Watched, n: int, after: Sample, end: Sample) -> float:
-    """Print one server's figures; return its CPU share of one core, in percent."""
+def report(w: Watched, n: int, after: Sample, end: Sample) -> tuple[float, float]:
+    """Print one server's figures; return its CPU share of one core (percent) and its
+    memory growth per agent (KiB)."""
     window = end.at - after.at
     pct = 100 * (end.cpu - after.cpu) / window
     wakeups = (end.switches - after.switches) / window
@@ -93,7 +92,7 @@ def report(w: Watched, n: int, after: Sample, end: Sample) -> float:
         f"  RSS {w.before.rss_kib / 1024:.1f} MiB before, {after.rss_kib / 1024:.1f} MiB"
         f" with {n} {w.unit}s: {growth:+.1f} KiB per {w.unit}"
     )
-    return pct
+    return pct, growth
 
 
 def wait_quiet(c: Client, project: str, n: int, timeout: float = 120.0) -> None:
@@ -112,22 +111,11 @@ def wait_quiet(c: Client, project: str, n: int, timeout: float = 120.0) -> None:
     raise RuntimeError(f"agents not all up and quiet after {timeout:.0f} s (states: {states})")
 
 
-def tmux_server(base: Path, env: dict[str, str]) -> tuple[list[str], int, Sample]:
+def tmux_server(sb: Sandbox) -> tuple[list[str], int, Sample]:
     """A private tmux server with one window: (its command prefix, pid, sample)."""
-    tmux = ["tmux", "-S", str(base / "tmux.sock"), "-f", "/dev/null"]
-    subprocess.run(
-        [*tmux, "new-session", "-d", "-s", "bench", "-x", "100", "-y", "30", SLEEPER],
-        env=env,
-        check=True,
-    )
-    out = subprocess.run(
-        [*tmux, "display-message", "-p", "#{pid}"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    pid = int(out.stdout)
+    tmux = sb.tmux_argv()
+    sb.tmux("new-session", "-d", "-s", "bench", "-x", "100", "-y", "30", SLEEPER)
+    pid = int(sb.tmux("display-message", "-p", "#{pid}"))
     time.sleep(0.5)
     return tmux, pid, sample(pid)
 
@@ -137,49 +125,21 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0, help="the measuring window")
     parser.add_argument("--agent", choices=("quiet", "demo"), default="quiet")
+    add_record_args(parser)
     args = parser.parse_args()
     n: int = args.tasks
 
-    base = Path(tempfile.mkdtemp(prefix="orc-bench-", dir="/tmp"))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRA_", "XDG_", "TMUX"))},
-        "HOME": str(base),
-        "XDG_CONFIG_HOME": str(base / "config"),
-        "XDG_STATE_HOME": str(base / "state"),
-        "ORCHESTRA_SOCKET": str(base / "run" / "orchestra.sock"),
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.com",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.com",
-    }
-    exe = Path(sys.executable)
-    cli = (
-        [str(exe.with_name("orchestra"))]
-        if exe.with_name("orchestra").exists()
-        else [sys.executable, "-m", "orchestra"]
-    )
-    config = base / "config" / "orchestra" / "config.toml"
-    config.parent.mkdir(parents=True)
     quiet = ", ".join(json.dumps(a) for a in ["{python}", "-c", QUIET])  # valid TOML strings
-    config.write_text(
+    config = (
         f"max_running = {n + 1}\nidle_timeout = 86400.0\n\n"
         f"[agents.quiet]\ncommand = [{quiet}]\n\n"
         '[agents.demo]\nenv = { ORCHESTRA_DEMO_STEP_DELAY = "0" }\n'
     )
-    repo = base / "repo"
-    repo.mkdir()
-    project = str(repo)
-    tmux: list[str] | None = None
-    try:
-        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, env=env, check=True)
-        (repo / "README.md").write_text("idle cost bench\n")
-        subprocess.run(["git", "add", "-A"], cwd=repo, env=env, check=True)
-        subprocess.run(["git", "commit", "-q", "-m", "first"], cwd=repo, env=env, check=True)
-        subprocess.run([*cli, "init"], cwd=repo, check=True, env=env, stdout=subprocess.DEVNULL)
-        subprocess.run(
-            [*cli, "daemon", "start"], cwd=repo, check=True, env=env, stdout=subprocess.DEVNULL
-        )
-        with Client(Path(env["ORCHESTRA_SOCKET"])) as c:
+    with Sandbox(config=config, tmux=True) as sb:
+        env, project = sb.env, sb.project
+        sb.git_repo()
+        sb.start()
+        with Client(sb.socket) as c:
             pid: int = c.call("daemon.status")["pid"]
             fresh = sample(pid)
 
@@ -201,10 +161,11 @@ def main() -> int:
             print(f"{n} {args.agent} agents up and quiet in {time.monotonic() - began:.1f} s")
 
             watched = [Watched("orchestra daemon", "task", pid, before)]
-            if shutil.which("tmux"):
-                tmux, tmux_pid, tmux_before = tmux_server(base, env)
+            tmux = have_tmux()
+            if tmux:
+                prefix, tmux_pid, tmux_before = tmux_server(sb)
                 for _ in range(n):
-                    subprocess.run([*tmux, "new-window", "-d", SLEEPER], env=env, check=True)
+                    subprocess.run([*prefix, "new-window", "-d", SLEEPER], env=env, check=True)
                 time.sleep(1.0)
                 watched.append(Watched("tmux server (reference)", "window", tmux_pid, tmux_before))
 
@@ -212,20 +173,26 @@ def main() -> int:
             time.sleep(args.seconds)  # the window: nobody talks to either server
             end = [sample(w.pid) for w in watched]
 
-            print(f"(daemon fresh: {fresh.rss_kib / 1024:.1f} MiB RSS)")
-            pct = [report(w, n, a, e) for w, a, e in zip(watched, after, end, strict=True)]
-            if tmux is None:
-                print("tmux server (reference): tmux is not installed, skipped")
-            verdict = "ok" if pct[0] < TARGET_PCT else "OVER BUDGET"
-            print(f"daemon CPU {pct[0]:.2f}% of one core (target < {TARGET_PCT:g}%): {verdict}")
-            return 0
-    finally:
-        if tmux is not None:
-            subprocess.run([*tmux, "kill-server"], env=env, check=False)
-        subprocess.run(
-            [*cli, "daemon", "stop"], cwd=repo, env=env, stdout=subprocess.DEVNULL, check=False
-        )
-        shutil.rmtree(base, ignore_errors=True)
+    print(f"(daemon fresh: {fresh.rss_kib / 1024:.1f} MiB RSS)")
+    got = [report(w, n, a, e) for w, a, e in zip(watched, after, end, strict=True)]
+    if not tmux:
+        print("tmux server (reference): tmux is not installed, skipped")
+    pct, growth = got[0]
+    verdict = "ok" if pct < TARGET_PCT else "OVER BUDGET"
+    print(f"daemon CPU {pct:.2f}% of one core (target < {TARGET_PCT:g}%): {verdict}")
+    reference = "tmux not installed"
+    if tmux:
+        reference = f"tmux server: {got[1][0]:.2f}% of a core, {got[1][1]:+.0f} KiB per window"
+    record_from(
+        args,
+        "Idle cost",
+        orchestra=f"daemon {pct:.2f}% of a core, {growth:+.0f} KiB RSS per task",
+        reference=reference,
+        figure=f"{n} idle agents, {args.seconds:g} s window",
+        target=f"CPU < {TARGET_PCT:g}% of a core",
+        verdict=verdict,
+    )
+    return 0
 
 
 if __name__ == "__main__":

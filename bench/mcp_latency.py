@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import trio
+from common import Sandbox, add_record_args, record_from
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -31,7 +29,8 @@ def ms(values: list[float]) -> str:
     return f"median {statistics.median(values) * 1000:7.1f} ms  (min {min(values) * 1000:.1f})"
 
 
-async def rounds(args: argparse.Namespace, repo: Path, env: dict[str, str]) -> None:
+async def rounds(args: argparse.Namespace, repo: Path, env: dict[str, str]) -> dict[str, float]:
+    """Print the figures; return their medians, in seconds."""
     argv = ["-m", "orchestra.mcp"] if args.python_m else ["-m", "orchestra", "mcp"]
     params = StdioServerParameters(command=sys.executable, args=argv, env=env, cwd=repo)
     starts: list[float] = []
@@ -66,6 +65,8 @@ async def rounds(args: argparse.Namespace, repo: Path, env: dict[str, str]) -> N
     print(f"tool call get_task (round trip)          {ms(get_calls)}  ({len(get_calls)} calls)")
     print(f"tool call list_tasks, {args.tasks} tasks          {ms(list_calls)}")
     print(f"daemon task.get, blocking client         {ms(raw)}  (no bridge: reference)")
+    m = statistics.median
+    return {"spawn": m(starts), "get": m(get_calls), "list": m(list_calls), "raw": m(raw)}
 
 
 def main() -> int:
@@ -74,39 +75,29 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--python-m", action="store_true", help="spawn python -m orchestra.mcp")
+    add_record_args(parser)
     args = parser.parse_args()
 
-    base = Path(tempfile.mkdtemp(prefix="orc-bench-", dir="/tmp"))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRA_", "XDG_"))},
-        "HOME": str(base),
-        "XDG_CONFIG_HOME": str(base / "config"),
-        "XDG_STATE_HOME": str(base / "state"),
-        "ORCHESTRA_SOCKET": str(base / "run" / "orchestra.sock"),
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.com",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.com",
-    }
-    cli = [sys.executable, "-m", "orchestra"]
-    repo = base / "repo"
-    repo.mkdir()
-
-    def sh(*argv: str) -> None:
-        subprocess.run(argv, check=True, env=env, cwd=repo, stdout=subprocess.DEVNULL)
-
-    try:
-        sh("git", "init", "-q")
-        sh(*cli, "init")
-        sh(*cli, "daemon", "start")
-        with Client(Path(env["ORCHESTRA_SOCKET"])) as c:
+    with Sandbox() as sb:
+        sb.cli = [sys.executable, "-m", "orchestra"]
+        sb.git_repo(commit=False, branch=None)
+        sb.start()
+        with sb.client() as c:
             for i in range(args.tasks):
-                c.call("task.new", {"project": str(repo), "slug": f"task-{i}"})
-        trio.run(rounds, args, repo, env)
-        return 0
-    finally:
-        subprocess.run([*cli, "daemon", "stop"], env=env, stdout=subprocess.DEVNULL, check=False)
-        shutil.rmtree(base, ignore_errors=True)
+                c.call("task.new", {"project": sb.project, "slug": f"task-{i}"})
+        got = trio.run(rounds, args, sb.repo, sb.env)
+    record_from(
+        args,
+        "MCP bridge",
+        orchestra=f"tool call get_task {got['get'] * 1000:.1f} ms, list_tasks"
+        f" {got['list'] * 1000:.1f} ms ({args.tasks} tasks); spawn to initialize"
+        f" {got['spawn'] * 1000:.0f} ms",
+        reference=f"daemon task.get, no bridge {got['raw'] * 1000:.2f} ms",
+        figure=f"the bridge adds {(got['get'] - got['raw']) * 1000:.1f} ms to a call",
+        target="none set (report)",
+        verdict="info",
+    )
+    return 0
 
 
 if __name__ == "__main__":

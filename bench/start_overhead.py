@@ -29,18 +29,16 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import attrs
+from common import Sandbox, add_record_args, agent_toml, record_from, scratch_parent
 
 from orchestra.client import Client
 
@@ -162,51 +160,20 @@ def ms(seconds: list[float]) -> float:
     return statistics.median(seconds) * 1000
 
 
-def scratch_parent(arg: Path | None) -> Path:
-    if arg is not None:
-        return arg
-    shm = Path("/dev/shm")
-    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--dir", type=Path, help="parent of the scratch dir (default /dev/shm)")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every round")
+    add_record_args(parser)
     args = parser.parse_args()
 
-    base = Path(tempfile.mkdtemp(prefix="orc-bench-", dir=scratch_parent(args.dir)))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRA_", "XDG_"))},
-        "HOME": str(base),
-        "XDG_CONFIG_HOME": str(base / "config"),
-        "XDG_STATE_HOME": str(base / "state"),
-        "ORCHESTRA_SOCKET": str(base / "run" / "orchestra.sock"),
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.com",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.com",
-    }
-    exe = Path(sys.executable)
-    cli = (
-        [str(exe.with_name("orchestra"))]
-        if exe.with_name("orchestra").exists()
-        else [sys.executable, "-m", "orchestra"]
-    )
-    config = base / "config" / "orchestra" / "config.toml"
-    config.parent.mkdir(parents=True)
-    argv = ", ".join(json.dumps(a) for a in ["{python}", "-c", AGENT])  # valid TOML strings
-    config.write_text(f"idle_timeout = 3600.0\n\n[agents.bench]\ncommand = [{argv}]\n")
-    repo = base / "repo"
-    repo.mkdir()
-    try:
+    config = "idle_timeout = 3600.0\n" + agent_toml("bench", ["{python}", "-c", AGENT])
+    with Sandbox(parent=scratch_parent(args.dir), config=config) as sb:
+        base, env, cli, repo = sb.base, sb.env, sb.cli, sb.repo
         make_repo(repo, args.files, env)
-        subprocess.run([*cli, "init"], cwd=repo, check=True, env=env, stdout=subprocess.DEVNULL)
-        subprocess.run(
-            [*cli, "daemon", "start"], cwd=repo, check=True, env=env, stdout=subprocess.DEVNULL
-        )
+        sb.start()
         starts: list[Start] = []
         raw: list[float] = []
         py: list[float] = []
@@ -254,12 +221,17 @@ def main() -> int:
             f"overhead {diff:+.1f} ms ({diff - m_py:+.1f} ms without the agent's interpreter),"
             f" ratio {m_ours / m_raw:.2f}x (target <= +{TARGET_MS:.0f} ms): {verdict}"
         )
-        return 0
-    finally:
-        subprocess.run(
-            [*cli, "daemon", "stop"], cwd=repo, env=env, stdout=subprocess.DEVNULL, check=False
-        )
-        shutil.rmtree(base, ignore_errors=True)
+    record_from(
+        args,
+        "Start overhead",
+        orchestra=f"start to first output {m_ours:.1f} ms (CLI exits at {m_cli:.1f} ms)",
+        reference=f"git worktree add {m_raw:.1f} ms ({args.files} files);"
+        f" agent's python alone {m_py:.1f} ms",
+        figure=f"{diff:+.1f} ms ({diff - m_py:+.1f} ms without the agent's interpreter)",
+        target=f"<= +{TARGET_MS:.0f} ms",
+        verdict=verdict,
+    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestra.adapters.terminal import Terminal, available_engines
+from common import add_record_args, record_from
+
+from orchestra.adapters.terminal import Terminal, available_engines, default_engine
 from orchestra.core.vtscan import QueryFilter
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "terminal"
@@ -58,6 +60,7 @@ def main() -> int:
     parser.add_argument("--mb", type=float, default=2.0)
     parser.add_argument("--chunk", type=int, default=16384)
     parser.add_argument("--rounds", type=int, default=3)
+    add_record_args(parser)
     args = parser.parse_args()
     engines = available_engines()
     header = f"{'recording':<34}{'input':<10}{'filter':>8}"
@@ -93,6 +96,24 @@ def main() -> int:
     print()
     for k, vs in totals.items():
         print(f"{k:<24} min {min(vs):7.1f}  median {sorted(vs)[len(vs) // 2]:7.1f}  MB/s")
+
+    def mid(key: str) -> float:
+        vs = totals[key]
+        return sorted(vs)[len(vs) // 2]
+
+    e = default_engine()
+    m_model, m_raw = mid(f"stripped model/{e}"), mid(f"stripped raw {e}")
+    record_from(
+        args,
+        "Terminal model",
+        orchestra=f"model ({e}) {m_model:.0f} MB/s ({mid(f'raw model/{e}'):.0f} MB/s with the"
+        f" recordings' queries repeated); query filter alone {mid('stripped filter'):.0f} MB/s",
+        reference=f"the raw {e} engine {m_raw:.0f} MB/s",
+        figure=f"{m_model / m_raw:.2f}x the raw engine (medians over the recordings, queries"
+        " stripped)",
+        target="none set (report)",
+        verdict="info",
+    )
     return 0
 
 

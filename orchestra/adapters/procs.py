@@ -248,14 +248,14 @@ class Teardown:
     survivors: tuple[int, ...]  # alive even after SIGKILL (should be empty)
 
 
-async def _wait_gone(root_pid: int | None, run_id: str, within: float) -> set[int]:
-    """Poll until the task has no live process or `within` seconds pass; return who is left."""
+async def _wait_gone(root_pid: int | None, run_id: str, pids: set[int], within: float) -> set[int]:
+    """Wait until none of `pids` is alive or `within` seconds pass, then return the task's
+    live processes. Polling reads only those pids' own /proc entries; the one full scan at
+    the end also finds anything they started meanwhile (a full scan per poll costs
+    O(agents x processes) when a daemon with many agents stops)."""
     with trio.move_on_after(within):
-        while True:
-            left = await trio.to_thread.run_sync(task_processes, root_pid, run_id)
-            if not left:
-                return left
-            await trio.sleep(0.02)
+        while any(alive(pid) for pid in pids):
+            await trio.sleep(0.02)  # noqa: ASYNC110 - no event exists for "a pid is gone"
     return await trio.to_thread.run_sync(task_processes, root_pid, run_id)
 
 
@@ -266,13 +266,17 @@ async def terminate(root_pid: int | None, run_id: str, *, grace: float) -> Teard
     """
     first = await trio.to_thread.run_sync(task_processes, root_pid, run_id)
     signal_all(first, signal.SIGHUP)
-    left = await _wait_gone(root_pid, run_id, min(grace, 1.0))
+    left = await _wait_gone(root_pid, run_id, first, min(grace, 1.0))
     signal_all(left, signal.SIGTERM)
     signal_all(left, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-    left = await _wait_gone(root_pid, run_id, grace)
-    killed = set(left)
-    signal_all(left, signal.SIGKILL)
-    left = await _wait_gone(root_pid, run_id, 5.0)
+    left = await _wait_gone(root_pid, run_id, left, grace)
+    killed: set[int] = set()
+    for _ in range(3):  # a process forked at the last moment gets its SIGKILL too
+        if not left:
+            break
+        killed |= left
+        signal_all(left, signal.SIGKILL)
+        left = await _wait_gone(root_pid, run_id, left, 5.0)
     return Teardown(
         signalled=tuple(sorted(first)), killed=tuple(sorted(killed)), survivors=tuple(sorted(left))
     )

@@ -34,7 +34,7 @@ def _start(ctx: typer.Context) -> tuple[dict[str, Any], bool]:
     return _status(ctx), True
 
 
-def _stop(ctx: typer.Context, timeout: float = 15.0) -> int | None:
+def _stop(ctx: typer.Context, timeout: float = 60.0) -> int | None:
     socket = session(ctx).socket
     try:
         with Client(socket, timeout=10.0) as c:

@@ -347,6 +347,7 @@ class Project:
         if run is not None:
             run.status = to
             run.poke()
+            run.poke_status()
         self.log.info(
             f"task {loaded.task.ref}: {previous} -> {to} ({why})",
             extra=self._logctx(

@@ -89,6 +89,7 @@ class Run:
     done: trio.Event = attrs.field(factory=trio.Event)
     pumped: trio.Event = attrs.field(factory=trio.Event)  # the PTY reached EOF
     _changed: trio.Event = attrs.field(factory=trio.Event)
+    _status_changed: trio.Event = attrs.field(factory=trio.Event)
     viewers: list[Viewer] = attrs.field(factory=list)  # attached clients
     terminal: Terminal = attrs.field(factory=lambda: Terminal(COLS, ROWS))  # the agent's screen
     size: tuple[int, int] = (COLS, ROWS)
@@ -105,6 +106,14 @@ class Run:
 
     async def changed(self) -> None:
         await self._changed.wait()
+
+    def poke_status(self) -> None:
+        """Wake whoever waits for a change of the task's state (a move or a report)."""
+        self._status_changed.set()
+        self._status_changed = trio.Event()
+
+    async def status_changed(self) -> None:
+        await self._status_changed.wait()
 
     def idle_for(self) -> float:
         return max(0.0, trio.current_time() - max(self.last_output, self.last_input))
@@ -327,12 +336,14 @@ async def _watchdog(run: Run, idle_timeout: float, idle_dwell: float) -> None:
     project = run.project
     while True:
         if run.status is Status.RUNNING:
+            # Sleep to the deadline and look again: waking on every chunk of output would
+            # cost a scheduler turn per keystroke echo while attached.
             deadline = max(run.last_output, run.last_input) + idle_timeout
             if trio.current_time() >= deadline:
                 await project.auto_move(run, Status.IDLE, f"no output for {idle_timeout:g} s")
                 continue
             with trio.move_on_at(deadline):
-                await run.changed()
+                await run.status_changed()
         elif run.status is Status.IDLE:
             mark_in, mark_out = run.last_input, run.last_output
             await run.changed()
