@@ -254,8 +254,8 @@ async def _wait_gone(root_pid: int | None, run_id: str, pids: set[int], within: 
     the end also finds anything they started meanwhile (a full scan per poll costs
     O(agents x processes) when a daemon with many agents stops)."""
     with trio.move_on_after(within):
-        while any(alive(pid) for pid in pids):
-            await trio.sleep(0.02)  # noqa: ASYNC110 - no event exists for "a pid is gone"
+        while any(alive(pid) for pid in pids):  # noqa: ASYNC110 - no event says "pid gone"
+            await trio.sleep(0.02)
     return await trio.to_thread.run_sync(task_processes, root_pid, run_id)
 
 
