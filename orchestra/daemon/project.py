@@ -482,9 +482,10 @@ class Project:
             },
         )
 
-    def _read_base_shas(self) -> dict[int, str]:
-        """The base_sha each task's worktree was made from, from the event log."""
-        shas: dict[int, str] = {}
+    def worktree_records(self) -> dict[int, dict[str, Any]]:
+        """Each task's last `task.worktree` event (base branch, base_sha, path), from the
+        event log. Blocking: call it from a worker thread."""
+        records: dict[int, dict[str, Any]] = {}
         try:
             with self.paths.log.open(encoding="utf-8", errors="replace") as f:
                 for line in f:
@@ -492,12 +493,19 @@ class Project:
                         continue
                     try:
                         entry = json.loads(line)
-                        shas[int(entry["task_id"])] = str(entry["base_sha"])
+                        records[int(entry["task_id"])] = entry
                     except (ValueError, KeyError, TypeError):
                         continue
         except OSError:
             pass
-        return shas
+        return records
+
+    def _read_base_shas(self) -> dict[int, str]:
+        return {
+            task_id: str(entry["base_sha"])
+            for task_id, entry in self.worktree_records().items()
+            if entry.get("base_sha")
+        }
 
     async def record_session(self, task_id: int, session_id: str) -> None:
         await self.session_set(

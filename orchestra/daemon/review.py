@@ -16,7 +16,6 @@ client hanging up cannot leave the target merged and the task not.
 from __future__ import annotations
 
 import functools
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,21 +51,7 @@ TEARDOWN_TIMEOUT = 600.0  # seconds
 
 def _worktree_record(project: Project, task_id: int) -> dict[str, Any]:
     """The last `task.worktree` log entry of a task (its base branch and base_sha), or {}."""
-    found: dict[str, Any] = {}
-    try:
-        with project.paths.log.open(encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if '"task.worktree"' not in line:
-                    continue
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(entry, dict) and entry.get("task_id") == task_id:
-                    found = entry
-    except OSError:
-        pass
-    return found
+    return project.worktree_records().get(task_id, {})
 
 
 def _base_branch(git: Git, task: Task, record: dict[str, Any], config: Config) -> str:
