@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from orchestra.client import Client
+from orchestra.core.errors import RemoteError
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
@@ -211,6 +212,45 @@ def daemon(env: Env) -> Iterator[Env]:
     """A running daemon (started the way users start it)."""
     env.run("daemon", "start", check=True)
     yield env
+
+
+class ProjectApi:
+    """JSON-RPC calls on one project, over one connection kept for the whole test."""
+
+    def __init__(self, env: Env, root: Path) -> None:
+        self.env = env
+        self.root = root
+        self.client = env.client()
+
+    def __call__(self, method: str, **params: Any) -> Any:
+        return self.client.call(method, {"project": str(self.root), **params})
+
+    def error(self, method: str, **params: Any) -> RemoteError:
+        with pytest.raises(RemoteError) as info:
+            self(method, **params)
+        return info.value
+
+
+@contextlib.contextmanager
+def served_project(tasks: list[dict[str, Any]]) -> Iterator[tuple[Env, Path]]:
+    """A daemon and an initialised project (with `tasks` created) for a whole module,
+    torn down completely afterwards: no daemon, agent or directory left."""
+    base = Path(tempfile.mkdtemp(prefix="orc-", dir="/tmp"))
+    env = Env(base)
+    try:
+        root = make_repo(base / "repo")
+        env.run("init", cwd=root, check=True)
+        with (root / ".orchestra" / "config.toml").open("a") as f:
+            f.write(TEST_AGENT_CONFIG)
+        env.run("daemon", "start", check=True)
+        with env.client() as c:
+            for task in tasks:
+                c.call("task.new", {"project": str(root), **task})
+        yield env, root
+    finally:
+        stop_daemon(env)
+        kill_leftovers(env)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def call(env: Env, method: str, params: dict[str, Any] | None = None) -> Any:

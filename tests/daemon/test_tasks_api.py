@@ -13,28 +13,14 @@ from typing import Any
 import pytest
 import trio
 
-from orchestra.core.errors import RemoteError
-from tests.conftest import Env
+from tests.conftest import Env, ProjectApi
 from tests.daemon.wire import Raw, log_lines, stop_and_forget, wait_until
 
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 
-class Api:
+class Api(ProjectApi):
     """Calls on one project, over one connection kept for the whole test."""
-
-    def __init__(self, env: Env, root: Path) -> None:
-        self.env = env
-        self.root = root
-        self.client = env.client()
-
-    def __call__(self, method: str, **params: Any) -> Any:
-        return self.client.call(method, {"project": str(self.root), **params})
-
-    def error(self, method: str, **params: Any) -> RemoteError:
-        with pytest.raises(RemoteError) as info:
-            self(method, **params)
-        return info.value
 
     def file(self, name: str) -> Path:
         return self.root / ".orchestra" / "tasks" / name

@@ -15,30 +15,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from orchestra.core.errors import RemoteError
-from tests.conftest import Env
+from tests.conftest import Env, ProjectApi
 from tests.daemon.wire import alive, log_lines, wait_until
 
 PROC = Path("/proc")
 
 
-class Api:
+class Api(ProjectApi):
     """JSON-RPC calls and CLI commands on one project, over one connection for the test."""
-
-    def __init__(self, env: Env, root: Path) -> None:
-        self.env = env
-        self.root = root
-        self.client = env.client()
-
-    def __call__(self, method: str, **params: Any) -> Any:
-        return self.client.call(method, {"project": str(self.root), **params})
-
-    def error(self, method: str, **params: Any) -> RemoteError:
-        with pytest.raises(RemoteError) as info:
-            self(method, **params)
-        return info.value
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The real CLI, run in the project's main checkout."""

@@ -19,10 +19,8 @@ from __future__ import annotations
 import inspect
 import json
 import re
-import shutil
 import socket
 import struct
-import tempfile
 import threading
 import typing
 from collections import Counter
@@ -39,7 +37,10 @@ from orchestra.core import api
 from orchestra.core.errors import InvalidParams
 from orchestra.core.states import Status
 from orchestra.daemon.dispatch import ATTACH, METHODS, prepare_attach
-from tests.conftest import TEST_AGENT_CONFIG, Env, kill_leftovers, make_repo, stop_daemon
+from tests.conftest import (
+    Env,
+    served_project,
+)
 from tests.daemon.wire import Raw, alive, stop_and_forget, wait_until
 from tests.faults.support import Patient, connect, daemon_pid, fd_count, snapshot
 
@@ -371,23 +372,12 @@ class Target:
 
 @pytest.fixture(scope="module")
 def target() -> Iterator[Target]:
-    base = Path(tempfile.mkdtemp(prefix="orc-", dir="/tmp"))
-    env = Env(base)
-    try:
-        root = make_repo(base / "repo")
-        env.run("init", cwd=root, check=True)
-        with (root / ".orchestra" / "config.toml").open("a") as f:
-            f.write(TEST_AGENT_CONFIG)
-        env.run("daemon", "start", check=True)
-        with env.client() as c:
-            for slug in TASKS:
-                c.call("task.new", {"project": str(root), "slug": slug, "labels": ["ui"]})
-        yield Target(env, root, snapshot(root))
-    finally:
-        stop_and_forget(env)
-        stop_daemon(env)
-        kill_leftovers(env)
-        shutil.rmtree(base, ignore_errors=True)
+    tasks = [{"slug": slug, "labels": ["ui"]} for slug in TASKS]
+    with served_project(tasks) as (env, root):
+        try:
+            yield Target(env, root, snapshot(root))
+        finally:
+            stop_and_forget(env)
 
 
 def exchange(c: Raw, line: bytes, n: int) -> list[Any]:

@@ -21,7 +21,12 @@ from typing import Any
 import pytest
 
 from orchestra.core import names
-from tests.conftest import TEST_AGENT_CONFIG, Env, kill_leftovers, make_repo, stop_daemon
+from tests.conftest import (
+    Env,
+    kill_leftovers,
+    served_project,
+    stop_daemon,
+)
 from tests.daemon.wire import Raw, stop_and_forget, wait_until
 from tests.e2e.support import Api, add_agent
 
@@ -71,22 +76,11 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    base = Path(tempfile.mkdtemp(prefix="orc-", dir="/tmp"))
-    env = Env(base)
-    try:
-        root = make_repo(base / "repo")
-        env.run("init", cwd=root, check=True)
-        with (root / ".orchestra" / "config.toml").open("a") as f:
-            f.write(TEST_AGENT_CONFIG)
-        env.run("daemon", "start", check=True)
-        with env.client() as c:
-            c.call("task.new", {"project": str(root), "slug": "target", "description": "x"})
-        yield Served(env, root)
-    finally:
-        stop_and_forget(env)
-        stop_daemon(env)
-        kill_leftovers(env)
-        shutil.rmtree(base, ignore_errors=True)
+    with served_project([{"slug": "target", "description": "x"}]) as (env, root):
+        try:
+            yield Served(env, root)
+        finally:
+            stop_and_forget(env)
 
 
 def outside_dot(env: Env, root: Path) -> set[str]:
