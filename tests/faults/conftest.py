@@ -1,23 +1,6 @@
-"""Fixtures for the fault tests: a running daemon and a client bound to a project."""
+"""Fixtures for the fault tests: the e2e tests' `api` (a running daemon and a client bound
+to a project), shared rather than copied."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from tests.conftest import Env
-from tests.daemon.wire import stop_and_forget
-from tests.e2e.support import Api
-
-
-@pytest.fixture
-def api(daemon: Env, project: Path) -> Iterator[Api]:
-    """A running daemon, an initialised project (default agent `sleeper`) and a client."""
-    a = Api(daemon, project)
-    try:
-        yield a
-    finally:
-        a.close()
-        stop_and_forget(daemon)
+from tests.e2e.conftest import api  # noqa: F401 - re-exported as this directory's fixture
