@@ -73,29 +73,45 @@ class PtySession:
     async def read(self, max_bytes: int = 65536) -> bytes:
         """Bytes the agent wrote; b"" once its side of the terminal is closed.
 
-        The kernel's PTY buffer holds about 4 KiB: one wakeup per read would cap a fast
-        agent at what the event loop does per wakeup (~20 MB/s). So after the first read,
-        what is already there is read too, without waiting, up to `max_bytes`.
+        One scheduler turn per read (wait until readable, then read without waiting), not
+        the two of `FdStream.receive_some` (a checkpoint, then the wait): this is half of a
+        keystroke's round trip. The kernel's PTY buffer holds about 4 KiB, so what is
+        already there is read too, up to `max_bytes`, or a fast agent would be capped at
+        what the loop does per wakeup.
         """
-        try:
-            data = await self.stream.receive_some(max_bytes)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return b""
-        except OSError:
-            return b""
-        chunks = [data]
-        size = len(data)
-        while data and size < max_bytes:
+        fd = self.stream.fileno()
+        while True:
             try:
-                data = os.read(self.stream.fileno(), max_bytes - size)
-            except OSError:  # EAGAIN: nothing more yet; EIO: the agent's side closed
-                break
-            chunks.append(data)
-            size += len(data)
-        return b"".join(chunks)
+                await trio.lowlevel.wait_readable(fd)
+            except (trio.ClosedResourceError, OSError):  # closed by us: the run is ending
+                return b""
+            chunks: list[bytes] = []
+            size = 0
+            while size < max_bytes:
+                try:
+                    data = os.read(fd, max_bytes - size)
+                except BlockingIOError:  # nothing more yet (or a spurious wakeup)
+                    break
+                except OSError:  # EIO: the agent's side of the terminal is closed
+                    return b"".join(chunks)
+                if not data:
+                    return b"".join(chunks)
+                chunks.append(data)
+                size += len(data)
+            if chunks:
+                return b"".join(chunks)
 
     async def write(self, data: bytes) -> None:
-        """Write all of `data`, after any write already waiting (FIFO)."""
+        """Write all of `data`, after any write already waiting (FIFO).
+
+        With no write waiting, what the terminal takes now goes at once, with no
+        scheduler turn (a keystroke's other half); only a remainder waits its turn.
+        """
+        if not self._write_lock.locked():
+            sent = self.write_nowait(data)
+            if sent == len(data):
+                return
+            data = data[sent:]
         async with self._write_lock:
             await self.stream.send_all(data)
 

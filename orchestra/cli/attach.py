@@ -1,12 +1,16 @@
 """`orchestra attach`: your terminal shows an agent's terminal, live, until you detach.
 
-A blocking client (selectors on the terminal and the socket; no event loop): it
-asks the daemon to attach, after which the socket carries frames
-(orchestra/core/frames.py). The daemon sends the screen, then the live stream
-with the program's terminal queries already answered and stripped. This client
-only passes keys through, reports resizes, watches for the detach keys, and
-above all restores the terminal fully on every way out (detach, agent exit,
-lost daemon, SIGTERM/SIGHUP).
+A blocking client (selectors; no event loop). It asks the daemon to attach and
+hands it the terminal (a file descriptor of its own, passed on the socket): from
+then on the daemon reads the keys from the terminal and writes the screen to it,
+as tmux's server does, so a keystroke crosses one relay, not two. Meanwhile this
+client only reports resizes and waits for the daemon's EXIT frame (detach keys,
+agent exit); then, and on every other way out (lost daemon, SIGTERM/SIGHUP), it
+restores the terminal fully.
+
+Where the terminal cannot be opened again by its name (or with
+ORCHESTRA_ATTACH_RELAY=1) the client relays instead: keys and screen travel as
+frames on the socket (orchestra/core/frames.py), as for scripts.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+import attrs
 import typer
 
 from orchestra.adapters import config_files
 from orchestra.cli.common import errors, session
 from orchestra.cli.output import abort
 from orchestra.core import frames
+from orchestra.core.detach import DetachMatcher
 from orchestra.core.errors import EXIT_USAGE, DaemonUnreachable, RemoteError
 
 TASK = typer.Argument(..., help="The task: its id (3) or its slug (fix-login).", show_default=False)
@@ -62,7 +68,6 @@ LEAVE_ALT = b"\x1b[?1049l\x1b[?1047l\x1b[?47l"
 PUSH_TITLE, POP_TITLE = b"\x1b[22;0t", b"\x1b[23;0t"
 SAVE_CURSOR, RESTORE_CURSOR = b"\x1b7", b"\x1b8"
 BOTTOM = b"\x1b[999;1H"  # the last row: below whatever a program drew on the primary screen
-_ALT_SCREEN = re.compile(rb"\x1b\[\?(?:1049|1047|47)([hl])")
 QUERY = (
     b"\x1b]10;?\x1b\\\x1b]11;?\x1b\\"
     + b"".join(b"\x1b]4;%d;?\x1b\\" % i for i in range(16))
@@ -71,47 +76,6 @@ QUERY = (
 _OSC_REPLY = re.compile(rb"\x1b\](10|11|4;\d+);(rgb:[0-9a-fA-F/]+)(?:\x07|\x1b\\)")
 _KITTY_REPLY = re.compile(rb"\x1b\[\?(\d+)u")
 _DA1_REPLY = re.compile(rb"\x1b\[\?[\d;]*c")
-
-
-class DetachMatcher:
-    """Finds the detach key sequence in typed input, across reads.
-
-    `feed` returns the bytes to send to the agent and whether to detach. A partial
-    match at the end of a read is held back until the next one decides it.
-    """
-
-    def __init__(self, keys: bytes) -> None:
-        self.keys = keys
-        self.held = b""
-
-    def feed(self, data: bytes) -> tuple[bytes, bool]:
-        data = self.held + data
-        self.held = b""
-        at = data.find(self.keys)
-        if at >= 0:
-            return data[:at], True
-        for n in range(min(len(self.keys) - 1, len(data)), 0, -1):
-            if data.endswith(self.keys[:n]):
-                self.held = data[-n:]
-                return data[:-n], False
-        return data, False
-
-
-class AltScreen:
-    """Whether the output shown so far left the terminal on the alternate screen, across
-    reads (a sequence split between two reads is found in the next one)."""
-
-    def __init__(self) -> None:
-        self.on = False
-        self.tail = b""
-
-    def feed(self, data: bytes) -> None:
-        # The seam with the previous read first (a match wholly on either side of it is
-        # found twice, in order, which changes nothing), then this read, without copying it.
-        for buf in (self.tail + data[:7], data):
-            for match in _ALT_SCREEN.finditer(buf):
-                self.on = match.group(1) == b"h"
-        self.tail = (self.tail + data[-7:])[-7:]  # one byte short of the longest match
 
 
 def describe_keys(spec: str) -> str:
@@ -184,8 +148,9 @@ def attach(
         client = s.client()
     sock = client.sock
     assert sock is not None
+    terminal = None if os.environ.get("ORCHESTRA_ATTACH_RELAY") else _own_terminal()
     cols, rows = os.get_terminal_size(1)
-    outcome = "detached"
+    ending = Ending("detached")
     with raw_terminal(0):
         colors, kitty_flags = query_terminal(0, 1)
         params = {
@@ -195,28 +160,60 @@ def attach(
             "rows": rows,
             "read_only": read_only,
             "colors": colors,
+            "tty": terminal is not None,
+            "detach_keys": spec,
         }
         try:
             reply, leftover = _request_attach(sock, params)
         except (RemoteError, DaemonUnreachable) as exc:
-            outcome = f"error: {exc.message}"
+            ending = Ending(exc.message, failed=True)
             reply, leftover = None, b""
         if reply is not None:
             sys.stderr.write(f"\r[attached to {reply['task']}; detach: {describe_keys(spec)}]\r\n")
             # A clean state, the cursor kept where it is: on the alternate screen the
             # terminal saves it, to put it back at the end.
             os.write(1, PUSH_TITLE + SAVE_CURSOR + RESTORE + RESTORE_CURSOR)
-            alt = AltScreen()
+            ending.alt_screen = bool(reply.get("alt_screen"))
             try:
-                outcome = _pump(sock, leftover, DetachMatcher(keys), read_only, alt)
+                relay = terminal is None
+                if terminal is not None:
+                    socket.send_fds(sock, [b"t"], [terminal])
+                    os.close(terminal)
+                    terminal = None
+                _session(
+                    sock, leftover, ending, relay_keys=keys if relay else None, read_only=read_only
+                )
             finally:
                 # Back to the user's screen and cursor from the alternate screen; from the
                 # primary one (the program's output stays), to a new line below all of it.
-                below = b"\r" if alt.on else BOTTOM + b"\r\n"
+                below = b"\r" if ending.alt_screen else BOTTOM + b"\r\n"
                 os.write(1, RESTORE + LEAVE_ALT + below + b"\x1b[=%d;1u" % kitty_flags + POP_TITLE)
-    if outcome.startswith("error: "):
-        abort(outcome.removeprefix("error: "), 1)
-    sys.stderr.write(f"[{outcome}: {task}]\n")
+    if terminal is not None:
+        os.close(terminal)
+    if ending.failed:
+        abort(f"{ending.why}: {task}" if reply is not None else ending.why, 1)
+    sys.stderr.write(f"[{ending.why}: {task}]\n")
+
+
+@attrs.define
+class Ending:
+    """How the session ended, and whether the terminal was left on the alternate screen."""
+
+    why: str
+    failed: bool = False
+    alt_screen: bool = False
+
+
+def _own_terminal() -> int | None:
+    """A file of our terminal of its own (opened again by name), for the daemon.
+
+    Its own open file, not a copy of stdin's: the daemon makes it non-blocking, which on
+    a shared one would also hit the shell we return to.
+    """
+    try:
+        return os.open(os.ttyname(0), os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return None
 
 
 def _request_attach(sock: socket.socket, params: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
@@ -240,82 +237,99 @@ def _request_attach(sock: socket.socket, params: dict[str, Any]) -> tuple[dict[s
     return reply["result"], rest
 
 
-def _pump(
-    sock: socket.socket, leftover: bytes, matcher: DetachMatcher, read_only: bool, alt: AltScreen
-) -> str:
-    """Shuttle keys and screen until something ends the session; say what ended it."""
+LAST_WORD_TIMEOUT = 2.0  # seconds to wait for the daemon's EXIT frame after asking to detach
+
+
+def _session(
+    sock: socket.socket,
+    leftover: bytes,
+    ending: Ending,
+    *,
+    relay_keys: bytes | None,
+    read_only: bool,
+) -> None:
+    """Until the daemon's EXIT frame (or a lost daemon): report resizes, pass signals on as
+    a detach, and, when relaying (`relay_keys`: the detach keys), shuttle keys and screen."""
     sock.setblocking(False)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
-    stop: list[str] = []
 
-    def on_winch(_sig: int, _frame: FrameType | None) -> None:
+    def on_signal(sig: int, _frame: FrameType | None) -> None:
         with contextlib.suppress(OSError):
-            os.write(wake_w, b"w")
-
-    def on_term(sig: int, _frame: FrameType | None) -> None:
-        stop.append(f"signal {signal.Signals(sig).name}")
-        with contextlib.suppress(OSError):
-            os.write(wake_w, b"t")
+            os.write(wake_w, b"w" if sig == signal.SIGWINCH else b"t")
 
     old = {
-        sig: signal.signal(sig, handler)
-        for sig, handler in (
-            (signal.SIGWINCH, on_winch),
-            (signal.SIGTERM, on_term),
-            (signal.SIGHUP, on_term),
-        )
+        sig: signal.signal(sig, on_signal)
+        for sig in (signal.SIGWINCH, signal.SIGTERM, signal.SIGHUP)
     }
     sel = selectors.DefaultSelector()
-    sel.register(0, selectors.EVENT_READ, "keys")
     sel.register(sock, selectors.EVENT_READ, "daemon")
     sel.register(wake_r, selectors.EVENT_READ, "wake")
+    if relay_keys is not None:
+        sel.register(0, selectors.EVENT_READ, "keys")
+    matcher = DetachMatcher(relay_keys or b"")
     decoder = frames.Decoder()
     pending = leftover
+    deadline: float | None = None  # set once we asked to detach: how long to wait for EXIT
     try:
-        while not stop:
-            if pending:
-                for kind, payload in decoder.feed(pending):
-                    if kind == frames.OUTPUT:
-                        _write_all(1, payload)
-                        alt.feed(payload)
-                    elif kind == frames.EXIT:
-                        info = json.loads(payload)
-                        return (
+        while True:
+            for kind, payload in decoder.feed(pending):
+                if kind == frames.OUTPUT:
+                    _write_all(1, payload)
+                elif kind == frames.EXIT:
+                    info = json.loads(payload)
+                    if info.get("alt_screen") is not None:
+                        ending.alt_screen = bool(info["alt_screen"])
+                    if info.get("reason") != "detached":
+                        ending.why = (
                             f"agent ended ({info.get('reason')}, exit code {info.get('exit_code')})"
                         )
-                pending = b""
-            for key, _ in sel.select():
+                    return
+            pending = b""
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready = sel.select(timeout)
+            if not ready and deadline is not None:
+                return  # no last word from the daemon: restore anyway
+            for key, _ in ready:
                 if key.data == "daemon":
                     try:
                         pending = sock.recv(1 << 20)
                     except BlockingIOError:
                         continue
                     except OSError:
-                        return "lost the daemon"
+                        pending = b""
                     if not pending:
-                        return "lost the daemon"
+                        ending.why, ending.failed = "lost the daemon", True
+                        return
                 elif key.data == "keys":
                     typed = os.read(0, 65536)
-                    if not typed:
-                        return "detached (end of input)"
                     data, detach = matcher.feed(typed)
                     if data and not read_only:
                         _send(sock, frames.encode(frames.INPUT, data))
-                    if detach:
-                        _send(sock, frames.encode(frames.DETACH))
-                        return "detached"
+                    if detach or not typed:
+                        sel.unregister(0)
+                        deadline = _detach(sock)
                 else:
-                    os.read(wake_r, 64)
-                    cols, rows = os.get_terminal_size(1)
-                    _send(sock, frames.encode_json(frames.RESIZE, {"cols": cols, "rows": rows}))
-        return stop[0]
+                    woke = os.read(wake_r, 64)
+                    if b"w" in woke:
+                        cols, rows = os.get_terminal_size(1)
+                        _send(sock, frames.encode_json(frames.RESIZE, {"cols": cols, "rows": rows}))
+                    if b"t" in woke and deadline is None:
+                        ending.why = "detached (signal)"
+                        deadline = _detach(sock)
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
         sel.close()
         os.close(wake_r)
         os.close(wake_w)
+
+
+def _detach(sock: socket.socket) -> float:
+    """Ask the daemon to let go; return until when to wait for its EXIT frame."""
+    with contextlib.suppress(OSError):
+        _send(sock, frames.encode(frames.DETACH))
+    return time.monotonic() + LAST_WORD_TIMEOUT
 
 
 def _send(sock: socket.socket, data: bytes) -> None:

@@ -15,7 +15,7 @@ import cattrs
 from cattrs.v import transform_error
 
 from orchestra.core import names
-from orchestra.core.config import MERGE_STRATEGIES
+from orchestra.core.config import MERGE_STRATEGIES, parse_detach_keys
 from orchestra.core.errors import InvalidParams
 from orchestra.core.states import Status
 from orchestra.core.tasks import Task
@@ -141,6 +141,14 @@ def _size(low: int, high: int, field: str) -> Any:
     return check
 
 
+def _detach_keys(_inst: object, _attr: object, value: str) -> None:
+    _max_len(value, 64, "detach_keys")
+    try:
+        parse_detach_keys(value)
+    except ValueError as exc:
+        raise InvalidParams(str(exc), field="detach_keys") from None
+
+
 @attrs.frozen(kw_only=True)
 class Colors:
     """The attaching terminal's own colours, answered to the agent's OSC 10/11/4 queries."""
@@ -158,6 +166,10 @@ class AttachParams:
     rows: int = attrs.field(default=24, validator=_size(2, 1000, "rows"))
     read_only: bool = False
     colors: Colors | None = None
+    # True: the client hands over its terminal (a file descriptor, right after the reply)
+    # and the daemon reads keys from it and writes output to it, as tmux's server does.
+    tty: bool = False
+    detach_keys: str = attrs.field(default="ctrl-q", validator=_detach_keys)
 
 
 @attrs.frozen(kw_only=True)

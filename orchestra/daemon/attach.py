@@ -7,25 +7,41 @@ pump iterations (trio runs one task at a time), so the redraw a new viewer gets
 (`redraw`: synchronized output, soft reset, clear, the model's snapshot, then
 any unfinished sequence) and the live bytes after it never interleave.
 
-A viewer that falls too far behind is not buffered without bound: its queue is
-dropped and it is sent a fresh redraw instead (what it missed is on screen).
-The PTY follows the most recently active interactive viewer's size; read-only
-viewers never type or resize.
+Two ways to attach. `orchestra attach` hands its terminal over (`tty`: a file
+descriptor passed on the socket right after the reply) and the daemon reads the
+person's keys from it and writes the screen to it, as tmux's server does: a
+keystroke crosses one relay, not two. That client only reports resizes, and
+restores its terminal once the daemon's EXIT frame says the daemon is done with
+it. Scripts, with no terminal to hand over, get the same stream in frames on the
+socket (orchestra/core/frames.py).
+
+Output is written straight from the pump while a viewer has nothing queued, so
+a keystroke's echo costs no extra scheduler turn; only what the fd does not take
+at once waits for the viewer's writer task. A viewer that falls too far behind is
+not buffered without bound: its queue is dropped and it is sent a fresh redraw
+instead (what it missed is on screen). The PTY follows the most recently active
+interactive viewer's size; read-only viewers never type or resize.
 """
 
 from __future__ import annotations
 
+import array
 import contextlib
 import json
 import logging
 import math
+import os
+import socket
 from collections import deque
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
 from orchestra.core import frames
+from orchestra.core.detach import DetachMatcher
 from orchestra.core.errors import InvalidTransition
 from orchestra.core.frames import Decoder, FrameError
 
@@ -51,23 +67,72 @@ class Viewer:
     read_only: bool
     cols: int
     rows: int
+    fd: int  # where its output goes: its own terminal, or (framed) the socket
+    framed: bool
     attached_on_alt: bool = False
     last_active: float = attrs.field(factory=trio.current_time)
-    queue: deque[bytes] = attrs.field(factory=deque)
+    pending: deque[bytes] = attrs.field(factory=deque)  # not written yet; the head maybe in part
+    head_sent: int = 0
     queued: int = 0
     resync: bool = False
-    ended: dict[str, Any] | None = None  # set when the run ends: sent as the EXIT frame
+    gone: bool = False  # a write failed: the client or its terminal went away
+    ended: dict[str, Any] | None = None  # set when the run ends: the last word to the client
     _wake: trio.Event = attrs.field(factory=trio.Event)
 
     def push(self, data: bytes) -> None:
-        if not data:
+        """Terminal output for this client: written now, as far as its fd takes it without
+        waiting (no scheduler turn on a keystroke's way back); the writer task does the rest."""
+        if not data or self.gone:
             return
-        self.queue.append(data)
-        self.queued += len(data)
+        if self.framed:
+            for start in range(0, len(data), frames.MAX_PAYLOAD):
+                self._queue(frames.encode(frames.OUTPUT, data[start : start + frames.MAX_PAYLOAD]))
+        else:
+            self._queue(data)
         if self.queued > MAX_BEHIND:
-            self.queue.clear()
-            self.queued = 0
+            self.drop()
             self.resync = True
+        else:
+            self.flush()
+        if self.pending or self.resync or self.gone:
+            self._wake.set()
+
+    def _queue(self, data: bytes) -> None:
+        self.pending.append(data)
+        self.queued += len(data)
+
+    def drop(self) -> None:
+        """Forget what is queued, except a head already written in part (a frame, or an
+        escape sequence, must not be cut)."""
+        head = self.pending[0] if self.pending and self.head_sent else None
+        self.pending.clear()
+        self.queued = 0
+        if head is not None:
+            self._queue(head)
+
+    def flush(self) -> None:
+        """Write what the fd takes now."""
+        while self.pending:
+            head = self.pending[0]
+            try:
+                sent = os.write(self.fd, memoryview(head)[self.head_sent :])
+            except BlockingIOError:
+                return
+            except OSError:  # EPIPE, EIO, EBADF: nobody reads this any more
+                self.gone = True
+                self.pending.clear()
+                self.queued = 0
+                self._wake.set()
+                return
+            self.head_sent += sent
+            if self.head_sent < len(head):
+                return  # the fd is full
+            self.pending.popleft()
+            self.queued -= len(head)
+            self.head_sent = 0
+
+    def redraw_soon(self) -> None:
+        self.resync = True
         self._wake.set()
 
     def end(self, info: dict[str, Any]) -> None:
@@ -77,12 +142,6 @@ class Viewer:
     async def wait(self) -> None:
         await self._wake.wait()
         self._wake = trio.Event()
-
-    def take(self) -> bytes:
-        data = b"".join(self.queue)
-        self.queue.clear()
-        self.queued = 0
-        return data
 
 
 def redraw(run: Run) -> bytes:
@@ -120,15 +179,67 @@ def after_output(run: Run, was_alt: bool) -> None:
         for viewer in run.viewers:
             if viewer.attached_on_alt:
                 viewer.attached_on_alt = False
-                viewer.resync = True
-                viewer._wake.set()
+                viewer.redraw_soon()
+
+
+DETACHED, HUNG_UP, ENDED = "detached", "hung up", "ended"  # why a viewer's session ends
+HANDOVER_TIMEOUT = 10.0  # seconds for a client to pass its terminal after the reply
+
+
+async def receive_terminal(stream: trio.SocketStream) -> int | None:
+    """The client's terminal: a file descriptor passed (SCM_RIGHTS) with one byte, right
+    after the attach reply. None (and nothing left open) if anything else arrives."""
+    fd_size = array.array("i").itemsize
+    # Close-on-exec from the start: agents and git run from this process, and must never
+    # get a person's terminal.
+    flags = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
+    try:
+        with trio.fail_after(HANDOVER_TIMEOUT):
+            data, ancdata, _flags, _addr = await stream.socket.recvmsg(
+                1, socket.CMSG_SPACE(4 * fd_size), flags
+            )
+    except (trio.TooSlowError, OSError):
+        return None
+    fds = array.array("i")
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fd_size])
+    tty = fds[0] if data and len(fds) == 1 and os.isatty(fds[0]) else None
+    for fd in fds:
+        if fd != tty:
+            os.close(fd)
+    if tty is not None:
+        os.set_inheritable(tty, False)
+        os.set_blocking(tty, False)  # our own open file of the terminal: the client's is not
+    return tty
 
 
 async def serve_viewer(
-    run: Run, stream: trio.abc.Stream, leftover: bytes, *, read_only: bool, cols: int, rows: int
+    run: Run,
+    stream: trio.SocketStream,
+    leftover: bytes,
+    *,
+    read_only: bool,
+    cols: int,
+    rows: int,
+    tty: int | None = None,
+    detach_keys: bytes = b"",
 ) -> None:
-    """Run one attached client until it detaches, hangs up, or the agent's run ends."""
-    viewer = Viewer(read_only=read_only, cols=cols, rows=rows)
+    """Run one attached client until it detaches, hangs up, or the agent's run ends.
+
+    With `tty` (the client's terminal, handed over) keys are read from it and output
+    written to it, and the socket carries only resizes, detach and the last word (an
+    EXIT frame, after which the client restores its terminal). Without, everything is
+    framed on the socket.
+    """
+    framed = tty is None
+    viewer = Viewer(
+        read_only=read_only,
+        cols=cols,
+        rows=rows,
+        fd=stream.socket.fileno() if tty is None else tty,
+        framed=framed,
+    )
     # Registered, sized and sent its redraw with no await in between: no output interleaves.
     # The PTY takes the new client's size before the snapshot (it is the newest, so the most
     # recently active interactive viewer), so the snapshot is drawn at the client's size.
@@ -137,16 +248,23 @@ async def serve_viewer(
         follow_size(run)
     viewer.attached_on_alt = run.terminal.alt_screen
     viewer.push(redraw(run))
-    if not read_only and run.terminal_focus_events():
-        await run.send_raw(FOCUS_IN)
+    why = HUNG_UP
     try:
+        if not read_only and run.terminal_focus_events():
+            await run.send_raw(FOCUS_IN)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_write, run, viewer, stream, nursery.cancel_scope)
-            await _read(run, viewer, stream, leftover)
-            nursery.cancel_scope.cancel()
-    except (trio.BrokenResourceError, trio.ClosedResourceError, FrameError):
-        pass
+
+            async def until(work: Callable[[], Awaitable[str]]) -> None:
+                nonlocal why
+                why = await work()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(until, partial(_write, run, viewer))
+            if tty is not None:
+                nursery.start_soon(until, partial(_keys, run, viewer, tty, detach_keys))
+            await until(partial(_control, run, viewer, stream, leftover))
     finally:
+        alt_screen = run.terminal.alt_screen if viewer.ended is None else None
         if viewer in run.viewers:
             run.viewers.remove(viewer)
         with trio.CancelScope(shield=True):
@@ -157,50 +275,102 @@ async def serve_viewer(
                     await run.send_raw(FOCUS_OUT)
             if not read_only:
                 follow_size(run)
+            if why != HUNG_UP:
+                info = viewer.ended or {"reason": DETACHED, "alt_screen": alt_screen}
+                await _last_word(viewer, stream, info)
+            if tty is not None:
+                trio.lowlevel.notify_closing(tty)
+                os.close(tty)
 
 
-async def _write(
-    run: Run, viewer: Viewer, stream: trio.abc.Stream, scope: trio.CancelScope
-) -> None:
+async def _last_word(viewer: Viewer, stream: trio.SocketStream, info: dict[str, Any]) -> None:
+    """The output still queued, then the EXIT frame, within a second (the client waits for
+    it before it restores its terminal)."""
+    with trio.move_on_after(1), contextlib.suppress(OSError, trio.BrokenResourceError):
+        if viewer.framed:
+            viewer._queue(frames.encode_json(frames.EXIT, info))
+        while viewer.pending and not viewer.gone:
+            viewer.flush()
+            if viewer.pending:
+                await trio.lowlevel.wait_writable(viewer.fd)
+        if not viewer.framed:
+            await stream.send_all(frames.encode_json(frames.EXIT, info))
+
+
+async def _write(run: Run, viewer: Viewer) -> str:
+    """What `push` could not write at once; resyncs. Returns when the run has ended."""
     while True:
-        if viewer.resync:
+        if viewer.gone:
+            return HUNG_UP
+        if viewer.resync and viewer.ended is None:
             viewer.resync = False
-            viewer.take()
-            data = redraw(run)
+            viewer.drop()
+            viewer.push(redraw(run))
+        elif viewer.pending:
+            try:
+                await trio.lowlevel.wait_writable(viewer.fd)
+            except (trio.ClosedResourceError, OSError):
+                return HUNG_UP
+            viewer.flush()
+        elif viewer.ended is not None:
+            return ENDED
         else:
-            data = viewer.take()
-        for start in range(0, len(data), frames.MAX_PAYLOAD):
-            await stream.send_all(
-                frames.encode(frames.OUTPUT, data[start : start + frames.MAX_PAYLOAD])
-            )
-        if viewer.ended is not None and not viewer.queue:
-            await stream.send_all(frames.encode_json(frames.EXIT, viewer.ended))
-            scope.cancel()
-            return
-        await viewer.wait()
+            await viewer.wait()
 
 
-async def _read(run: Run, viewer: Viewer, stream: trio.abc.Stream, leftover: bytes) -> None:
+async def _keys(run: Run, viewer: Viewer, tty: int, detach_keys: bytes) -> str:
+    """The person's keys, straight from their terminal: to the agent, or detach."""
+    matcher = DetachMatcher(detach_keys)
+    while True:
+        try:
+            await trio.lowlevel.wait_readable(tty)
+            data = os.read(tty, 65536)
+        except BlockingIOError:
+            continue
+        except (trio.ClosedResourceError, OSError):
+            return HUNG_UP
+        if not data:
+            return HUNG_UP  # the terminal hung up
+        typed, detach = matcher.feed(data)
+        if typed and not viewer.read_only:
+            await _type(run, viewer, typed)
+        if detach:
+            return DETACHED
+
+
+async def _control(run: Run, viewer: Viewer, stream: trio.SocketStream, leftover: bytes) -> str:
+    """Frames from the client: keys (when it kept its terminal), resizes, detach."""
     decoder = Decoder()
     data = leftover
-    while True:
-        for kind, payload in decoder.feed(data):
-            if kind == frames.DETACH:
-                return
-            if kind == frames.INPUT and not viewer.read_only and payload:
-                viewer.last_active = trio.current_time()
-                follow_size(run)
-                await run.send_input(payload)
-            elif kind == frames.RESIZE:
-                size = json.loads(payload)
-                viewer.cols = _clamp(size.get("cols"), 2, 1000, viewer.cols)
-                viewer.rows = _clamp(size.get("rows"), 2, 1000, viewer.rows)
-                if not viewer.read_only:
-                    viewer.last_active = trio.current_time()
-                    follow_size(run)
-        data = bytes(await stream.receive_some(65536))
-        if not data:
-            return
+    try:
+        while True:
+            for kind, payload in decoder.feed(data):
+                if kind == frames.DETACH:
+                    return DETACHED
+                if kind == frames.INPUT and not viewer.read_only and payload:
+                    await _type(run, viewer, payload)
+                elif kind == frames.RESIZE:
+                    size = json.loads(payload)
+                    if not isinstance(size, dict):
+                        return HUNG_UP
+                    viewer.cols = _clamp(size.get("cols"), 2, 1000, viewer.cols)
+                    viewer.rows = _clamp(size.get("rows"), 2, 1000, viewer.rows)
+                    if not viewer.read_only:
+                        viewer.last_active = trio.current_time()
+                        follow_size(run)
+            data = bytes(await stream.receive_some(65536))
+            if not data:
+                return HUNG_UP
+    except (trio.BrokenResourceError, trio.ClosedResourceError, FrameError, ValueError):
+        return HUNG_UP
+
+
+async def _type(run: Run, viewer: Viewer, data: bytes) -> None:
+    viewer.last_active = trio.current_time()
+    follow_size(run)
+    # The agent's terminal may be closing: the run's end will be told.
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, InvalidTransition):
+        await run.send_input(data)
 
 
 def _clamp(value: Any, low: int, high: int, default: int) -> int:

@@ -213,6 +213,7 @@ async def prepare_attach(d: Daemon, params: Any) -> tuple[Any, Any]:
         "task": f"{run.task_id}-{run.slug}",
         "pid": run.pid,
         "read_only": p.read_only,
+        "alt_screen": run.terminal.alt_screen,
         "framing": "kind(1) length(4, big-endian) payload",
     }
     return result, (run, p)

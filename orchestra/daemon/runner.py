@@ -379,7 +379,13 @@ async def _teardown(run: Run) -> None:
             run.exit_code = supervisor.reaper.statuses.get(run.session.pid)
         supervisor.reaper.forget(run.session.pid)
     for viewer in list(run.viewers):
-        viewer.end({"reason": run.end_reason, "exit_code": run.exit_code})
+        viewer.end(
+            {
+                "reason": run.end_reason,
+                "exit_code": run.exit_code,
+                "alt_screen": run.terminal.alt_screen,
+            }
+        )
     run.terminal.close()
     project.log.info(
         f"task {run.task_id}-{run.slug}: {run.end_reason} (exit code {run.exit_code})",

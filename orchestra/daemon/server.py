@@ -15,8 +15,9 @@ from typing import Any
 import trio
 
 from orchestra.core import jsonrpc
+from orchestra.core.config import parse_detach_keys
 from orchestra.core.errors import OrchestraError
-from orchestra.daemon.attach import serve_viewer
+from orchestra.daemon.attach import receive_terminal, serve_viewer
 from orchestra.daemon.dispatch import ATTACH, Daemon, dispatch, prepare_attach
 from orchestra.daemon.events import Subscription
 
@@ -27,7 +28,7 @@ log = logging.getLogger("orchestra.daemon")
 
 
 class Connection:
-    def __init__(self, daemon: Daemon, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
+    def __init__(self, daemon: Daemon, stream: trio.SocketStream, nursery: trio.Nursery) -> None:
         self.daemon = daemon
         self.stream = stream
         self.nursery = nursery
@@ -75,6 +76,11 @@ class Connection:
                 upgrade = await self._handle(line)
                 if upgrade is not None:
                     run, params = upgrade  # the rest of this connection is the terminal stream
+                    tty = None
+                    if params.tty:  # the client hands its terminal over, and sends nothing else
+                        tty = None if buffer else await receive_terminal(self.stream)
+                        if tty is None:
+                            return
                     await serve_viewer(
                         run,
                         self.stream,
@@ -82,6 +88,8 @@ class Connection:
                         read_only=params.read_only,
                         cols=params.cols,
                         rows=params.rows,
+                        tty=tty,
+                        detach_keys=parse_detach_keys(params.detach_keys),
                     )
                     return
             if len(buffer) > MAX_MESSAGE and not discarding:
@@ -141,7 +149,7 @@ class Connection:
             self.daemon.hub.unsubscribe(sub)
 
 
-async def handle_client(daemon: Daemon, stream: trio.abc.Stream) -> None:
+async def handle_client(daemon: Daemon, stream: trio.SocketStream) -> None:
     async with stream, trio.open_nursery() as nursery:
         conn = Connection(daemon, stream, nursery)
         try:

@@ -207,6 +207,11 @@ class Live:
         self.tmux = Tmux(env.base, env.vars)
         self.wrapper = env.base / "wrapper.sh"
         self.wrapper.write_text(WRAPPER)
+        self.relay = False  # clients keep their terminal and relay (ORCHESTRA_ATTACH_RELAY)
+
+    def attach_argv(self, task: str, *args: str) -> list[str]:
+        argv = orchestra("attach", task, *args)
+        return ["env", "ORCHESTRA_ATTACH_RELAY=1", *argv] if self.relay else argv
 
     def agent(self, name: str, argv: list[str], agent_env: dict[str, str] | None = None) -> None:
         """Add an agent profile running `argv`."""
@@ -236,14 +241,14 @@ class Live:
     def attach(self, name: str, task: str, *args: str, cols: int, rows: int) -> Pane:
         """A pane running `orchestra attach TASK ARGS...` (it starts at once)."""
         return self.tmux.pane(
-            name, orchestra("attach", task, *args), cols=cols, rows=rows, cwd=self.project
+            name, self.attach_argv(task, *args), cols=cols, rows=rows, cwd=self.project
         )
 
     def wrapped(self, name: str, task: str, *args: str, cols: int, rows: int) -> Wrapped:
         """A pane running the wrapper, which attaches each time Enter is pressed."""
         state = self.env.base / f"{name}.state"
         state.mkdir()
-        argv = ["/bin/sh", str(self.wrapper), str(state), *orchestra("attach", task, *args)]
+        argv = ["/bin/sh", str(self.wrapper), str(state), *self.attach_argv(task, *args)]
         pane = self.tmux.pane(name, argv, cols=cols, rows=rows, cwd=self.project)
         return Wrapped(pane, state)
 
@@ -384,9 +389,12 @@ def test_htop_screen_equals_direct_run(live: Live, size: tuple[int, int]) -> Non
 # -- detach, re-attach and the terminal's state ------------------------------------------
 
 
-def test_detach_restores_terminal_and_reattach_shows_same_screen(live: Live) -> None:
+@pytest.mark.parametrize("relay", [False, True], ids=["handover", "relay"])
+def test_detach_restores_terminal_and_reattach_shows_same_screen(live: Live, relay: bool) -> None:
     """After detach the terminal's settings and modes are as before attach, even though the
-    agent turned every mode on, and re-attaching shows the very same screen."""
+    agent turned every mode on, and re-attaching shows the very same screen; whether the
+    client hands its terminal to the daemon or relays."""
+    live.relay = relay
     live.script("modes", MODES_AGENT)
     live.start("alpha", "modes", "modes agent ready")
     outer = live.wrapped("outer", "alpha", cols=PANE[0], rows=PANE[1])
@@ -424,8 +432,8 @@ def test_detach_restores_terminal_and_reattach_shows_same_screen(live: Live) -> 
 
 
 def test_daemon_killed_while_attached(live: Live) -> None:
-    """A daemon killed with SIGKILL while attached: the client says it lost the daemon and
-    leaves the terminal as it found it."""
+    """A daemon killed with SIGKILL while attached: the client says it lost the daemon,
+    exits 1, and leaves the terminal as it found it."""
     live.script("modes", MODES_AGENT)
     live.start("alpha", "modes", "modes agent ready")
     outer = live.wrapped("outer", "alpha", cols=PANE[0], rows=PANE[1])
@@ -439,7 +447,11 @@ def test_daemon_killed_while_attached(live: Live) -> None:
     assert outer.ready() == (stty, modes)
     after = outer.pane.history()
     assert after[: len(history)] == history, "\n".join(after)
-    assert "[lost the daemon: alpha]" in after[len(history) :], "\n".join(after)
+    assert after[len(history) + 2 :] == [
+        "orchestra: lost the daemon: alpha",
+        "[attach exited 1]",
+        "[wrapper 1]",
+    ], "\n".join(after)
 
 
 # -- sizes -------------------------------------------------------------------------------
@@ -478,9 +490,11 @@ def test_resize_while_attached_and_detached(live: Live) -> None:
     pane.wait_text("line hi at 70x22")
 
 
-def test_two_interactive_clients_and_a_read_only_one(live: Live) -> None:
+@pytest.mark.parametrize("relay", [False, True], ids=["handover", "relay"])
+def test_two_interactive_clients_and_a_read_only_one(live: Live, relay: bool) -> None:
     """Two interactive clients both see what is typed, and the PTY takes the size of the one
     that typed last; a read-only client's keys and size never reach the agent."""
+    live.relay = relay
     live.script("size", SIZE_AGENT)
     live.start("alpha", "size", f"size {PANE[0]}x{PANE[1]}")
     one = live.attach("one", "alpha", cols=80, rows=24)

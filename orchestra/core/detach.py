@@ -1,0 +1,29 @@
+"""Finding the detach keys in what a person types, across reads (sans I/O)."""
+
+from __future__ import annotations
+
+
+class DetachMatcher:
+    """`feed` returns the bytes to send to the agent and whether to detach.
+
+    A partial match at the end of a read is held back until the next read decides it,
+    so `ctrl-b,d` is found even when the two keys arrive in separate reads.
+    """
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        if not self.keys:
+            return data, False
+        data = self.held + data
+        self.held = b""
+        at = data.find(self.keys)
+        if at >= 0:
+            return data[:at], True
+        for n in range(min(len(self.keys) - 1, len(data)), 0, -1):
+            if data.endswith(self.keys[:n]):
+                self.held = data[-n:]
+                return data[:-n], False
+        return data, False

@@ -1,0 +1,182 @@
+"""`pty.attach` on the wire, as a script speaks it: framed, or with a terminal handed over.
+
+A real daemon and agent; the "person's terminal" of the handover tests is a PTY pair made
+here (the test plays the terminal emulator on its master side).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import tty
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from orchestra.core import frames
+from tests.daemon.wire import TIMEOUT, Raw, wait_until
+from tests.e2e.support import Api, add_agent, fds
+
+# Echoes each line it reads (the PTY's own echo shows the typing too).
+ECHO = """
+import sys
+print("echo ready", flush=True)
+for line in sys.stdin:
+    print("got", line.strip(), flush=True)
+"""
+
+
+@pytest.fixture
+def echo(api: Api) -> Api:
+    add_agent(api.env, api.root, "echo", ECHO)
+    api.new("alpha", agent="echo")
+    api("task.start", task="alpha")
+    api.wait_output("alpha", "echo ready")
+    return api
+
+
+def attach(raw: Raw, api: Api, **params: Any) -> dict[str, Any]:
+    reply = raw.request("pty.attach", {"project": str(api.root), "task": "alpha", **params})
+    return reply
+
+
+class Frames:
+    """Frames read off an attached connection."""
+
+    def __init__(self, raw: Raw) -> None:
+        self.raw = raw
+        self.decoder = frames.Decoder()
+        self.got: list[tuple[bytes, bytes]] = self.decoder.feed(raw.buffer)
+        raw.buffer = b""
+
+    def until(self, kind: bytes, text: bytes = b"") -> bytes:
+        """Read until a frame of `kind` (with `text` in it) comes; return its payload."""
+        while True:
+            while self.got:
+                k, payload = self.got.pop(0)
+                if k == kind and text in payload:
+                    return payload
+            chunk = self.raw.sock.recv(65536)
+            assert chunk, f"the daemon hung up before a {kind!r} frame with {text!r}"
+            self.got = self.decoder.feed(chunk)
+
+
+class Terminal:
+    """A PTY pair standing in for a person's terminal: we type and read on the master."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)  # as `orchestra attach` leaves it
+        self.seen = b""
+
+    def type(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def read_until(self, text: bytes) -> None:
+        def check() -> bool:
+            while select.select([self.master], [], [], 0.05)[0]:
+                self.seen += os.read(self.master, 65536)
+            return text in self.seen
+
+        wait_until(check, f"{text!r} on the terminal; it shows {self.seen[-300:]!r}")
+
+    def close(self) -> None:
+        for fd in (self.master, self.slave):
+            os.close(fd)
+
+
+@pytest.fixture
+def terminal() -> Iterator[Terminal]:
+    t = Terminal()
+    yield t
+    t.close()
+
+
+def viewers(api: Api) -> int:
+    return int(api("pty.screen", task="alpha")["viewers"])
+
+
+def test_framed_attach_types_shows_and_detaches(echo: Api) -> None:
+    """Without a terminal to hand over, the screen, the live stream, keys and detach all
+    travel as frames; detach is answered with an EXIT frame, then the connection closes."""
+    with Raw(echo.env.socket) as raw:
+        reply = attach(raw, echo, cols=80, rows=24)
+        assert reply["result"]["attached"] is True
+        assert reply["result"]["alt_screen"] is False
+        stream = Frames(raw)
+        stream.until(frames.OUTPUT, b"echo ready")  # the redraw
+        raw.send(frames.encode(frames.INPUT, b"hello\r"))
+        stream.until(frames.OUTPUT, b"got hello")
+        raw.send(frames.encode(frames.DETACH))
+        info = json.loads(stream.until(frames.EXIT))
+        assert info == {"reason": "detached", "alt_screen": False}
+        assert raw.sock.recv(1) == b""
+    wait_until(lambda: viewers(echo) == 0, "the viewer to be gone")
+
+
+def test_handed_over_terminal_is_read_and_written_then_let_go(
+    echo: Api, terminal: Terminal
+) -> None:
+    """With the terminal handed over, the daemon writes the screen to it and reads the keys
+    from it (the detach keys included); after detach it neither reads nor writes it, and
+    keeps no fd of it."""
+    daemon = echo.env.daemon_pid()
+    assert daemon is not None
+    before = len(fds(daemon))
+    with Raw(echo.env.socket) as raw:
+        reply = attach(raw, echo, cols=80, rows=24, tty=True, detach_keys="ctrl-b,d")
+        assert reply["result"]["attached"] is True
+        socket.send_fds(raw.sock, [b"t"], [terminal.slave])
+        terminal.read_until(b"echo ready")  # the redraw, on the terminal
+        terminal.type(b"hi\r")
+        terminal.read_until(b"got hi")
+        terminal.type(b"\x02")  # the first detach key alone: held, not typed, not detached
+        terminal.type(b"d")
+        stream = Frames(raw)
+        info = json.loads(stream.until(frames.EXIT))
+        assert info == {"reason": "detached", "alt_screen": False}
+        assert raw.sock.recv(1) == b""
+    wait_until(lambda: viewers(echo) == 0, "the viewer to be gone")
+    wait_until(lambda: len(fds(daemon)) == before, "the daemon to close the terminal")
+    terminal.type(b"after")  # nobody else reads the terminal now
+    assert select.select([terminal.slave], [], [], TIMEOUT)[0]
+    assert os.read(terminal.slave, 100) == b"after"
+    echo("task.send_input", task="alpha", text="more\r")
+    echo.wait_output("alpha", "got more")
+    terminal.seen = b""
+    assert not select.select([terminal.master], [], [], 0.1)[0], "output after detach"
+    assert "bd" not in echo.tail("alpha") and "\x02" not in echo.tail("alpha")
+
+
+def test_handover_of_something_else_is_refused(echo: Api) -> None:
+    """A client that promised a terminal but passes a pipe (or nothing) is hung up on, and
+    the daemon keeps no fd of it."""
+    daemon = echo.env.daemon_pid()
+    assert daemon is not None
+    before = len(fds(daemon))
+    r, w = os.pipe()
+    try:
+        with Raw(echo.env.socket) as raw:
+            attach(raw, echo, tty=True)
+            socket.send_fds(raw.sock, [b"t"], [r])
+            assert raw.sock.recv(1) == b""
+        with Raw(echo.env.socket) as raw:
+            attach(raw, echo, tty=True)
+            raw.send(b"t")  # the byte without the fd
+            assert raw.sock.recv(1) == b""
+    finally:
+        os.close(r)
+        os.close(w)
+    assert viewers(echo) == 0
+    wait_until(lambda: len(fds(daemon)) == before, "the daemon to close what it was passed")
+
+
+def test_bad_detach_keys_are_refused(echo: Api) -> None:
+    with Raw(echo.env.socket) as raw:
+        reply = attach(raw, echo, tty=True, detach_keys="ctrl-")
+        assert reply["error"]["code"] == -32602
+        assert "detach key" in reply["error"]["message"]
+        raw.ping()  # still a JSON-RPC connection
