@@ -22,6 +22,10 @@ from ptyprocess import PtyProcess
 from orchestra.adapters.procs import Reaper
 from orchestra.core.errors import OrchestraError
 
+# A read this large suggests more is waiting (the kernel hands a PTY's output over in
+# pieces of about 4 KiB); a smaller one, such as a keystroke's echo, is all there is.
+DRAIN_AFTER = 1024
+
 
 class SpawnError(OrchestraError):
     kind = "spawn"
@@ -75,9 +79,9 @@ class PtySession:
 
         One scheduler turn per read (wait until readable, then read without waiting), not
         the two of `FdStream.receive_some` (a checkpoint, then the wait): this is half of a
-        keystroke's round trip. The kernel's PTY buffer holds about 4 KiB, so what is
-        already there is read too, up to `max_bytes`, or a fast agent would be capped at
-        what the loop does per wakeup.
+        keystroke's round trip. The kernel's PTY buffer holds about 4 KiB, so after a
+        large read what is already there is read too, up to `max_bytes`, or a fast agent
+        would be capped at what the loop does per wakeup.
         """
         fd = self.stream.fileno()
         while True:
@@ -87,7 +91,7 @@ class PtySession:
                 return b""
             chunks: list[bytes] = []
             size = 0
-            while size < max_bytes:
+            while size < max_bytes and (not chunks or len(chunks[-1]) >= DRAIN_AFTER):
                 try:
                     data = os.read(fd, max_bytes - size)
                 except BlockingIOError:  # nothing more yet (or a spurious wakeup)

@@ -1073,13 +1073,24 @@ class Terminal:
         """`feed`, returning what `QueryFilter.feed` would: `data` minus its queries, for
         the clients, from the same scan (cheaper than a separate QueryFilter; then use
         this Terminal's `pending()` for a client that attaches)."""
+        out = self.strip(data)
+        self.apply(data)
+        return out
+
+    def strip(self, data: bytes) -> bytes:
+        """The first half of `feed_filtered`: `data` minus its queries, for the clients.
+        `apply(data)` must follow, with no other call in between: the clients can be sent
+        their bytes before the model has drawn them (a keystroke's echo waits for less)."""
+        return self._scan.feed(data) if data else b""
+
+    def apply(self, data: bytes) -> None:
+        """The second half of `feed_filtered`: the model takes `data`, which `strip` has
+        just scanned, and answers its queries."""
         if not data:
-            return b""
-        scan = self._scan
-        out = scan.feed(data)
+            return
         e = self._e
         pos = 0
-        for end, kind, seq in scan.events:
+        for end, kind, seq in self._scan.events:
             if kind == "s":
                 self._string(seq)
             elif kind == "x":
@@ -1092,7 +1103,6 @@ class Terminal:
                 pos = max(pos, end)
         if pos < len(data):
             e.feed(data[pos:])
-        return out
 
     def pending(self) -> bytes:
         """`QueryFilter.pending` for the stream `feed_filtered` returned."""

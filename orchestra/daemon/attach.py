@@ -366,8 +366,11 @@ async def _control(run: Run, viewer: Viewer, stream: trio.SocketStream, leftover
 
 
 async def _type(run: Run, viewer: Viewer, data: bytes) -> None:
+    """Keys to the agent, from the most recently active client now: the PTY takes its size
+    first, unless it has it already."""
     viewer.last_active = trio.current_time()
-    follow_size(run)
+    if run.size != (viewer.cols, viewer.rows):
+        follow_size(run)
     # The agent's terminal may be closing: the run's end will be told.
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, InvalidTransition):
         await run.send_input(data)

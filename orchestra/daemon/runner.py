@@ -119,11 +119,12 @@ class Run:
         return max(0.0, trio.current_time() - max(self.last_output, self.last_input))
 
     async def send_input(self, data: bytes) -> None:
-        """Keys from a person (or a tool): they count as activity."""
+        """Keys from a person (or a tool): they count as activity (once written: a
+        keystroke's round trip does not wait for the bookkeeping)."""
+        await self.send_raw(data)
         self.last_input = trio.current_time()
         self.attention = False
         self.poke()
-        await self.send_raw(data)
 
     async def send_raw(self, data: bytes) -> None:
         if self.session is None:
@@ -303,10 +304,15 @@ async def _pump(run: Run) -> None:
         if not data:
             run.pumped.set()
             return
-        was_alt = run.terminal.alt_screen
-        forward = run.terminal.feed_filtered(data)  # one scan: model updated, queries removed
+        # The viewers first (a keystroke's echo waits for nothing else), then the model.
+        forward = run.terminal.strip(data)
         for viewer in run.viewers:
             viewer.push(forward)
+        was_alt = run.terminal.alt_screen
+        run.terminal.apply(data)
+        answers = run.terminal.take_answers()
+        if answers:
+            run.session.write_nowait(answers)  # never wait behind input the agent does not read
         after_output(run, was_alt)
         run.ring.append(data)
         run.last_output = trio.current_time()
@@ -315,9 +321,6 @@ async def _pump(run: Run) -> None:
             run.attention = True
             run.project.attention(run)
         run.poke()
-        answers = run.terminal.take_answers()
-        if answers:
-            run.session.write_nowait(answers)  # never wait behind input the agent does not read
 
 
 async def _type_prompt(run: Run, text: str) -> None:
