@@ -36,9 +36,13 @@ class PtySession:
     proc: PtyProcess
     stream: trio.lowlevel.FdStream
     exited: trio.Event  # set by the reaper when the child exits
+    fd: int = attrs.field(init=False)  # the stream's: the master side (-1 once closed)
     # Writers (clients typing, attached viewers) take turns: a stream has one sender at a
     # time, and an agent that does not read its input makes a write wait.
     _write_lock: trio.Lock = attrs.field(factory=trio.Lock)
+
+    def __attrs_post_init__(self) -> None:
+        self.fd = self.stream.fileno()
 
     @property
     def pid(self) -> int:
@@ -74,36 +78,41 @@ class PtySession:
         stream = trio.lowlevel.FdStream(os.dup(proc.fd))
         return cls(proc=proc, stream=stream, exited=exited)
 
-    async def read(self, max_bytes: int = 65536) -> bytes:
-        """Bytes the agent wrote; b"" once its side of the terminal is closed.
+    def fileno(self) -> int:
+        """The master side (-1 once closed)."""
+        return self.fd
 
-        One scheduler turn per read (wait until readable, then read without waiting), not
-        the two of `FdStream.receive_some` (a checkpoint, then the wait): this is half of a
-        keystroke's round trip. The kernel's PTY buffer holds about 4 KiB, so after a
-        large read what is already there is read too, up to `max_bytes`, or a fast agent
-        would be capped at what the loop does per wakeup.
+    def read_now(self, max_bytes: int = 65536) -> bytes | None:
+        """What the agent wrote, without waiting: None when nothing is there (yet), b""
+        once its side of the terminal is closed. For the output pump's thread.
+
+        The kernel hands a PTY's output over in pieces of about 4 KiB, so after a large
+        read what is already there is read too, up to `max_bytes`: one wakeup per piece
+        would cap a fast agent at what a wakeup costs.
         """
-        fd = self.stream.fileno()
-        while True:
+        fd = self.fd
+        try:
+            data = os.read(fd, max_bytes)
+        except BlockingIOError:  # a spurious wakeup
+            return None
+        except OSError:  # EIO: the agent's side of the terminal is closed
+            return b""
+        if len(data) < DRAIN_AFTER:
+            return data  # all there is (a keystroke's echo takes this way)
+        chunks = [data]
+        size = len(data)
+        while size < max_bytes and len(chunks[-1]) >= DRAIN_AFTER:
             try:
-                await trio.lowlevel.wait_readable(fd)
-            except (trio.ClosedResourceError, OSError):  # closed by us: the run is ending
-                return b""
-            chunks: list[bytes] = []
-            size = 0
-            while size < max_bytes and (not chunks or len(chunks[-1]) >= DRAIN_AFTER):
-                try:
-                    data = os.read(fd, max_bytes - size)
-                except BlockingIOError:  # nothing more yet (or a spurious wakeup)
-                    break
-                except OSError:  # EIO: the agent's side of the terminal is closed
-                    return b"".join(chunks)
-                if not data:
-                    return b"".join(chunks)
-                chunks.append(data)
-                size += len(data)
-            if chunks:
-                return b"".join(chunks)
+                data = os.read(fd, max_bytes - size)
+            except BlockingIOError:  # nothing more yet (or a spurious wakeup)
+                break
+            except OSError:  # EIO: the agent's side of the terminal is closed
+                data = b""
+            if not data:
+                break
+            chunks.append(data)
+            size += len(data)
+        return b"".join(chunks)
 
     async def write(self, data: bytes) -> None:
         """Write all of `data`, after any write already waiting (FIFO).
@@ -127,8 +136,8 @@ class PtySession:
         paste it reads slowly) would stall its output, and with it the agent.
         """
         try:
-            return os.write(self.stream.fileno(), data)
-        except (OSError, trio.ClosedResourceError):  # full (EAGAIN), hung up (EIO), closed
+            return os.write(self.fileno(), data)
+        except OSError:  # full (EAGAIN), hung up (EIO), closed (EBADF)
             return 0
 
     def resize(self, rows: int, cols: int) -> None:
@@ -137,6 +146,7 @@ class PtySession:
 
     def close(self) -> None:
         """Close both fds we hold on the master; ptyprocess must not touch them again."""
+        self.fd = -1
         with contextlib.suppress(OSError, trio.ClosedResourceError):
             self.stream.close()
         if not self.proc.closed:

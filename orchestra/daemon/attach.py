@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import socket
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from orchestra.adapters.threads import Waiter, run_stoppable, write_all
 from orchestra.core import frames
 from orchestra.core.detach import DetachMatcher
 from orchestra.core.errors import InvalidTransition
@@ -62,7 +64,8 @@ DECKPAM = b"\x1b="  # application keypad
 
 @attrs.define(eq=False)
 class Viewer:
-    """One attached client. Mutated only from the daemon's trio thread."""
+    """One attached client. Its output state (`pending` and the rest) is touched under
+    the run's lock: the pump's thread writes to it too."""
 
     read_only: bool
     cols: int
@@ -70,7 +73,7 @@ class Viewer:
     fd: int  # where its output goes: its own terminal, or (framed) the socket
     framed: bool
     attached_on_alt: bool = False
-    last_active: float = attrs.field(factory=trio.current_time)
+    last_active: float = attrs.field(factory=time.monotonic)
     pending: deque[bytes] = attrs.field(factory=deque)  # not written yet; the head maybe in part
     head_sent: int = 0
     queued: int = 0
@@ -79,11 +82,24 @@ class Viewer:
     ended: dict[str, Any] | None = None  # set when the run ends: the last word to the client
     _wake: trio.Event = attrs.field(factory=trio.Event)
 
-    def push(self, data: bytes) -> None:
+    def push(self, data: bytes) -> bool:
         """Terminal output for this client: written now, as far as its fd takes it without
-        waiting (no scheduler turn on a keystroke's way back); the writer task does the rest."""
+        waiting. Returns whether its writer task must run (`wake`) for the rest."""
         if not data or self.gone:
-            return
+            return self.gone
+        if not self.pending and not self.framed:  # the usual case: straight out
+            try:
+                sent = os.write(self.fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:  # EPIPE, EIO, EBADF: nobody reads this any more
+                self.gone = True
+                return True
+            if sent == len(data):
+                return False
+            self._queue(data)
+            self.head_sent = sent
+            return True
         if self.framed:
             for start in range(0, len(data), frames.MAX_PAYLOAD):
                 self._queue(frames.encode(frames.OUTPUT, data[start : start + frames.MAX_PAYLOAD]))
@@ -94,8 +110,7 @@ class Viewer:
             self.resync = True
         else:
             self.flush()
-        if self.pending or self.resync or self.gone:
-            self._wake.set()
+        return bool(self.pending) or self.resync or self.gone
 
     def _queue(self, data: bytes) -> None:
         self.pending.append(data)
@@ -122,7 +137,6 @@ class Viewer:
                 self.gone = True
                 self.pending.clear()
                 self.queued = 0
-                self._wake.set()
                 return
             self.head_sent += sent
             if self.head_sent < len(head):
@@ -131,8 +145,8 @@ class Viewer:
             self.queued -= len(head)
             self.head_sent = 0
 
-    def redraw_soon(self) -> None:
-        self.resync = True
+    def wake(self) -> None:
+        """Run the writer task (from the event loop's thread)."""
         self._wake.set()
 
     def end(self, info: dict[str, Any]) -> None:
@@ -145,7 +159,8 @@ class Viewer:
 
 
 def redraw(run: Run) -> bytes:
-    """What a viewer needs to show the run's screen exactly as the model has it."""
+    """What a viewer needs to show the run's screen exactly as the model has it (under the
+    run's lock)."""
     terminal = run.terminal
     # A program in the middle of a synchronized frame: the snapshot re-opens it and the
     # program's own closing sequence ends it; we must not end it early.
@@ -167,19 +182,10 @@ def active_size(run: Run) -> tuple[int, int] | None:
 
 
 def follow_size(run: Run) -> None:
+    """The PTY takes the most recently active interactive viewer's size (under the lock)."""
     size = active_size(run)
     if size is not None and size != run.size:
         run.resize(*size)
-
-
-def after_output(run: Run, was_alt: bool) -> None:
-    """Called by the pump after each chunk: a program leaving the alternate screen shows
-    the primary screen again to viewers that attached on the alternate one."""
-    if was_alt and not run.terminal.alt_screen:
-        for viewer in run.viewers:
-            if viewer.attached_on_alt:
-                viewer.attached_on_alt = False
-                viewer.redraw_soon()
 
 
 DETACHED, HUNG_UP, ENDED = "detached", "hung up", "ended"  # why a viewer's session ends
@@ -240,15 +246,18 @@ async def serve_viewer(
         fd=stream.socket.fileno() if tty is None else tty,
         framed=framed,
     )
-    # Registered, sized and sent its redraw with no await in between: no output interleaves.
-    # The PTY takes the new client's size before the snapshot (it is the newest, so the most
+    # Registered, sized and sent its redraw under the lock: no output interleaves. The PTY
+    # takes the new client's size before the snapshot (it is the newest, so the most
     # recently active interactive viewer), so the snapshot is drawn at the client's size.
-    run.viewers.append(viewer)
-    if not read_only:
-        follow_size(run)
-    viewer.attached_on_alt = run.terminal.alt_screen
-    viewer.push(redraw(run))
+    with run.lock:
+        run.viewers.append(viewer)
+        if not read_only:
+            follow_size(run)
+        viewer.attached_on_alt = run.terminal.alt_screen
+        if viewer.push(redraw(run)):
+            viewer.wake()
     why = HUNG_UP
+    pty = None  # the key thread's own file of the agent's terminal
     try:
         if not read_only and run.terminal_focus_events():
             await run.send_raw(FOCUS_IN)
@@ -261,12 +270,17 @@ async def serve_viewer(
 
             nursery.start_soon(until, partial(_write, run, viewer))
             if tty is not None:
-                nursery.start_soon(until, partial(_keys, run, viewer, tty, detach_keys))
+                with run.lock:
+                    if not read_only and run.session is not None and not run.closed:
+                        pty = os.dup(run.session.fileno())
+                keys = partial(_keys, run, viewer, tty, pty, DetachMatcher(detach_keys))
+                nursery.start_soon(until, partial(run_stoppable, keys))
             await until(partial(_control, run, viewer, stream, leftover))
     finally:
-        alt_screen = run.terminal.alt_screen if viewer.ended is None else None
-        if viewer in run.viewers:
-            run.viewers.remove(viewer)
+        with run.lock:
+            alt_screen = run.terminal.alt_screen if viewer.ended is None else None
+            if viewer in run.viewers:
+                run.viewers.remove(viewer)
         with trio.CancelScope(shield=True):
             if not read_only and run.session is not None and run.terminal_focus_events():
                 with contextlib.suppress(
@@ -274,13 +288,16 @@ async def serve_viewer(
                 ):
                     await run.send_raw(FOCUS_OUT)
             if not read_only:
-                follow_size(run)
+                with run.lock:
+                    follow_size(run)
             if why != HUNG_UP:
                 info = viewer.ended or {"reason": DETACHED, "alt_screen": alt_screen}
                 await _last_word(viewer, stream, info)
             if tty is not None:
                 trio.lowlevel.notify_closing(tty)
                 os.close(tty)
+            if pty is not None:
+                os.close(pty)
 
 
 async def _last_word(viewer: Viewer, stream: trio.SocketStream, info: dict[str, Any]) -> None:
@@ -300,42 +317,61 @@ async def _last_word(viewer: Viewer, stream: trio.SocketStream, info: dict[str, 
 async def _write(run: Run, viewer: Viewer) -> str:
     """What `push` could not write at once; resyncs. Returns when the run has ended."""
     while True:
-        if viewer.gone:
-            return HUNG_UP
-        if viewer.resync and viewer.ended is None:
-            viewer.resync = False
-            viewer.drop()
-            viewer.push(redraw(run))
-        elif viewer.pending:
+        with run.lock:
+            if viewer.gone:
+                return HUNG_UP
+            if viewer.resync and viewer.ended is None:
+                viewer.resync = False
+                viewer.drop()
+                viewer.push(redraw(run))
+                continue
+            if not viewer.pending and viewer.ended is not None:
+                return ENDED
+            waiting = bool(viewer.pending)
+        if waiting:
             try:
                 await trio.lowlevel.wait_writable(viewer.fd)
             except (trio.ClosedResourceError, OSError):
                 return HUNG_UP
-            viewer.flush()
-        elif viewer.ended is not None:
-            return ENDED
+            with run.lock:
+                viewer.flush()
         else:
             await viewer.wait()
 
 
-async def _keys(run: Run, viewer: Viewer, tty: int, detach_keys: bytes) -> str:
-    """The person's keys, straight from their terminal: to the agent, or detach."""
-    matcher = DetachMatcher(detach_keys)
-    while True:
-        try:
-            await trio.lowlevel.wait_readable(tty)
-            data = os.read(tty, 65536)
-        except BlockingIOError:
-            continue
-        except (trio.ClosedResourceError, OSError):
-            return HUNG_UP
-        if not data:
-            return HUNG_UP  # the terminal hung up
-        typed, detach = matcher.feed(data)
-        if typed and not viewer.read_only:
-            await _type(run, viewer, typed)
-        if detach:
-            return DETACHED
+def _keys(
+    run: Run, viewer: Viewer, tty: int, pty: int | None, matcher: DetachMatcher, stop: int
+) -> str:
+    """In a thread of its own (adapters/threads.py says why): the person's keys, straight
+    from their terminal to the agent's (`pty`: a file of its own on the agent's terminal,
+    so no other thread can close it under us; None for a read-only client), or detach."""
+    waiter = Waiter(tty, stop)
+    try:
+        while waiter.wait():
+            try:
+                data = os.read(tty, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return HUNG_UP
+            if not data:
+                return HUNG_UP  # the terminal hung up
+            typed, detach = matcher.feed(data)
+            if typed and pty is not None:
+                if run.size != (viewer.cols, viewer.rows):
+                    viewer.last_active = time.monotonic()
+                    with run.lock:  # the most recently active client: the PTY takes its size
+                        follow_size(run)
+                if write_all(pty, typed, stop):
+                    viewer.last_active = time.monotonic()
+                    run.note_input()
+                else:
+                    pty = None  # the agent's terminal is gone: the run's end will be told
+            if detach:
+                return DETACHED
+        return HUNG_UP  # cancelled: what we return is not used
+    finally:
+        waiter.close()
 
 
 async def _control(run: Run, viewer: Viewer, stream: trio.SocketStream, leftover: bytes) -> str:
@@ -356,8 +392,9 @@ async def _control(run: Run, viewer: Viewer, stream: trio.SocketStream, leftover
                     viewer.cols = _clamp(size.get("cols"), 2, 1000, viewer.cols)
                     viewer.rows = _clamp(size.get("rows"), 2, 1000, viewer.rows)
                     if not viewer.read_only:
-                        viewer.last_active = trio.current_time()
-                        follow_size(run)
+                        viewer.last_active = time.monotonic()
+                        with run.lock:
+                            follow_size(run)
             data = bytes(await stream.receive_some(65536))
             if not data:
                 return HUNG_UP
@@ -368,9 +405,10 @@ async def _control(run: Run, viewer: Viewer, stream: trio.SocketStream, leftover
 async def _type(run: Run, viewer: Viewer, data: bytes) -> None:
     """Keys to the agent, from the most recently active client now: the PTY takes its size
     first, unless it has it already."""
-    viewer.last_active = trio.current_time()
+    viewer.last_active = time.monotonic()
     if run.size != (viewer.cols, viewer.rows):
-        follow_size(run)
+        with run.lock:
+            follow_size(run)
     # The agent's terminal may be closing: the run's end will be told.
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, InvalidTransition):
         await run.send_input(data)

@@ -205,15 +205,19 @@ async def prepare_attach(d: Daemon, params: Any) -> tuple[Any, Any]:
     p = api.structure(params, api.AttachParams)
     project = await d.registry.get(p.project)
     run = await project.attachable(p.task)
-    if p.colors is not None:
-        palette = {int(k): v for k, v in p.colors.palette.items() if k.isdigit() and int(k) < 256}
-        run.terminal.set_colors(fg=p.colors.fg, bg=p.colors.bg, palette=palette)
+    with run.lock:
+        if p.colors is not None:
+            palette = {
+                int(k): v for k, v in p.colors.palette.items() if k.isdigit() and int(k) < 256
+            }
+            run.terminal.set_colors(fg=p.colors.fg, bg=p.colors.bg, palette=palette)
+        alt_screen = run.terminal.alt_screen
     result = {
         "attached": True,
         "task": f"{run.task_id}-{run.slug}",
         "pid": run.pid,
         "read_only": p.read_only,
-        "alt_screen": run.terminal.alt_screen,
+        "alt_screen": alt_screen,
         "framing": "kind(1) length(4, big-endian) payload",
     }
     return result, (run, p)

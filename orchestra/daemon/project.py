@@ -548,13 +548,15 @@ class Project:
 
     def attention(self, run: Run) -> None:
         """The agent rang the bell or sent a notification: tell subscribers, log it."""
+        with run.lock:
+            notification = getattr(run.terminal, "notification", None)
         self.log.info(
             f"task {run.task_id}-{run.slug} needs attention",
             extra={
                 "event": "task.attention",
                 "task_id": run.task_id,
                 "slug": run.slug,
-                "notification": getattr(run.terminal, "notification", None),
+                "notification": notification,
             },
         )
         self.hub.publish(
@@ -574,7 +576,11 @@ class Project:
     async def tail(self, ref: api.TaskRef, max_bytes: int) -> dict[str, Any]:
         loaded = await self.load(ref)
         run = self.supervisor.get(self, loaded.task.id)
-        data = b"" if run is None else run.ring.tail(max_bytes)
+        if run is None:
+            data = b""
+        else:
+            with run.lock:
+                data = run.ring.tail(max_bytes)
         return {"running": run is not None, "text": data.decode(errors="replace")}
 
     async def counts(self) -> dict[str, int]:

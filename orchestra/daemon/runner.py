@@ -7,9 +7,16 @@ command and spawns the agent; any failure there propagates to the caller of
 lives in its own cancel scope inside the daemon's task nursery:
 
     run scope
-    └── nursery: output pump (PTY -> ring, activity clock, listeners)
+    └── nursery: output pump (PTY -> viewers, terminal model, ring, activity clock)
                  idle watchdog (running <-> idle)
                  [typed prompt, for agents that take it as input]
+
+The output pump is a loop in a thread of its own (adapters/threads.py says why),
+owned by its task in the nursery like the others: cancelling the run stops it
+before anything it uses is closed. What it shares with the event loop (the
+terminal model, the viewers, the ring, the size) is guarded by `Run.lock`; it
+hands the event loop anything that must happen there (waking a viewer's writer,
+the watchdog, an attention event) through the trio token.
 
 The run ends when the agent exits or the scope is cancelled (`stop`, daemon
 shutdown). Either way the `finally` block, shielded, tears down every process of
@@ -21,8 +28,11 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +42,10 @@ import trio
 from orchestra.adapters import procs, worktrees
 from orchestra.adapters.pty import PtySession
 from orchestra.adapters.terminal import Terminal
+from orchestra.adapters.threads import Waiter, run_stoppable
 from orchestra.core.errors import InvalidTransition, OrchestraError
 from orchestra.core.states import Status
-from orchestra.daemon.attach import Viewer, after_output
+from orchestra.daemon.attach import Viewer
 from orchestra.daemon.faults import crash_point
 
 if TYPE_CHECKING:
@@ -69,7 +80,9 @@ class Ring:
 
 @attrs.define(eq=False)
 class Run:
-    """A live agent of one task. Mutated only from the daemon's trio thread."""
+    """A live agent of one task. Mutated from the daemon's trio thread, except what the
+    output pump's thread and viewers' key threads touch under `lock` (see the module
+    docstring): the terminal, the viewers, the ring, the size."""
 
     project: Project
     task_id: int
@@ -81,7 +94,7 @@ class Run:
     worktree: Path | None = None
     status: Status = Status.RUNNING  # mirrors the task file while the run lives
     sticky_idle: bool = False  # an explicit `idle` report: output alone does not undo it
-    last_output: float = attrs.field(factory=trio.current_time)
+    last_output: float = attrs.field(factory=time.monotonic)  # time.monotonic(): threads set it
     last_input: float = -math.inf
     started_at: float = attrs.field(factory=time.time)
     exit_code: int | None = None
@@ -94,6 +107,9 @@ class Run:
     terminal: Terminal = attrs.field(factory=lambda: Terminal(COLS, ROWS))  # the agent's screen
     size: tuple[int, int] = (COLS, ROWS)
     attention: bool = False  # bell or notification since someone last looked
+    lock: threading.RLock = attrs.field(factory=threading.RLock)
+    closed: bool = False  # the terminal model is gone (under `lock`)
+    token: trio.lowlevel.TrioToken = attrs.field(factory=trio.lowlevel.current_trio_token)
 
     @property
     def pid(self) -> int | None:
@@ -116,15 +132,20 @@ class Run:
         await self._status_changed.wait()
 
     def idle_for(self) -> float:
-        return max(0.0, trio.current_time() - max(self.last_output, self.last_input))
+        return max(0.0, time.monotonic() - max(self.last_output, self.last_input))
 
     async def send_input(self, data: bytes) -> None:
         """Keys from a person (or a tool): they count as activity (once written: a
         keystroke's round trip does not wait for the bookkeeping)."""
         await self.send_raw(data)
-        self.last_input = trio.current_time()
+        self.note_input()
+
+    def note_input(self) -> None:
+        """Input reached the agent (from any thread)."""
+        self.last_input = time.monotonic()
         self.attention = False
-        self.poke()
+        if self.status is not Status.RUNNING:  # only then does the watchdog wait for it
+            self.token.run_sync_soon(self.poke)
 
     async def send_raw(self, data: bytes) -> None:
         if self.session is None:
@@ -132,15 +153,23 @@ class Run:
         await self.session.write(data)
 
     def resize(self, cols: int, rows: int) -> None:
+        """Under `lock`."""
+        if self.closed:
+            return
         self.size = (cols, rows)
         self.terminal.resize(cols, rows)
         if self.session is not None:
             self.session.resize(rows, cols)
 
     def terminal_focus_events(self) -> bool:
-        return self.terminal.mode(1004)  # the program asked for focus in/out reports
+        with self.lock:
+            return self.terminal.mode(1004)  # the program asked for focus in/out reports
 
     def screen(self, lines: int | None) -> dict[str, Any]:
+        with self.lock:
+            return self._screen(lines)
+
+    def _screen(self, lines: int | None) -> dict[str, Any]:
         term = self.terminal
         rows = term.text().split("\n") if lines is None else term.lines(lines)
         return {
@@ -156,15 +185,61 @@ class Run:
         }
 
     def describe(self) -> dict[str, Any]:
+        with self.lock:
+            title, output_bytes = self.terminal.title, self.ring.total
         return {
             "pid": self.pid,
             "idle_for": round(self.idle_for(), 3),
             "started_at": self.started_at,
-            "output_bytes": self.ring.total,
+            "output_bytes": output_bytes,
             "viewers": len(self.viewers),
             "attention": self.attention,
-            "title": self.terminal.title,
+            "title": title,
         }
+
+    def take_output(self, data: bytes) -> Callable[[], None] | None:
+        """In the pump's thread: what the agent wrote goes to the viewers (the query-free
+        bytes, written at once: a keystroke's echo waits for nothing else), then to the
+        model (its answers straight back to the PTY), the ring and the activity clock.
+        Returns what the event loop must then do, if anything."""
+        with self.lock:
+            terminal = self.terminal
+            forward = terminal.strip(data)
+            late = [viewer for viewer in self.viewers if viewer.push(forward)]
+            was_alt = terminal.alt_screen
+            terminal.apply(data)
+            answers = terminal.take_answers()
+            if answers and self.session is not None:
+                # Never wait behind input the agent does not read.
+                self.session.write_nowait(answers)
+            if was_alt and not terminal.alt_screen:
+                # Left the alternate screen: viewers that attached on it are shown the
+                # primary screen again (their own shell is underneath).
+                for viewer in self.viewers:
+                    if viewer.attached_on_alt:
+                        viewer.attached_on_alt = False
+                        viewer.resync = True
+                        late.append(viewer)
+            first = self.ring.total == 0
+            self.ring.append(data)
+            self.last_output = time.monotonic()
+            attention = terminal.attention and not self.attention
+            if attention:
+                terminal.clear_attention()
+                self.attention = True
+        # The watchdog waits for output only when not running; the typed prompt, for the first.
+        poke = first or self.status is not Status.RUNNING
+        if not (late or attention or poke):
+            return None
+        return partial(self._after_output, late, attention, poke)
+
+    def _after_output(self, late: list[Viewer], attention: bool, poke: bool) -> None:
+        for viewer in late:
+            viewer.wake()
+        if attention:
+            self.project.attention(self)
+        if poke:
+            self.poke()
 
 
 def task_env(
@@ -295,32 +370,29 @@ async def _setup(
 
 
 async def _pump(run: Run) -> None:
-    """PTY -> terminal model (its answers straight back to the PTY) -> query-free bytes to
-    viewers; plus the ring and the activity clock. Always reading, attached or not, so an
-    agent never blocks on a full terminal buffer and its queries are answered at once."""
-    assert run.session is not None
-    while True:
-        data = await run.session.read()
-        if not data:
-            run.pumped.set()
-            return
-        # The viewers first (a keystroke's echo waits for nothing else), then the model.
-        forward = run.terminal.strip(data)
-        for viewer in run.viewers:
-            viewer.push(forward)
-        was_alt = run.terminal.alt_screen
-        run.terminal.apply(data)
-        answers = run.terminal.take_answers()
-        if answers:
-            run.session.write_nowait(answers)  # never wait behind input the agent does not read
-        after_output(run, was_alt)
-        run.ring.append(data)
-        run.last_output = trio.current_time()
-        if run.terminal.attention and not run.attention:
-            run.terminal.clear_attention()
-            run.attention = True
-            run.project.attention(run)
-        run.poke()
+    """PTY -> viewers, model, ring (`Run.take_output`), in a thread of its own. Always
+    reading, attached or not, so an agent never blocks on a full terminal buffer and its
+    queries are answered at once. Returns at EOF."""
+    await run_stoppable(partial(_pump_loop, run))
+    run.pumped.set()
+
+
+def _pump_loop(run: Run, stop: int) -> None:
+    session = run.session
+    assert session is not None
+    waiter = Waiter(session.fileno(), stop)
+    try:
+        while waiter.wait():
+            data = session.read_now()
+            if data is None:
+                continue
+            if not data:
+                return
+            then = run.take_output(data)
+            if then is not None:
+                run.token.run_sync_soon(then)
+    finally:
+        waiter.close()
 
 
 async def _type_prompt(run: Run, text: str) -> None:
@@ -339,13 +411,12 @@ async def _watchdog(run: Run, idle_timeout: float, idle_dwell: float) -> None:
     project = run.project
     while True:
         if run.status is Status.RUNNING:
-            # Sleep to the deadline and look again: waking on every chunk of output would
-            # cost a scheduler turn per keystroke echo while attached.
-            deadline = max(run.last_output, run.last_input) + idle_timeout
-            if trio.current_time() >= deadline:
+            # Sleep to the deadline and look again: no wakeup per chunk of output.
+            left = max(run.last_output, run.last_input) + idle_timeout - time.monotonic()
+            if left <= 0:
                 await project.auto_move(run, Status.IDLE, f"no output for {idle_timeout:g} s")
                 continue
-            with trio.move_on_at(deadline):
+            with trio.move_on_after(left):
                 await run.status_changed()
         elif run.status is Status.IDLE:
             mark_in, mark_out = run.last_input, run.last_output
@@ -374,22 +445,25 @@ async def _teardown(run: Run) -> None:
         run.pid, run.run_id, grace=project.config_or_default().stop_grace
     )
     if run.session is not None:
-        run.session.close()
+        with run.lock:
+            run.session.close()
         if run.exit_code is None:
             # Killed by us: wait for the reaper to collect it (it is our child).
             with trio.move_on_after(5):
                 await run.session.exited.wait()
             run.exit_code = supervisor.reaper.statuses.get(run.session.pid)
         supervisor.reaper.forget(run.session.pid)
-    for viewer in list(run.viewers):
-        viewer.end(
-            {
-                "reason": run.end_reason,
-                "exit_code": run.exit_code,
-                "alt_screen": run.terminal.alt_screen,
-            }
-        )
-    run.terminal.close()
+    with run.lock:
+        for viewer in list(run.viewers):
+            viewer.end(
+                {
+                    "reason": run.end_reason,
+                    "exit_code": run.exit_code,
+                    "alt_screen": run.terminal.alt_screen,
+                }
+            )
+        run.terminal.close()
+        run.closed = True
     project.log.info(
         f"task {run.task_id}-{run.slug}: {run.end_reason} (exit code {run.exit_code})",
         extra={
