@@ -41,13 +41,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from orchestra.adapters.threads import Waiter, run_stoppable, write_all
 from orchestra.core import frames
 from orchestra.core.detach import DetachMatcher
 from orchestra.core.errors import InvalidTransition
 from orchestra.core.frames import Decoder, FrameError
 
 if TYPE_CHECKING:
+    from orchestra.daemon.relay import Relay
     from orchestra.daemon.runner import Run
 
 log = logging.getLogger("orchestra.daemon")
@@ -257,7 +257,9 @@ async def serve_viewer(
         if viewer.push(redraw(run)):
             viewer.wake()
     why = HUNG_UP
-    pty = None  # the key thread's own file of the agent's terminal
+    pty = None  # the key reader's own file of the agent's terminal
+    reader = None
+    relay = run.project.supervisor.relay
     try:
         if not read_only and run.terminal_focus_events():
             await run.send_raw(FOCUS_IN)
@@ -273,8 +275,9 @@ async def serve_viewer(
                 with run.lock:
                     if not read_only and run.session is not None and not run.closed:
                         pty = os.dup(run.session.fileno())
-                keys = partial(_keys, run, viewer, tty, pty, DetachMatcher(detach_keys))
-                nursery.start_soon(until, partial(run_stoppable, keys))
+                reader = KeyReader(run, viewer, relay, tty, pty, DetachMatcher(detach_keys))
+                await relay.watch(tty, reader.on_keys)
+                nursery.start_soon(until, reader.wait)
             await until(partial(_control, run, viewer, stream, leftover))
     finally:
         with run.lock:
@@ -293,8 +296,9 @@ async def serve_viewer(
             if why != HUNG_UP:
                 info = viewer.ended or {"reason": DETACHED, "alt_screen": alt_screen}
                 await _last_word(viewer, stream, info)
+            if reader is not None:
+                await relay.call(reader.stop)  # the relay lets go of both fds: now close them
             if tty is not None:
-                trio.lowlevel.notify_closing(tty)
                 os.close(tty)
             if pty is not None:
                 os.close(pty)
@@ -339,39 +343,81 @@ async def _write(run: Run, viewer: Viewer) -> str:
             await viewer.wait()
 
 
-def _keys(
-    run: Run, viewer: Viewer, tty: int, pty: int | None, matcher: DetachMatcher, stop: int
-) -> str:
-    """In a thread of its own (adapters/threads.py says why): the person's keys, straight
-    from their terminal to the agent's (`pty`: a file of its own on the agent's terminal,
-    so no other thread can close it under us; None for a read-only client), or detach."""
-    waiter = Waiter(tty, stop)
-    try:
-        while waiter.wait():
-            try:
-                data = os.read(tty, 65536)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return HUNG_UP
-            if not data:
-                return HUNG_UP  # the terminal hung up
-            typed, detach = matcher.feed(data)
-            if typed and pty is not None:
-                if run.size != (viewer.cols, viewer.rows):
-                    viewer.last_active = time.monotonic()
-                    with run.lock:  # the most recently active client: the PTY takes its size
-                        follow_size(run)
-                if write_all(pty, typed, stop):
-                    viewer.last_active = time.monotonic()
-                    run.note_input()
-                else:
-                    pty = None  # the agent's terminal is gone: the run's end will be told
-            if detach:
-                return DETACHED
-        return HUNG_UP  # cancelled: what we return is not used
-    finally:
-        waiter.close()
+@attrs.define(eq=False)
+class KeyReader:
+    """A handed-over terminal's keys, read in the relay's thread (daemon/relay.py): to the
+    agent's PTY at once, or detach. `pty` is a file of its own on the agent's terminal
+    (None for a read-only client), so nothing closes it under the relay."""
+
+    run: Run
+    viewer: Viewer
+    relay: Relay
+    tty: int
+    pty: int | None
+    matcher: DetachMatcher
+    why: str = HUNG_UP
+    writable: bool = True  # false once the agent's side is gone
+    backlog: bytes = b""  # keys its PTY has not taken yet (the terminal's reading paused)
+    done: trio.Event = attrs.field(factory=trio.Event)
+
+    async def wait(self) -> str:
+        """Until the keys ask to detach or the terminal hangs up; which of the two."""
+        await self.done.wait()
+        return self.why
+
+    def on_keys(self) -> None:
+        try:
+            data = os.read(self.tty, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._finish(HUNG_UP)  # the terminal hung up
+            return
+        typed, detach = self.matcher.feed(data)
+        if typed and self.pty is not None and self.writable:
+            run, viewer = self.run, self.viewer
+            if run.size != (viewer.cols, viewer.rows):
+                viewer.last_active = time.monotonic()
+                with run.lock:  # the most recently active client: the PTY takes its size
+                    follow_size(run)
+            self._write(self.pty, typed)
+        if detach:
+            self._finish(DETACHED)
+
+    def on_writable(self) -> None:
+        assert self.pty is not None
+        data, self.backlog = self.backlog, b""
+        self.relay.unwatch_now(self.pty)
+        self.relay.watch_now(self.tty, self.on_keys)
+        self._write(self.pty, data)
+
+    def _write(self, pty: int, data: bytes) -> None:
+        try:
+            sent = os.write(pty, data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # EIO: the agent's side is gone; the run's end will be told
+            self.writable = False
+            return
+        self.viewer.last_active = time.monotonic()
+        self.run.note_input()
+        if sent < len(data):  # the agent reads slower than this is typed (a paste): wait
+            self.backlog = data[sent:]
+            self.relay.unwatch_now(self.tty)
+            self.relay.watch_now(pty, self.on_writable, write=True)
+
+    def _finish(self, why: str) -> None:
+        self.why = why
+        self.stop()
+        self.relay.soon(self.done.set)
+
+    def stop(self) -> None:
+        """In the relay's thread: watch neither fd any more."""
+        self.relay.unwatch_now(self.tty)
+        if self.pty is not None:
+            self.relay.unwatch_now(self.pty)
 
 
 async def _control(run: Run, viewer: Viewer, stream: trio.SocketStream, leftover: bytes) -> str:

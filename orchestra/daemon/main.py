@@ -28,6 +28,7 @@ from orchestra.daemon import server
 from orchestra.daemon.dispatch import Daemon
 from orchestra.daemon.events import EventHub
 from orchestra.daemon.registry import Registry
+from orchestra.daemon.relay import Relay
 from orchestra.daemon.supervisor import Supervisor
 
 log = logging.getLogger("orchestra.daemon")
@@ -93,10 +94,15 @@ async def serve(
     try:
         async with trio.open_nursery() as root:
             await root.start(reaper.serve)
+            relay = Relay()
+            await root.start(relay.serve)  # outlives the runs: their teardown unwatches
             root.start_soon(trio.to_thread.run_sync, _warm_terminal_model)
             async with trio.open_nursery() as runs:
                 supervisor = Supervisor(
-                    nursery=runs, reaper=reaper, state_file=paths.state_home(environ) / "runs.json"
+                    nursery=runs,
+                    reaper=reaper,
+                    relay=relay,
+                    state_file=paths.state_home(environ) / "runs.json",
                 )
                 await supervisor.clean_leftovers()
                 registry = Registry(

@@ -11,12 +11,12 @@ lives in its own cancel scope inside the daemon's task nursery:
                  idle watchdog (running <-> idle)
                  [typed prompt, for agents that take it as input]
 
-The output pump is a loop in a thread of its own (adapters/threads.py says why),
-owned by its task in the nursery like the others: cancelling the run stops it
-before anything it uses is closed. What it shares with the event loop (the
-terminal model, the viewers, the ring, the size) is guarded by `Run.lock`; it
-hands the event loop anything that must happen there (waking a viewer's writer,
-the watchdog, an attention event) through the trio token.
+The output pump's reading is done by the daemon's relay thread (daemon/relay.py
+says why); the pump task owns it: cancelling the run stops the relay watching the
+PTY before anything is closed. What the relay's thread shares with the event loop
+(the terminal model, the viewers, the ring, the size) is guarded by `Run.lock`;
+it hands the event loop what must happen there (waking a viewer's writer, the
+watchdog, an attention event) through the trio token.
 
 The run ends when the agent exits or the scope is cancelled (`stop`, daemon
 shutdown). Either way the `finally` block, shielded, tears down every process of
@@ -42,11 +42,11 @@ import trio
 from orchestra.adapters import procs, worktrees
 from orchestra.adapters.pty import PtySession
 from orchestra.adapters.terminal import Terminal
-from orchestra.adapters.threads import Waiter, run_stoppable
 from orchestra.core.errors import InvalidTransition, OrchestraError
 from orchestra.core.states import Status
 from orchestra.daemon.attach import Viewer
 from orchestra.daemon.faults import crash_point
+from orchestra.daemon.relay import Relay
 
 if TYPE_CHECKING:
     from orchestra.daemon.project import Project
@@ -370,29 +370,35 @@ async def _setup(
 
 
 async def _pump(run: Run) -> None:
-    """PTY -> viewers, model, ring (`Run.take_output`), in a thread of its own. Always
-    reading, attached or not, so an agent never blocks on a full terminal buffer and its
-    queries are answered at once. Returns at EOF."""
-    await run_stoppable(partial(_pump_loop, run))
+    """The relay reads the agent's PTY (`_on_output`) and this task owns that: it returns
+    at EOF, and when cancelled it stops the relay watching before anything is closed."""
+    session = run.session
+    assert session is not None
+    relay = run.project.supervisor.relay
+    eof = trio.Event()
+    fd = session.fileno()
+    await relay.watch(fd, partial(_on_output, run, relay, fd, eof))
+    try:
+        await eof.wait()
+    finally:
+        await relay.unwatch(fd)  # not cancellable
     run.pumped.set()
 
 
-def _pump_loop(run: Run, stop: int) -> None:
-    session = run.session
-    assert session is not None
-    waiter = Waiter(session.fileno(), stop)
-    try:
-        while waiter.wait():
-            data = session.read_now()
-            if data is None:
-                continue
-            if not data:
-                return
-            then = run.take_output(data)
-            if then is not None:
-                run.token.run_sync_soon(then)
-    finally:
-        waiter.close()
+def _on_output(run: Run, relay: Relay, fd: int, eof: trio.Event) -> None:
+    """In the relay's thread: the PTY is readable. Always read, attached or not, so an
+    agent never blocks on a full terminal buffer and its queries are answered at once."""
+    assert run.session is not None
+    data = run.session.read_now()
+    if data is None:
+        return
+    if not data:
+        relay.unwatch_now(fd)
+        relay.soon(eof.set)
+        return
+    then = run.take_output(data)
+    if then is not None:
+        relay.soon(then)
 
 
 async def _type_prompt(run: Run, text: str) -> None:

@@ -26,6 +26,7 @@ from orchestra.adapters.procs import Reaper
 from orchestra.adapters.store import write_atomic
 from orchestra.core.errors import Conflict
 from orchestra.daemon.faults import crash_point
+from orchestra.daemon.relay import Relay
 from orchestra.daemon.runner import Run, run_task
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ log = logging.getLogger("orchestra.daemon")
 class Supervisor:
     nursery: trio.Nursery
     reaper: Reaper
+    relay: Relay  # moves the runs' terminal bytes (daemon/relay.py)
     # Live runs, persisted so that a daemon killed with -9 can, at its next start, end
     # whatever its agents left behind (found by their ORCHESTRA_RUN_ID marker, never by
     # a pid that may have been reused).

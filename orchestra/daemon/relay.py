@@ -1,0 +1,157 @@
+"""The relay: one thread that moves the terminal bytes of every run and attached client.
+
+Why a thread in a trio daemon: a keystroke's round trip through `attach` is two
+wakeups of the daemon (the key from the person's terminal, the echo from the
+agent's), and a trio wakeup costs 15-40 µs of scheduler work before our code runs
+(measured, cold after the pause between two keys). With both relays in the event
+loop `attach` stayed at 1.4x tmux's keystroke latency; in one plain selector loop
+(the shape of tmux's own server) it is close to tmux (bench/keystroke_latency.py).
+
+What it watches: every running agent's PTY (its output goes to `Run.take_output`:
+viewers, terminal model, ring) and every terminal a client handed over (keys go to
+the agent's PTY). Handlers never block: output a viewer's fd does not take at once
+is left to that viewer's writer task in the event loop, and keys the agent's PTY
+does not take yet wait for it to drain, with the terminal's reading paused.
+
+Everything else stays in the event loop, which adds and removes what the relay
+watches with `watch`/`unwatch`. Those run in the relay's thread between two of its
+reads and are awaited: once `unwatch` returns, the relay no longer touches that fd,
+and it may be closed. Handlers tell the event loop what it must do (wake a task, set
+an event) through the trio token. The relay is owned by the daemon's root nursery
+and outlives the runs' nursery, so every unwatch of a run's teardown is served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import trio
+
+T = TypeVar("T")
+Handler = Callable[[], None]
+
+
+class Relay:
+    def __init__(self) -> None:
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._jobs: deque[Handler] = deque()
+        self._jobs_lock = threading.Lock()  # the jobs, and whether the thread still takes them
+        self._stopped = False
+        self._quitting = False  # set in the thread, by a job: the loop ends
+        self._token: trio.lowlevel.TrioToken | None = None
+
+    @property
+    def token(self) -> trio.lowlevel.TrioToken:
+        """For handlers: the way back into the event loop."""
+        assert self._token is not None, "the relay is not serving"
+        return self._token
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the relay's thread until cancelled; return once it has stopped."""
+        self._token = trio.lowlevel.current_trio_token()
+        self._sel.register(self._wake_r, selectors.EVENT_READ, self._run_jobs)
+        task_status.started()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._stop_when_cancelled)
+                # A limiter of its own: a thread for the daemon's life must not hold a
+                # token of the pool that git calls share.
+                await trio.to_thread.run_sync(self._loop, limiter=trio.CapacityLimiter(1))
+                nursery.cancel_scope.cancel()
+        finally:
+            with self._jobs_lock:
+                self._stopped = True
+            self._run_jobs()  # any left: the thread is gone, so they may run here
+            self._sel.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    async def _stop_when_cancelled(self) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            self._post(self._quit)
+
+    def _quit(self) -> None:
+        self._quitting = True
+
+    def _loop(self) -> None:
+        select, watched = self._sel.select, self._sel.get_map()
+        while not self._quitting:
+            for key, _ in select():
+                # Not if an earlier handler or job of this round unwatched it: its owner
+                # may be closing it already.
+                if watched.get(key.fd) is key:
+                    key.data()
+
+    def _run_jobs(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake_r, 4096):
+                pass
+        while self._jobs:
+            self._jobs.popleft()()
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` in the relay's thread, between two of its reads; return its result.
+        Not cancellable: what `fn` changes is done when this returns."""
+        done = trio.Event()
+        box: list[tuple[bool, Any]] = []
+        token = self.token
+
+        def job() -> None:
+            try:
+                box.append((True, fn()))
+            except BaseException as exc:  # handed back to the caller below
+                box.append((False, exc))
+            token.run_sync_soon(done.set)
+
+        if not self._post(job):
+            job()  # the thread is gone: nothing else touches what it watched
+        with trio.CancelScope(shield=True):
+            await done.wait()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def _post(self, job: Handler) -> bool:
+        """Queue `job` for the relay's thread and wake it; False if it has stopped."""
+        with self._jobs_lock:
+            if self._stopped:
+                return False
+            self._jobs.append(job)
+            with contextlib.suppress(BlockingIOError):  # full: a wakeup is pending anyway
+                os.write(self._wake_w, b"x")
+            return True
+
+    # -- from the event loop
+
+    async def watch(self, fd: int, handler: Handler, *, write: bool = False) -> None:
+        """Call `handler()` in the relay's thread whenever `fd` is readable (or writable)."""
+        await self.call(lambda: self.watch_now(fd, handler, write=write))
+
+    async def unwatch(self, fd: int) -> None:
+        """Stop watching `fd` (if watched); after this the relay does not touch it."""
+        await self.call(lambda: self.unwatch_now(fd))
+
+    # -- from the relay's own thread (handlers, jobs)
+
+    def watch_now(self, fd: int, handler: Handler, *, write: bool = False) -> None:
+        self._sel.register(fd, selectors.EVENT_WRITE if write else selectors.EVENT_READ, handler)
+
+    def unwatch_now(self, fd: int) -> None:
+        with contextlib.suppress(KeyError, ValueError):  # not watched (any more)
+            self._sel.unregister(fd)
+
+    def soon(self, fn: Callable[[], None]) -> None:
+        """Have the event loop call `fn` (from a handler)."""
+        self.token.run_sync_soon(fn)
