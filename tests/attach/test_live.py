@@ -454,6 +454,30 @@ def test_daemon_killed_while_attached(live: Live) -> None:
     ], "\n".join(after)
 
 
+def test_client_terminated_restores_the_terminal_and_lets_go_of_it(live: Live) -> None:
+    """SIGTERM to the attach client: it asks the daemon to let go of its terminal, waits
+    for that, then restores the terminal as it found it."""
+    live.script("modes", MODES_AGENT)
+    live.start("alpha", "modes", "modes agent ready")
+    outer = live.wrapped("outer", "alpha", cols=PANE[0], rows=PANE[1])
+    stty, modes = outer.ready()
+    history = outer.pane.history()
+    outer.attach()
+    outer.pane.wait_text("modes agent ready")
+    wrapper = int(outer.pane.display("#{pane_pid}"))
+    children = Path(f"/proc/{wrapper}/task/{wrapper}/children")
+    (client,) = (int(pid) for pid in children.read_text().split())
+    os.kill(client, signal.SIGTERM)
+    assert outer.ready() == (stty, modes)
+    after = outer.pane.history()
+    assert after[len(history) + 2 :] == [
+        "[detached (signal): alpha]",
+        "[attach exited 0]",
+        "[wrapper 1]",
+    ], "\n".join(after)
+    assert live.screen("alpha")["viewers"] == 0
+
+
 # -- sizes -------------------------------------------------------------------------------
 
 

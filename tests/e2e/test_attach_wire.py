@@ -6,10 +6,13 @@ here (the test plays the terminal emulator on its master side).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import select
 import socket
+import threading
+import time
 import tty
 from collections.abc import Iterator
 from typing import Any
@@ -180,3 +183,47 @@ def test_bad_detach_keys_are_refused(echo: Api) -> None:
         assert reply["error"]["code"] == -32602
         assert "detach key" in reply["error"]["message"]
         raw.ping()  # still a JSON-RPC connection
+
+
+# Raw mode; waits a moment before reading, so a paste fills its terminal first; then
+# reads until it has SIZE bytes and reports their count and digest.
+SLOW_READER = """
+import hashlib, os, sys, time, tty
+tty.setraw(0)
+os.write(1, b"slow ready\\r\\n")
+time.sleep(1.0)
+size = int(sys.argv[1])
+got = b""
+while len(got) < size:
+    got += os.read(0, 65536)
+os.write(1, b"got %d %s\\r\\n" % (len(got), hashlib.sha256(got).hexdigest()[:16].encode()))
+time.sleep(60)
+"""
+
+
+def test_paste_larger_than_the_agents_terminal_arrives_whole_and_blocks_nothing(
+    api: Api, terminal: Terminal
+) -> None:
+    """A paste the agent does not read yet waits (the person's terminal is not read
+    meanwhile) without holding up the daemon; once the agent reads, every byte arrives,
+    in order."""
+    size = 200_000
+    add_agent(api.env, api.root, "slow", SLOW_READER, args=(str(size),))
+    api.new("alpha", agent="slow")
+    api("task.start", task="alpha")
+    paste = bytes((i * 7 + 32) % 94 + 32 for i in range(size))  # printable, no detach key
+    with Raw(api.env.socket) as raw:
+        attach(raw, api, cols=80, rows=24, tty=True)
+        socket.send_fds(raw.sock, [b"t"], [terminal.slave])
+        terminal.read_until(b"slow ready")
+        writer = threading.Thread(target=terminal.type, args=(paste,))
+        writer.start()
+        for _ in range(5):  # the daemon answers while the paste waits
+            started = time.monotonic()
+            with Raw(api.env.socket) as other:
+                other.ping()
+            assert time.monotonic() - started < 1.0
+        digest = hashlib.sha256(paste).hexdigest()[:16]
+        terminal.read_until(f"got {size} {digest}".encode())
+        writer.join(TIMEOUT)
+        assert not writer.is_alive()
