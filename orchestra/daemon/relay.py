@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import selectors
 import threading
 from collections import deque
@@ -37,9 +38,60 @@ T = TypeVar("T")
 Handler = Callable[[], None]
 
 
+class _Poller:
+    """fd -> handler, and one wait that calls the handlers of the ready fds. epoll where
+    there is one (its events go straight to a dict: a keystroke's wakeup runs a few lines
+    of Python, not the selectors module's), a selector elsewhere."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[int, Handler] = {}
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        self._sel = None if self._epoll is not None else selectors.DefaultSelector()
+
+    def register(self, fd: int, handler: Handler, *, write: bool) -> None:
+        if self._epoll is not None:
+            self._epoll.register(fd, select.EPOLLOUT if write else select.EPOLLIN)
+        else:
+            assert self._sel is not None
+            self._sel.register(fd, selectors.EVENT_WRITE if write else selectors.EVENT_READ)
+        self._handlers[fd] = handler
+
+    def unregister(self, fd: int) -> None:
+        if self._handlers.pop(fd, None) is None:
+            return
+        with contextlib.suppress(OSError, KeyError, ValueError):  # closed already: gone anyway
+            if self._epoll is not None:
+                self._epoll.unregister(fd)
+            else:
+                assert self._sel is not None
+                self._sel.unregister(fd)
+
+    def wait(self) -> None:
+        """Block until some fd is ready; call the handlers of those still registered (an
+        earlier handler of the same round may have unregistered one, whose owner may be
+        closing it already)."""
+        handlers = self._handlers
+        if self._epoll is not None:
+            ready = [fd for fd, _ in self._epoll.poll()]
+        else:
+            assert self._sel is not None
+            ready = [key.fd for key, _ in self._sel.select()]
+        for fd in ready:
+            handler = handlers.get(fd)
+            if handler is not None:
+                handler()
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()
+        else:
+            assert self._sel is not None
+            self._sel.close()
+
+
 class Relay:
     def __init__(self) -> None:
-        self._sel = selectors.DefaultSelector()
+        self._poller = _Poller()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -58,7 +110,7 @@ class Relay:
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the relay's thread until cancelled; return once it has stopped."""
         self._token = trio.lowlevel.current_trio_token()
-        self._sel.register(self._wake_r, selectors.EVENT_READ, self._run_jobs)
+        self._poller.register(self._wake_r, self._run_jobs, write=False)
         task_status.started()
         try:
             async with trio.open_nursery() as nursery:
@@ -71,7 +123,7 @@ class Relay:
             with self._jobs_lock:
                 self._stopped = True
             self._run_jobs()  # any left: the thread is gone, so they may run here
-            self._sel.close()
+            self._poller.close()
             os.close(self._wake_r)
             os.close(self._wake_w)
 
@@ -85,13 +137,9 @@ class Relay:
         self._quitting = True
 
     def _loop(self) -> None:
-        select, watched = self._sel.select, self._sel.get_map()
+        wait = self._poller.wait
         while not self._quitting:
-            for key, _ in select():
-                # Not if an earlier handler or job of this round unwatched it: its owner
-                # may be closing it already.
-                if watched.get(key.fd) is key:
-                    key.data()
+            wait()
 
     def _run_jobs(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -146,11 +194,10 @@ class Relay:
     # -- from the relay's own thread (handlers, jobs)
 
     def watch_now(self, fd: int, handler: Handler, *, write: bool = False) -> None:
-        self._sel.register(fd, selectors.EVENT_WRITE if write else selectors.EVENT_READ, handler)
+        self._poller.register(fd, handler, write=write)
 
     def unwatch_now(self, fd: int) -> None:
-        with contextlib.suppress(KeyError, ValueError):  # not watched (any more)
-            self._sel.unregister(fd)
+        self._poller.unregister(fd)
 
     def soon(self, fn: Callable[[], None]) -> None:
         """Have the event loop call `fn` (from a handler)."""

@@ -107,7 +107,7 @@ class Run:
     terminal: Terminal = attrs.field(factory=lambda: Terminal(COLS, ROWS))  # the agent's screen
     size: tuple[int, int] = (COLS, ROWS)
     attention: bool = False  # bell or notification since someone last looked
-    lock: threading.RLock = attrs.field(factory=threading.RLock)
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
     closed: bool = False  # the terminal model is gone (under `lock`)
     token: trio.lowlevel.TrioToken = attrs.field(factory=trio.lowlevel.current_trio_token)
 
@@ -205,7 +205,10 @@ class Run:
         with self.lock:
             terminal = self.terminal
             forward = terminal.strip(data)
-            late = [viewer for viewer in self.viewers if viewer.push(forward)]
+            late = []
+            for viewer in self.viewers:
+                if viewer.push(forward):
+                    late.append(viewer)
             was_alt = terminal.alt_screen
             terminal.apply(data)
             answers = terminal.take_answers()
