@@ -22,7 +22,6 @@ import trio
 
 from orchestra.adapters import config_files, logs, paths, procs
 from orchestra.adapters.procs import Reaper
-from orchestra.adapters.terminal import Terminal
 from orchestra.core.errors import EXIT_CONFLICT, ConfigError, OrchestraError
 from orchestra.daemon import server
 from orchestra.daemon.dispatch import Daemon
@@ -96,7 +95,6 @@ async def serve(
             await root.start(reaper.serve)
             relay = Relay()
             await root.start(relay.serve)  # outlives the runs: their teardown unwatches
-            root.start_soon(trio.to_thread.run_sync, _warm_terminal_model)
             async with trio.open_nursery() as runs:
                 supervisor = Supervisor(
                     nursery=runs,
@@ -150,14 +148,6 @@ async def _warm_up() -> None:
 
     with contextlib.suppress(Exception):  # no engine: the first start reports it
         await trio.to_thread.run_sync(warm)
-
-
-def _warm_terminal_model() -> None:
-    """The first terminal model in a process costs ~0.3 s (cffi parses its types once):
-    pay it now, off the loop, not in the first `start` or attach."""
-    with Terminal(80, 24) as term:
-        term.feed(b"warm")
-        term.snapshot()
 
 
 async def _serve_until(
