@@ -53,7 +53,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("orchestra.daemon")
 
 BSU, ESU = b"\x1b[?2026h", b"\x1b[?2026l"  # begin/end synchronized update
-SOFT_RESET_AND_CLEAR = b"\x1b[!p\x1b[H\x1b[2J\x1b[3J"
+# The screen only: the person's scrollback is theirs (no CSI 3J).
+SOFT_RESET_AND_CLEAR = b"\x1b[!p\x1b[H\x1b[2J"
 # For a program on the alternate screen: the client's terminal enters it first, so its own
 # screen, cursor and scrollback stay underneath (shown again at detach, as under tmux).
 ALT_RESET_AND_CLEAR = b"\x1b[?1049h\x1b[!p\x1b[H\x1b[2J"

@@ -431,6 +431,23 @@ def test_detach_restores_terminal_and_reattach_shows_same_screen(live: Live, rel
     assert outer.ready() == (stty, modes)
 
 
+def test_attach_to_a_primary_screen_agent_keeps_the_terminals_scrollback(live: Live) -> None:
+    """Attaching to an agent on the primary screen clears the screen, never the person's
+    scrollback: after detach everything it held is still there, in order."""
+    live.script("size", SIZE_AGENT)
+    live.start("alpha", "size", f"size {PANE[0]}x{PANE[1]}")
+    outer = live.wrapped("outer", "alpha", cols=PANE[0], rows=PANE[1])
+    outer.ready()
+    history = outer.pane.history()
+    assert len(history) > PANE[1]  # some of it is in the scrollback
+    outer.attach()
+    outer.pane.wait_text(f"size {PANE[0]}x{PANE[1]}")
+    outer.pane.keys("C-q")
+    outer.ready()
+    after = outer.pane.history()
+    assert after[: len(history)] == history, "\n".join(after)
+
+
 def test_daemon_killed_while_attached(live: Live) -> None:
     """A daemon killed with SIGKILL while attached: the client says it lost the daemon,
     exits 1, and leaves the terminal as it found it."""
