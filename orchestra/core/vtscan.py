@@ -211,6 +211,7 @@ class VTScanner:
         "_held",
         "_pat",
         "_pat_ctl",
+        "_special",
         "_str",
         "_strings",
         "_strip",
@@ -230,6 +231,8 @@ class VTScanner:
         # For a chunk holding ENQ or one of `ctl` (slower: no common ESC prefix).
         self._ctl = b"\x05" + ctl
         self._pat_ctl = re.compile(scan + b"|[" + re.escape(self._ctl) + b"]")
+        # Whether a chunk needs scanning at all (a keystroke's echo usually does not).
+        self._special = re.compile(b"[\x1b" + re.escape(self._ctl) + b"]").search
         self._extra = re.compile(extra) if extra else None
         self._strip = strip
         # True: report every string; a tuple: only OSC whose body starts with one of them.
@@ -293,6 +296,8 @@ class VTScanner:
             base = len(self._held)
             buf, i = self._held + data, 0
             self._held = b""
+        elif self._special(data) is None:  # no sequence and no reported control byte
+            return data if strip else b""
         else:
             buf, i, base = data, 0, 0
 

@@ -72,14 +72,16 @@ class _Poller:
         closing it already)."""
         handlers = self._handlers
         if self._epoll is not None:
-            ready = [fd for fd, _ in self._epoll.poll()]
+            for fd, _ in self._epoll.poll():
+                handler = handlers.get(fd)
+                if handler is not None:
+                    handler()
         else:
             assert self._sel is not None
-            ready = [key.fd for key, _ in self._sel.select()]
-        for fd in ready:
-            handler = handlers.get(fd)
-            if handler is not None:
-                handler()
+            for key, _ in self._sel.select():
+                handler = handlers.get(key.fd)
+                if handler is not None:
+                    handler()
 
     def close(self) -> None:
         if self._epoll is not None:
