@@ -22,8 +22,10 @@ from ptyprocess import PtyProcess
 from orchestra.adapters.procs import Reaper
 from orchestra.core.errors import OrchestraError
 
-# A read this large suggests more is waiting (the kernel hands a PTY's output over in
-# pieces of about 4 KiB); a smaller one, such as a keystroke's echo, is all there is.
+# The kernel hands a PTY's output over in pieces of at most 4095 bytes: reading more at a
+# time only costs a larger buffer (which a keystroke's echo pays for too).
+PIECE = 4096
+# A read this large suggests more is waiting; a smaller one (an echo) is all there is.
 DRAIN_AFTER = 1024
 
 
@@ -92,7 +94,7 @@ class PtySession:
         """
         fd = self.fd
         try:
-            data = os.read(fd, max_bytes)
+            data = os.read(fd, PIECE)
         except BlockingIOError:  # a spurious wakeup
             return None
         except OSError:  # EIO: the agent's side of the terminal is closed
@@ -103,7 +105,7 @@ class PtySession:
         size = len(data)
         while size < max_bytes and len(chunks[-1]) >= DRAIN_AFTER:
             try:
-                data = os.read(fd, max_bytes - size)
+                data = os.read(fd, PIECE)
             except BlockingIOError:  # nothing more yet (or a spurious wakeup)
                 break
             except OSError:  # EIO: the agent's side of the terminal is closed

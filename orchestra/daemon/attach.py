@@ -277,7 +277,7 @@ async def serve_viewer(
                     if not read_only and run.session is not None and not run.closed:
                         pty = os.dup(run.session.fileno())
                 reader = KeyReader(run, viewer, relay, tty, pty, DetachMatcher(detach_keys))
-                await relay.watch(tty, reader.on_keys)
+                await relay.watch(tty, reader.on_keys, failed=reader.failed)
                 nursery.start_soon(until, reader.wait)
             await until(partial(_control, run, viewer, stream, leftover))
     finally:
@@ -368,7 +368,7 @@ class KeyReader:
 
     def on_keys(self) -> None:
         try:
-            data = os.read(self.tty, 65536)
+            data = os.read(self.tty, 4096)  # what a terminal hands over at a time
         except BlockingIOError:
             return
         except OSError:
@@ -391,7 +391,7 @@ class KeyReader:
         assert self.pty is not None
         data, self.backlog = self.backlog, b""
         self.relay.unwatch_now(self.pty)
-        self.relay.watch_now(self.tty, self.on_keys)
+        self.relay.watch_now(self.tty, self.on_keys, failed=self.failed)
         self._write(self.pty, data)
 
     def _write(self, pty: int, data: bytes) -> None:
@@ -407,7 +407,10 @@ class KeyReader:
         if sent < len(data):  # the agent reads slower than this is typed (a paste): wait
             self.backlog = data[sent:]
             self.relay.unwatch_now(self.tty)
-            self.relay.watch_now(pty, self.on_writable, write=True)
+            self.relay.watch_now(pty, self.on_writable, write=True, failed=self.failed)
+
+    def failed(self, _exc: Exception) -> None:
+        self._finish(HUNG_UP)  # the relay logged it; this client's session ends
 
     def _finish(self, why: str) -> None:
         self.why = why

@@ -24,6 +24,7 @@ and outlives the runs' nursery, so every unwatch of a run's teardown is served.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import selectors
@@ -36,6 +37,9 @@ import trio
 
 T = TypeVar("T")
 Handler = Callable[[], None]
+Failed = Callable[[Exception], None]  # told (in the relay's thread) when a handler raised
+
+log = logging.getLogger("orchestra.daemon")
 
 
 class _Poller:
@@ -45,18 +49,22 @@ class _Poller:
 
     def __init__(self) -> None:
         self._handlers: dict[int, Handler] = {}
+        self._failed: dict[int, Failed] = {}
         self._epoll = select.epoll() if hasattr(select, "epoll") else None
         self._sel = None if self._epoll is not None else selectors.DefaultSelector()
 
-    def register(self, fd: int, handler: Handler, *, write: bool) -> None:
+    def register(self, fd: int, handler: Handler, *, write: bool, failed: Failed | None) -> None:
         if self._epoll is not None:
             self._epoll.register(fd, select.EPOLLOUT if write else select.EPOLLIN)
         else:
             assert self._sel is not None
             self._sel.register(fd, selectors.EVENT_WRITE if write else selectors.EVENT_READ)
         self._handlers[fd] = handler
+        if failed is not None:
+            self._failed[fd] = failed
 
     def unregister(self, fd: int) -> None:
+        self._failed.pop(fd, None)
         if self._handlers.pop(fd, None) is None:
             return
         with contextlib.suppress(OSError, KeyError, ValueError):  # closed already: gone anyway
@@ -72,16 +80,21 @@ class _Poller:
         closing it already)."""
         handlers = self._handlers
         if self._epoll is not None:
-            for fd, _ in self._epoll.poll():
-                handler = handlers.get(fd)
-                if handler is not None:
-                    handler()
+            ready = self._epoll.poll()
         else:
             assert self._sel is not None
-            for key, _ in self._sel.select():
-                handler = handlers.get(key.fd)
-                if handler is not None:
+            ready = [(key.fd, events) for key, events in self._sel.select()]
+        for fd, _ in ready:
+            handler = handlers.get(fd)
+            if handler is not None:
+                try:
                     handler()
+                except Exception as exc:  # a bug costs what it watched, never the relay
+                    failed = self._failed.get(fd)
+                    self.unregister(fd)
+                    log.exception("relay handler failed", extra={"event": "relay.failed"})
+                    if failed is not None:
+                        failed(exc)
 
     def close(self) -> None:
         if self._epoll is not None:
@@ -112,7 +125,7 @@ class Relay:
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the relay's thread until cancelled; return once it has stopped."""
         self._token = trio.lowlevel.current_trio_token()
-        self._poller.register(self._wake_r, self._run_jobs, write=False)
+        self._poller.register(self._wake_r, self._run_jobs, write=False, failed=None)
         task_status.started()
         try:
             async with trio.open_nursery() as nursery:
@@ -185,9 +198,12 @@ class Relay:
 
     # -- from the event loop
 
-    async def watch(self, fd: int, handler: Handler, *, write: bool = False) -> None:
-        """Call `handler()` in the relay's thread whenever `fd` is readable (or writable)."""
-        await self.call(lambda: self.watch_now(fd, handler, write=write))
+    async def watch(
+        self, fd: int, handler: Handler, *, write: bool = False, failed: Failed | None = None
+    ) -> None:
+        """Call `handler()` in the relay's thread whenever `fd` is readable (or writable).
+        If it raises, `fd` is no longer watched and `failed(exc)` is told."""
+        await self.call(lambda: self.watch_now(fd, handler, write=write, failed=failed))
 
     async def unwatch(self, fd: int) -> None:
         """Stop watching `fd` (if watched); after this the relay does not touch it."""
@@ -195,8 +211,10 @@ class Relay:
 
     # -- from the relay's own thread (handlers, jobs)
 
-    def watch_now(self, fd: int, handler: Handler, *, write: bool = False) -> None:
-        self._poller.register(fd, handler, write=write)
+    def watch_now(
+        self, fd: int, handler: Handler, *, write: bool = False, failed: Failed | None = None
+    ) -> None:
+        self._poller.register(fd, handler, write=write, failed=failed)
 
     def unwatch_now(self, fd: int) -> None:
         self._poller.unregister(fd)

@@ -380,11 +380,19 @@ async def _pump(run: Run) -> None:
     relay = run.project.supervisor.relay
     eof = trio.Event()
     fd = session.fileno()
-    await relay.watch(fd, partial(_on_output, run, relay, fd, eof))
+    failure: list[Exception] = []
+
+    def failed(exc: Exception) -> None:
+        failure.append(exc)
+        relay.soon(eof.set)
+
+    await relay.watch(fd, partial(_on_output, run, relay, fd, eof), failed=failed)
     try:
         await eof.wait()
     finally:
         await relay.unwatch(fd)  # not cancellable
+    if failure:
+        raise failure[0]  # the run fails, as if the pump had raised here
     run.pumped.set()
 
 

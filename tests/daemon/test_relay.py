@@ -1,0 +1,108 @@
+"""The relay thread on its own: real pipes, a real thread, the real event loop."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import trio
+
+from orchestra.daemon.relay import Relay
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[Relay]:
+    r = Relay()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(r.serve)
+        yield r
+        nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[int, int]]:
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    yield r, w
+    for fd in (r, w):
+        os.close(fd)
+
+
+async def test_handlers_run_in_the_relays_thread_until_unwatched(
+    relay: Relay, pipe: tuple[int, int]
+) -> None:
+    r, w = pipe
+    got: list[tuple[bytes, int]] = []
+    arrived = trio.Event()
+
+    def on_readable() -> None:
+        got.append((os.read(r, 100), threading.get_ident()))
+        relay.soon(arrived.set)
+
+    await relay.watch(r, on_readable)
+    os.write(w, b"one")
+    with trio.fail_after(TIMEOUT):
+        await arrived.wait()
+    [(data, thread)] = got
+    assert data == b"one"
+    assert thread != threading.get_ident()  # not the event loop's thread
+
+    await relay.unwatch(r)
+    os.write(w, b"two")  # nobody reads it now: once unwatch returns, the relay lets go
+    assert await relay.call(lambda: len(got)) == 1  # a round of the relay has passed
+    assert os.read(r, 100) == b"two"
+
+
+async def test_call_returns_the_value_or_raises_the_error_of_the_function(relay: Relay) -> None:
+    assert await relay.call(threading.get_ident) != threading.get_ident()
+
+    def broken() -> None:
+        raise ValueError("from the relay")
+
+    with pytest.raises(ValueError, match="from the relay"):
+        await relay.call(broken)
+
+
+async def test_a_failing_handler_costs_its_fd_only(relay: Relay, pipe: tuple[int, int]) -> None:
+    """The relay logs it, stops watching that fd, tells its owner, and serves the rest."""
+    r, w = pipe
+    told: list[Exception] = []
+    failed = trio.Event()
+
+    def explode() -> None:
+        raise RuntimeError("bug")
+
+    def on_failed(exc: Exception) -> None:
+        told.append(exc)
+        relay.soon(failed.set)
+
+    await relay.watch(r, explode, failed=on_failed)
+    os.write(w, b"x")
+    with trio.fail_after(TIMEOUT):
+        await failed.wait()
+    assert [str(e) for e in told] == ["bug"]
+
+    r2, w2 = os.pipe()
+    try:
+        arrived = trio.Event()
+        await relay.watch(r2, lambda: (os.read(r2, 10), relay.soon(arrived.set)))
+        os.write(w2, b"y")
+        with trio.fail_after(TIMEOUT):
+            await arrived.wait()  # still serving
+        await relay.unwatch(r2)
+    finally:
+        os.close(r2)
+        os.close(w2)
+
+
+async def test_after_it_stops_calls_run_in_the_caller() -> None:
+    """A teardown that comes after the relay stopped still gets its unwatch done."""
+    r = Relay()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(r.serve)
+        nursery.cancel_scope.cancel()
+    assert await r.call(threading.get_ident) == threading.get_ident()
