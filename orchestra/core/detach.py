@@ -15,15 +15,17 @@ class DetachMatcher:
         self.held = b""
 
     def feed(self, data: bytes) -> tuple[bytes, bool]:
-        if not self.keys:
+        keys = self.keys
+        if not keys:
             return data, False
-        data = self.held + data
-        self.held = b""
-        at = data.find(self.keys)
+        if self.held:
+            data = self.held + data
+            self.held = b""
+        at = data.find(keys)
         if at >= 0:
             return data[:at], True
-        for n in range(min(len(self.keys) - 1, len(data)), 0, -1):
-            if data.endswith(self.keys[:n]):
+        for n in range(min(len(keys) - 1, len(data)), 0, -1):  # none for a single key
+            if data.endswith(keys[:n]):
                 self.held = data[-n:]
                 return data[:-n], False
         return data, False

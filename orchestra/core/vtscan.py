@@ -269,6 +269,9 @@ class VTScanner:
 
     def feed(self, data: bytes) -> bytes:
         """Scan `data`; with `strip`, return it minus every query (else b"")."""
+        if not (self._str or self._held) and self._special(data) is None:
+            self.events = []  # no sequence and no reported control byte: nothing to do
+            return data if self._strip else b""
         out: list[bytes] = []
         ev = self.events = []
         strip = self._strip
@@ -296,8 +299,6 @@ class VTScanner:
             base = len(self._held)
             buf, i = self._held + data, 0
             self._held = b""
-        elif self._special(data) is None:  # no sequence and no reported control byte
-            return data if strip else b""
         else:
             buf, i, base = data, 0, 0
 
