@@ -377,7 +377,7 @@ def test_vim_screen_equals_direct_run(live: Live) -> None:
 def test_htop_screen_equals_direct_run(live: Live, size: tuple[int, int]) -> None:
     """Attached to htop, its labels, column header and keys bar equal htop run directly."""
     require("htop")
-    argv = ["htop", "-d", "100", "-p", "1"]  # one process, redrawn every 10 s
+    argv = ["htop", "-d", "10", "-p", "1"]  # one process, redrawn every second
     live.agent("htop", argv)
     live.start("alpha", "htop", "F10Quit")
     direct = live.direct("direct", argv, size=size, cwd=live.env.base)
