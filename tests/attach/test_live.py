@@ -15,7 +15,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -448,51 +448,45 @@ def test_attach_to_a_primary_screen_agent_keeps_the_terminals_scrollback(live: L
     assert after[: len(history)] == history, "\n".join(after)
 
 
-def test_daemon_killed_while_attached(live: Live) -> None:
-    """A daemon killed with SIGKILL while attached: the client says it lost the daemon,
-    exits 1, and leaves the terminal as it found it."""
-    live.script("modes", MODES_AGENT)
-    live.start("alpha", "modes", "modes agent ready")
-    outer = live.wrapped("outer", "alpha", cols=PANE[0], rows=PANE[1])
-    stty, modes = outer.ready()
-    history = outer.pane.history()
-    outer.attach()
-    outer.pane.wait_text("modes agent ready")
+def kill_daemon(live: Live, _outer: Wrapped) -> None:
     pid = live.env.daemon_pid()
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    assert outer.ready() == (stty, modes)
-    after = outer.pane.history()
-    assert after[: len(history)] == history, "\n".join(after)
-    assert after[len(history) + 2 :] == [
-        "orchestra: lost the daemon: alpha",
-        "[attach exited 1]",
-        "[wrapper 1]",
-    ], "\n".join(after)
 
 
-def test_client_terminated_restores_the_terminal_and_lets_go_of_it(live: Live) -> None:
-    """SIGTERM to the attach client: it asks the daemon to let go of its terminal, waits
-    for that, then restores the terminal as it found it."""
-    live.script("modes", MODES_AGENT)
-    live.start("alpha", "modes", "modes agent ready")
-    outer = live.wrapped("outer", "alpha", cols=PANE[0], rows=PANE[1])
-    stty, modes = outer.ready()
-    history = outer.pane.history()
-    outer.attach()
-    outer.pane.wait_text("modes agent ready")
+def terminate_client(_live: Live, outer: Wrapped) -> None:
     wrapper = int(outer.pane.display("#{pane_pid}"))
     children = Path(f"/proc/{wrapper}/task/{wrapper}/children")
     (client,) = (int(pid) for pid in children.read_text().split())
     os.kill(client, signal.SIGTERM)
+
+
+@pytest.mark.parametrize(
+    ("cut", "said"),
+    [
+        (kill_daemon, ["orchestra: lost the daemon: alpha", "[attach exited 1]"]),
+        (terminate_client, ["[detached (signal): alpha]", "[attach exited 0]"]),
+    ],
+    ids=["daemon-killed", "client-terminated"],
+)
+def test_session_cut_short_leaves_the_terminal_as_it_found_it(
+    live: Live, cut: Callable[[Live, Wrapped], None], said: list[str]
+) -> None:
+    """The daemon killed with SIGKILL while attached (the client says it lost the daemon
+    and exits 1), or the client sent SIGTERM (it asks the daemon to let go of its terminal
+    and waits for that): either way the terminal is left as it was found."""
+    live.script("modes", MODES_AGENT)
+    live.start("alpha", "modes", "modes agent ready")
+    outer = live.wrapped("outer", "alpha", cols=PANE[0], rows=PANE[1])
+    stty, modes = outer.ready()
+    history = outer.pane.history()
+    outer.attach()
+    outer.pane.wait_text("modes agent ready")
+    cut(live, outer)
     assert outer.ready() == (stty, modes)
     after = outer.pane.history()
-    assert after[len(history) + 2 :] == [
-        "[detached (signal): alpha]",
-        "[attach exited 0]",
-        "[wrapper 1]",
-    ], "\n".join(after)
-    assert live.screen("alpha")["viewers"] == 0
+    assert after[: len(history)] == history, "\n".join(after)
+    assert after[len(history) + 2 :] == [*said, "[wrapper 1]"], "\n".join(after)
 
 
 # -- sizes -------------------------------------------------------------------------------
