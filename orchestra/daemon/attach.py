@@ -294,11 +294,12 @@ async def serve_viewer(
             if not read_only:
                 with run.lock:
                     follow_size(run)
+            if reader is not None:
+                # Before the last word: once the client has it, its shell reads the keys.
+                await relay.call(reader.stop)
             if why != HUNG_UP:
                 info = viewer.ended or {"reason": DETACHED, "alt_screen": alt_screen}
                 await _last_word(viewer, stream, info)
-            if reader is not None:
-                await relay.call(reader.stop)  # the relay lets go of both fds: now close them
             if tty is not None:
                 os.close(tty)
             if pty is not None:
