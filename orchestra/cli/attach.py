@@ -280,9 +280,10 @@ def _session(
                     info = json.loads(payload)
                     if info.get("alt_screen") is not None:
                         ending.alt_screen = bool(info["alt_screen"])
-                    if info.get("reason") != "detached":
-                        ending.why = (
-                            f"agent ended ({info.get('reason')}, exit code {info.get('exit_code')})"
+                    reason, code = info.get("reason"), info.get("exit_code")
+                    if reason != "detached":
+                        ending.why = f"agent ended ({reason}" + (
+                            ")" if code is None else f", exit code {code})"
                         )
                     return
             pending = b""

@@ -45,6 +45,7 @@ from orchestra.core import frames
 from orchestra.core.detach import DetachMatcher
 from orchestra.core.errors import InvalidTransition
 from orchestra.core.frames import Decoder, FrameError
+from orchestra.daemon.runner import DAEMON_STOPPING
 
 if TYPE_CHECKING:
     from orchestra.daemon.relay import Relay
@@ -281,6 +282,9 @@ async def serve_viewer(
                 nursery.start_soon(until, reader.wait)
             await until(partial(_control, run, viewer, stream, leftover))
     finally:
+        # Cancelled from outside (no hang-up of ours): the daemon is stopping, which cancels
+        # the connections; the client still gets its last word.
+        stopping = why == HUNG_UP and trio.current_effective_deadline() == -math.inf
         with run.lock:
             alt_screen = run.terminal.alt_screen if viewer.ended is None else None
             if viewer in run.viewers:
@@ -297,8 +301,9 @@ async def serve_viewer(
             if reader is not None:
                 # Before the last word: once the client has it, its shell reads the keys.
                 await relay.call(reader.stop)
-            if why != HUNG_UP:
-                info = viewer.ended or {"reason": DETACHED, "alt_screen": alt_screen}
+            if why != HUNG_UP or stopping:
+                reason = DAEMON_STOPPING if stopping else DETACHED
+                info = viewer.ended or {"reason": reason, "alt_screen": alt_screen}
                 await _last_word(viewer, stream, info)
             if tty is not None:
                 os.close(tty)

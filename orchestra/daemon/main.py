@@ -28,6 +28,7 @@ from orchestra.daemon.dispatch import Daemon
 from orchestra.daemon.events import EventHub
 from orchestra.daemon.registry import Registry
 from orchestra.daemon.relay import Relay
+from orchestra.daemon.runner import DAEMON_STOPPING
 from orchestra.daemon.supervisor import Supervisor
 
 log = logging.getLogger("orchestra.daemon")
@@ -120,7 +121,7 @@ async def serve(
                 await daemon.shutdown.wait()
                 server_scope.cancel()
                 for run in list(supervisor.runs.values()):
-                    run.end_reason = "daemon stopping"
+                    run.end_reason = DAEMON_STOPPING
                 runs.cancel_scope.cancel()
             registry.close()
             root.cancel_scope.cancel()

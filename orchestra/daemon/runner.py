@@ -44,14 +44,15 @@ from orchestra.adapters.pty import PtySession
 from orchestra.adapters.terminal import Terminal
 from orchestra.core.errors import InvalidTransition, OrchestraError
 from orchestra.core.states import Status
-from orchestra.daemon.attach import Viewer
 from orchestra.daemon.faults import crash_point
 from orchestra.daemon.relay import Relay
 
 if TYPE_CHECKING:
+    from orchestra.daemon.attach import Viewer
     from orchestra.daemon.project import Project
 
 ROWS, COLS = 30, 100  # until a client attaches and says its size
+DAEMON_STOPPING = "daemon stopping"  # why every run ends when the daemon stops
 DRAIN = 0.5  # seconds to read what an exited agent left in the PTY
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from orchestra.core import frames
-from tests.daemon.wire import TIMEOUT, Raw, wait_until
+from tests.daemon.wire import TIMEOUT, Raw, alive, wait_until
 from tests.e2e.support import Api, add_agent, fds
 
 # Echoes each line it reads (the PTY's own echo shows the typing too).
@@ -227,3 +227,25 @@ def test_paste_larger_than_the_agents_terminal_arrives_whole_and_blocks_nothing(
         terminal.read_until(f"got {size} {digest}".encode())
         writer.join(TIMEOUT)
         assert not writer.is_alive()
+
+
+def test_daemon_stopping_tells_an_attached_terminal_then_exits(
+    echo: Api, terminal: Terminal
+) -> None:
+    """`daemon.shutdown` with a terminal handed over: the client gets its last word (the
+    run ended because the daemon stops), the terminal is let go, and the daemon exits."""
+    pid = echo.env.daemon_pid()
+    assert pid is not None
+    with Raw(echo.env.socket) as raw:
+        attach(raw, echo, cols=80, rows=24, tty=True)
+        socket.send_fds(raw.sock, [b"t"], [terminal.slave])
+        terminal.read_until(b"echo ready")
+        with Raw(echo.env.socket) as other:
+            assert other.request("daemon.shutdown")["result"]["stopping"] is True
+        info = json.loads(Frames(raw).until(frames.EXIT))
+        assert info["reason"] == "daemon stopping"
+        assert raw.sock.recv(1) == b""
+    wait_until(lambda: not alive(pid), f"daemon {pid} to exit")
+    terminal.type(b"after")  # nobody reads the terminal now
+    assert select.select([terminal.slave], [], [], TIMEOUT)[0]
+    assert os.read(terminal.slave, 100) == b"after"
