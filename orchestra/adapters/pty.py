@@ -86,7 +86,7 @@ class PtySession:
 
     def read_now(self, max_bytes: int = 65536) -> bytes | None:
         """What the agent wrote, without waiting: None when nothing is there (yet), b""
-        once its side of the terminal is closed. For the output pump's thread.
+        once its side of the terminal is closed. For the relay's thread (daemon/relay.py).
 
         The kernel hands a PTY's output over in pieces of about 4 KiB, so after a large
         read what is already there is read too, up to `max_bytes`: one wakeup per piece

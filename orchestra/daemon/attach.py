@@ -1,26 +1,27 @@
 """Attached clients: the daemon is the terminal; clients are shown its screen.
 
-Theory of operation. The run's output pump feeds every byte to the terminal
-model (which answers the program's queries at once, attached or not) and pushes
-the query-stripped bytes to each `Viewer`. Attaching is synchronous between two
-pump iterations (trio runs one task at a time), so the redraw a new viewer gets
-(`redraw`: synchronized output, soft reset, clear, the model's snapshot, then
-any unfinished sequence) and the live bytes after it never interleave.
+Theory of operation. The relay thread (daemon/relay.py) takes each chunk of the
+agent's output to the run (`Run.take_output`): the query-stripped bytes go to
+each `Viewer`, then the terminal model draws them (and answers the program's
+queries at once, attached or not). A viewer is registered and sent its redraw
+(`redraw`: synchronized output, soft reset, clear, the model's snapshot, then any
+unfinished sequence) under the run's lock, between two chunks, so the redraw and
+the live bytes after it never interleave.
 
 Two ways to attach. `orchestra attach` hands its terminal over (`tty`: a file
-descriptor passed on the socket right after the reply) and the daemon reads the
-person's keys from it and writes the screen to it, as tmux's server does: a
-keystroke crosses one relay, not two. That client only reports resizes, and
-restores its terminal once the daemon's EXIT frame says the daemon is done with
-it. Scripts, with no terminal to hand over, get the same stream in frames on the
-socket (orchestra/core/frames.py).
+descriptor passed on the socket right after the reply): the relay reads the
+person's keys from it (`KeyReader`) and the screen is written to it, as tmux's
+server does, so a keystroke crosses one relay, not two. That client only reports
+resizes, and restores its terminal once the daemon's EXIT frame says the daemon
+is done with it. Scripts, with no terminal to hand over, get the same stream in
+frames on the socket (orchestra/core/frames.py).
 
-Output is written straight from the pump while a viewer has nothing queued, so
-a keystroke's echo costs no extra scheduler turn; only what the fd does not take
-at once waits for the viewer's writer task. A viewer that falls too far behind is
-not buffered without bound: its queue is dropped and it is sent a fresh redraw
-instead (what it missed is on screen). The PTY follows the most recently active
-interactive viewer's size; read-only viewers never type or resize.
+Output is written straight from the relay while a viewer has nothing queued;
+only what the fd does not take at once waits for the viewer's writer task (in
+the event loop). A viewer that falls too far behind is not buffered without
+bound: its queue is dropped and it is sent a fresh redraw instead (what it missed
+is on screen). The PTY follows the most recently active interactive viewer's
+size; read-only viewers never type or resize.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ DECKPAM = b"\x1b="  # application keypad
 @attrs.define(eq=False)
 class Viewer:
     """One attached client. Its output state (`pending` and the rest) is touched under
-    the run's lock: the pump's thread writes to it too."""
+    the run's lock: the relay's thread writes to it too."""
 
     read_only: bool
     cols: int

@@ -82,7 +82,7 @@ class Ring:
 @attrs.define(eq=False)
 class Run:
     """A live agent of one task. Mutated from the daemon's trio thread, except what the
-    output pump's thread and viewers' key threads touch under `lock` (see the module
+    relay's thread (daemon/relay.py) touches under `lock` (see the module
     docstring): the terminal, the viewers, the ring, the size."""
 
     project: Project
@@ -95,7 +95,7 @@ class Run:
     worktree: Path | None = None
     status: Status = Status.RUNNING  # mirrors the task file while the run lives
     sticky_idle: bool = False  # an explicit `idle` report: output alone does not undo it
-    last_output: float = attrs.field(factory=time.monotonic)  # time.monotonic(): threads set it
+    last_output: float = attrs.field(factory=time.monotonic)  # monotonic: the relay sets it
     last_input: float = -math.inf
     started_at: float = attrs.field(factory=time.time)
     exit_code: int | None = None
@@ -199,7 +199,7 @@ class Run:
         }
 
     def take_output(self, data: bytes) -> Callable[[], None] | None:
-        """In the pump's thread: what the agent wrote goes to the viewers (the query-free
+        """In the relay's thread: what the agent wrote goes to the viewers (the query-free
         bytes, written at once: a keystroke's echo waits for nothing else), then to the
         model (its answers straight back to the PTY), the ring and the activity clock.
         Returns what the event loop must then do, if anything."""
