@@ -62,6 +62,11 @@ _CSI_QUERY_ALTS: Final = (
 )
 
 _QUERY_RE: Final = re.compile(rb"\x1b(?:" + _CSI_QUERY_ALTS + rb")")
+# XTWINOPS that act on the terminal's window (de/iconify, move, resize, raise, lower,
+# refresh, maximize, fullscreen, resize to N lines): an agent must never move or resize
+# the person's window, so a stripping scanner drops them (tmux ignores them too). Not
+# the reports (queries, above) nor the title stack (22, 23).
+_WINDOW_OP: Final = re.compile(rb"\x1b\[(?:[1-9]|10|2[4-9]|[3-9][0-9]|[1-9][0-9]{2,})(?:;[0-9]*)*t")
 _CSI: Final = re.compile(rb"\x1b\[[\x30-\x3f]*+[\x20-\x2f]*+[\x40-\x7e]")
 
 # What the scan stops at: string introducers, DECID, and CSI sequences that may be
@@ -330,6 +335,9 @@ class VTScanner:
                     i = e
                 elif extra is not None and extra.fullmatch(seq):
                     ev.append((e - base, "x", seq))
+                elif strip and _WINDOW_OP.fullmatch(seq):
+                    self._emit_before(out, buf, i, s, dropping=True)
+                    i = e
                 pos = e
                 continue
             if c < 0x20 and c != ESC:
@@ -466,7 +474,8 @@ class VTScanner:
 
 
 class QueryFilter:
-    """Strips terminal queries from a program's output before clients see it.
+    """Strips terminal queries (and window operations) from a program's output before
+    clients see it.
 
     `feed(data)` returns `data` minus every query, byte-exact otherwise, carrying
     partial sequences across calls (a sequence split at any byte is handled), and

@@ -67,7 +67,7 @@ QUERIES = [
 # Sequences that look like queries but are not: they must pass byte for byte.
 NOT_QUERIES = [
     b"\x1b[1c", b"\x1b[2 q", b"\x1b[0 q", b"\x1b[>1u", b"\x1b[<u", b"\x1b[=5;1u", b"\x1b[u",
-    b"\x1b[s", b"\x1b[22;0t", b"\x1b[23;0t", b"\x1b[8;30;100t", b"\x1b[0%m", b"\x1b[>4;2m",
+    b"\x1b[s", b"\x1b[22;0t", b"\x1b[23;0t", b"\x1b[0%m", b"\x1b[>4;2m",
     b"\x1b[>4m", b"\x1b[?2026h", b"\x1b[?25l", b"\x1b[38;2;1;2;3m", b"\x1b[2J", b"\x1b[6 q",
     b"\x1b[!p", b"\x1b[?1049h", b"\x1b7", b"\x1b8", b"\x1bc", b"\x1b(B", b"\x1b=",
     b"\x1b]0;title?\x07", b"\x1b]2;what ;? is\x1b\\", b"\x1b]4;1;#ff0000\x07",
@@ -92,6 +92,27 @@ def test_lookalikes_pass_byte_exact(seq: bytes) -> None:
     """A sequence that asks nothing reaches clients unchanged, and is not counted."""
     assert QueryFilter().feed(b"ab" + seq + b"cd") == b"ab" + seq + b"cd"
     assert find_queries(seq) == []
+
+
+# Window operations ask nothing, but would move or resize the person's window: dropped,
+# and not counted as queries (nobody answers them).
+WINDOW_OPS = [
+    b"\x1b[8;30;100t", b"\x1b[8;;100t", b"\x1b[4;600;800t", b"\x1b[3;0;0t", b"\x1b[2t",
+    b"\x1b[1t", b"\x1b[5t", b"\x1b[9;1t", b"\x1b[10;2t", b"\x1b[24t", b"\x1b[48t",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("seq", WINDOW_OPS)
+def test_window_operations_are_dropped_and_not_counted(seq: bytes) -> None:
+    assert QueryFilter().feed(b"ab" + seq + b"cd") == b"abcd"
+    assert find_queries(b"ab" + seq + b"cd") == []
+
+
+def test_a_window_operation_split_anywhere_is_still_dropped() -> None:
+    data = b"ab\x1b[8;30;100tcd"
+    for cut in range(1, len(data)):
+        f = QueryFilter()
+        assert f.feed(data[:cut]) + f.feed(data[cut:]) == b"abcd", cut
 
 
 @pytest.mark.parametrize("name", RECORDINGS)
