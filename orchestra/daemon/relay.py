@@ -105,6 +105,9 @@ class _Poller:
 
 
 class Relay:
+    """The relay thread (see the module docstring): `serve` runs it; the event loop uses
+    `watch`, `unwatch` and `call`; handlers use the `*_now` methods and `soon`."""
+
     def __init__(self) -> None:
         self._poller = _Poller()
         self._wake_r, self._wake_w = os.pipe()
