@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
 import trio
@@ -18,6 +18,9 @@ from orchestra.core.errors import OrchestraError
 from orchestra.daemon import review
 from orchestra.daemon.events import EventHub, Subscription
 from orchestra.daemon.registry import Registry
+
+if TYPE_CHECKING:
+    from orchestra.daemon.project import Project
 
 log = logging.getLogger("orchestra.daemon")
 
@@ -41,25 +44,34 @@ class Daemon:
     started_at: float = attrs.field(factory=time.time)
 
 
-Handler = Callable[[Daemon, Peer, Any], Awaitable[Any]]
-METHODS: dict[str, Handler] = {}
+Handler = Callable[[Daemon, Peer, Any], Awaitable[Any]]  # called with the structured params
 
 
-def method(name: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        METHODS[name] = fn
-        return fn
+@attrs.frozen
+class Method:
+    """A JSON-RPC method: the class its params are structured into (unknown keys and bad
+    types are refused there), and what runs it with them."""
 
-    return register
+    params: type[Any]
+    run: Handler
+
+
+def _on_project(call: Callable[[Project, Any], Awaitable[Any]]) -> Handler:
+    """A method on one project: find it (the params name it), then `call(project, params)`."""
+
+    async def run(d: Daemon, _peer: Peer, p: Any) -> Any:
+        return await call(await d.registry.get(p.project), p)
+
+    return run
 
 
 async def dispatch(daemon: Daemon, peer: Peer, request: jsonrpc.Request) -> jsonrpc.Reply | None:
     """Run one request; the exception-to-wire boundary. Notifications get no reply."""
-    handler = METHODS.get(request.method)
+    method = METHODS.get(request.method)
     try:
-        if handler is None:
+        if method is None:
             raise _NoMethod(request.method)
-        value = await handler(daemon, peer, request.params)
+        value = await method.run(daemon, peer, api.structure(request.params, method.params))
         reply = jsonrpc.result(request.id, value)
     except _NoMethod:
         reply = jsonrpc.error(
@@ -86,15 +98,11 @@ class _NoMethod(Exception):
 # -- daemon.* -------------------------------------------------------------------
 
 
-@method("daemon.ping")
-async def _ping(d: Daemon, _peer: Peer, params: Any) -> Any:
-    api.structure(params, api.NoParams)
+async def _ping(d: Daemon, _peer: Peer, _p: api.NoParams) -> Any:
     return {"pong": True}
 
 
-@method("daemon.status")
-async def _status(d: Daemon, _peer: Peer, params: Any) -> Any:
-    api.structure(params, api.NoParams)
+async def _status(d: Daemon, _peer: Peer, _p: api.NoParams) -> Any:
     projects = [
         {"root": root, "tasks": await project.counts()}
         for root, project in sorted(d.registry.projects.items())
@@ -110,89 +118,12 @@ async def _status(d: Daemon, _peer: Peer, params: Any) -> Any:
     }
 
 
-@method("daemon.shutdown")
-async def _shutdown(d: Daemon, peer: Peer, params: Any) -> Any:
-    api.structure(params, api.NoParams)
+async def _shutdown(d: Daemon, peer: Peer, _p: api.NoParams) -> Any:
     d.stopping = peer
     return {"stopping": True, "pid": os.getpid()}
 
 
-# -- task.* ---------------------------------------------------------------------
-
-
-@method("task.new")
-async def _new(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.NewParams)
-    return await (await d.registry.get(p.project)).new(p)
-
-
-@method("task.list")
-async def _list(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.ListParams)
-    return await (await d.registry.get(p.project)).list(p)
-
-
-@method("task.get")
-async def _get(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.TaskParams)
-    return await (await d.registry.get(p.project)).get(p.task)
-
-
-@method("task.update")
-async def _update(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.UpdateParams)
-    return await (await d.registry.get(p.project)).update(p)
-
-
-@method("task.set_status")
-async def _set_status(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.SetStatusParams)
-    return await (await d.registry.get(p.project)).set_status(p)
-
-
-@method("task.session_set")
-async def _session_set(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.SessionParams)
-    return await (await d.registry.get(p.project)).session_set(p)
-
-
-@method("task.path")
-async def _path(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.TaskParams)
-    return await (await d.registry.get(p.project)).path(p.task)
-
-
-@method("task.start")
-async def _start(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.TaskParams)
-    return await (await d.registry.get(p.project)).start(p.task)
-
-
-@method("task.stop")
-async def _stop(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.TaskParams)
-    return await (await d.registry.get(p.project)).stop(p.task)
-
-
-@method("task.send_input")
-async def _send_input(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.InputParams)
-    return await (await d.registry.get(p.project)).send_input(p.task, p.text)
-
-
-@method("task.tail")
-async def _tail(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.TailParams)
-    return await (await d.registry.get(p.project)).tail(p.task, p.bytes)
-
-
 # -- pty.* ------------------------------------------------------------------------
-
-
-@method("pty.screen")
-async def _screen(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.ScreenParams)
-    return await (await d.registry.get(p.project)).screen(p.task, p.lines)
 
 
 # pty.attach is answered by the server itself: its reply upgrades the connection to the
@@ -223,33 +154,45 @@ async def prepare_attach(d: Daemon, params: Any) -> tuple[Any, Any]:
     return result, (run, p)
 
 
-# -- review: task.diff, task.merge, project.gc (orchestra/daemon/review.py) -------
-
-
-@method("task.diff")
-async def _diff(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.DiffParams)
-    return await review.diff(await d.registry.get(p.project), p)
-
-
-@method("task.merge")
-async def _merge(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.MergeParams)
-    return await review.merge(await d.registry.get(p.project), p)
-
-
-@method("project.gc")
-async def _gc(d: Daemon, _peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.GcParams)
-    return await review.gc(await d.registry.get(p.project), p)
-
-
 # -- events.* -------------------------------------------------------------------
 
 
-@method("events.subscribe")
-async def _subscribe(d: Daemon, peer: Peer, params: Any) -> Any:
-    p = api.structure(params, api.SubscribeParams)
+async def _subscribe(d: Daemon, peer: Peer, p: api.SubscribeParams) -> Any:
     project = None if p.project is None else (await d.registry.get(p.project)).root
     peer.forward(d.hub.subscribe(project))
     return {"subscribed": True, "project": project}
+
+
+# The method table. Methods on one project find it and call it (task.diff, task.merge and
+# project.gc through daemon/review.py); pty.attach is not here: the server answers it.
+METHODS: Final[dict[str, Method]] = {
+    "daemon.ping": Method(api.NoParams, _ping),
+    "daemon.status": Method(api.NoParams, _status),
+    "daemon.shutdown": Method(api.NoParams, _shutdown),
+    "task.new": Method(api.NewParams, _on_project(lambda project, p: project.new(p))),
+    "task.list": Method(api.ListParams, _on_project(lambda project, p: project.list(p))),
+    "task.get": Method(api.TaskParams, _on_project(lambda project, p: project.get(p.task))),
+    "task.update": Method(api.UpdateParams, _on_project(lambda project, p: project.update(p))),
+    "task.set_status": Method(
+        api.SetStatusParams, _on_project(lambda project, p: project.set_status(p))
+    ),
+    "task.session_set": Method(
+        api.SessionParams, _on_project(lambda project, p: project.session_set(p))
+    ),
+    "task.path": Method(api.TaskParams, _on_project(lambda project, p: project.path(p.task))),
+    "task.start": Method(api.TaskParams, _on_project(lambda project, p: project.start(p.task))),
+    "task.stop": Method(api.TaskParams, _on_project(lambda project, p: project.stop(p.task))),
+    "task.send_input": Method(
+        api.InputParams, _on_project(lambda project, p: project.send_input(p.task, p.text))
+    ),
+    "task.tail": Method(
+        api.TailParams, _on_project(lambda project, p: project.tail(p.task, p.bytes))
+    ),
+    "pty.screen": Method(
+        api.ScreenParams, _on_project(lambda project, p: project.screen(p.task, p.lines))
+    ),
+    "task.diff": Method(api.DiffParams, _on_project(review.diff)),
+    "task.merge": Method(api.MergeParams, _on_project(review.merge)),
+    "project.gc": Method(api.GcParams, _on_project(review.gc)),
+    "events.subscribe": Method(api.SubscribeParams, _subscribe),
+}

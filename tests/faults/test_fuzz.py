@@ -16,9 +16,7 @@ byte-identical through the whole run.
 
 from __future__ import annotations
 
-import inspect
 import json
-import re
 import socket
 import struct
 import threading
@@ -36,7 +34,7 @@ from hypothesis import strategies as st
 from orchestra.core import api
 from orchestra.core.errors import InvalidParams
 from orchestra.core.states import Status
-from orchestra.daemon.dispatch import ATTACH, METHODS, prepare_attach
+from orchestra.daemon.dispatch import ATTACH, METHODS
 from tests.conftest import (
     Env,
     served_project,
@@ -44,19 +42,11 @@ from tests.conftest import (
 from tests.daemon.wire import Raw, alive, stop_and_forget, wait_until
 from tests.faults.support import Patient, connect, daemon_pid, fd_count, snapshot
 
-
-def _params_classes() -> dict[str, type]:
-    """Each method's params class, read from its handler (`api.structure(params, api.X)`)."""
-    found: dict[str, type] = {}
-    handlers: dict[str, Any] = {**METHODS, ATTACH: prepare_attach}
-    for name, handler in handlers.items():
-        match = re.search(r"api\.structure\(params, api\.(\w+)\)", inspect.getsource(handler))
-        assert match, f"cannot find the params class of {name}"
-        found[name] = getattr(api, match[1])
-    return found
-
-
-PARAMS = _params_classes()
+# Each method's params class, from the method table (pty.attach: the server's own).
+PARAMS: dict[str, type] = {
+    **{name: method.params for name, method in METHODS.items()},
+    ATTACH: api.AttachParams,
+}
 # Methods that change nothing on disk (or, given a project with no running agent, cannot).
 # Every other method, including any added later, is treated as one that writes.
 READ_ONLY = frozenset(
