@@ -43,7 +43,7 @@ time.sleep(0.3)
 FAMILY = """
 import subprocess, sys, time
 kids = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(2)]
-print("family ready", *(k.pid for k in kids), flush=True)
+print("family", *(k.pid for k in kids), "ready", flush=True)  # the marker last: the pids came
 time.sleep(60)
 """
 
@@ -198,10 +198,11 @@ def test_stop_leaves_no_process_zombie_or_fd(api: Api) -> None:
     assert ptys(daemon) == 0
 
     api("task.start", task="alpha")
-    out = api.wait_output("alpha", "family ready")
+    out = api.wait_output("alpha", " ready")
     agent = api.pid("alpha")
     run = run_id(agent)
-    kids = {int(x) for x in out.split("family ready", 1)[1].split()[:2]}
+    kids = {int(x) for x in out.split("family", 1)[1].split(" ready", 1)[0].split()}
+    assert len(kids) == 2, out
     assert with_run_id(run) == {agent, *kids}
     assert all((st := stat(k)) is not None and st[2] == agent for k in kids)  # same session
     assert ptys(daemon) >= 1
