@@ -381,11 +381,15 @@ class Project:
             except (NotFound, TaskFileError):
                 await trio.sleep(1)  # a person broke or removed the file: retry, not in a loop
 
+    def note_exit(self, run: Run) -> None:
+        """The agent's exit code, shown with its task from now on."""
+        if run.session is not None:  # else it never started: start() reports the error
+            self.exit_codes[run.task_id] = run.exit_code
+
     async def run_ended(self, run: Run) -> None:
         """The agent is gone: a running or idle task becomes stopped; free its slot."""
         if run.session is None:
             return  # it never started: start() reports the error and fails the task
-        self.exit_codes[run.task_id] = run.exit_code
 
         def decide(loaded: Loaded) -> Status:
             if loaded.task.status not in ACTIVE:

@@ -122,6 +122,7 @@ class Supervisor:
 
     async def finished(self, run: Run) -> None:
         """Called by the run's teardown, shielded: record the outcome, free the slot."""
+        run.project.note_exit(run)  # before the run is gone: no reader sees neither
         self.runs.pop((run.project.root, run.task_id), None)
         try:
             await self._save_records()
