@@ -192,6 +192,7 @@ def follow_size(run: Run) -> None:
 
 
 DETACHED, HUNG_UP, ENDED = "detached", "hung up", "ended"  # why a viewer's session ends
+MAX_BACKLOG = 1 << 20  # typed bytes an agent has not read before its terminal is not read
 HANDOVER_TIMEOUT = 10.0  # seconds for a client to pass its terminal after the reply
 
 
@@ -292,10 +293,8 @@ async def serve_viewer(
                 run.viewers.remove(viewer)
         with trio.CancelScope(shield=True):
             if not read_only and run.session is not None and run.terminal_focus_events():
-                with contextlib.suppress(
-                    trio.BrokenResourceError, trio.ClosedResourceError, OSError, InvalidTransition
-                ):
-                    await run.send_raw(FOCUS_OUT)
+                # Never waited for: an agent that does not read must not hold up the detach.
+                run.session.write_nowait(FOCUS_OUT)
             if not read_only:
                 with run.lock:
                     follow_size(run)
@@ -313,16 +312,19 @@ async def serve_viewer(
 
 
 async def _last_word(viewer: Viewer, stream: trio.SocketStream, info: dict[str, Any]) -> None:
-    """The output still queued, then the EXIT frame, within a second (the client waits for
-    it before it restores its terminal)."""
+    """The output still queued (for a second at most: a terminal that does not drain loses
+    the rest), then the EXIT frame, which the client waits for before it restores its
+    terminal. Framed, the frame follows the output on the same socket."""
+    if viewer.framed:
+        viewer._queue(frames.encode_json(frames.EXIT, info))
     with trio.move_on_after(1), contextlib.suppress(OSError, trio.BrokenResourceError):
-        if viewer.framed:
-            viewer._queue(frames.encode_json(frames.EXIT, info))
         while viewer.pending and not viewer.gone:
             viewer.flush()
             if viewer.pending:
                 await trio.lowlevel.wait_writable(viewer.fd)
-        if not viewer.framed:
+    if not viewer.framed:  # the terminal's state does not hold up the client's
+        errors = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
+        with trio.move_on_after(1), contextlib.suppress(*errors):
             await stream.send_all(frames.encode_json(frames.EXIT, info))
 
 
@@ -365,7 +367,10 @@ class KeyReader:
     matcher: DetachMatcher
     why: str = HUNG_UP
     writable: bool = True  # false once the agent's side is gone
-    backlog: bytes = b""  # keys its PTY has not taken yet (the terminal's reading paused)
+    # Keys its PTY has not taken yet (the agent reads slower than this is typed: a paste).
+    # The terminal is still read meanwhile, so the detach keys work, up to MAX_BACKLOG.
+    backlog: bytearray = attrs.field(factory=bytearray)
+    paused: bool = False  # the terminal is not read until the backlog shrinks
     done: trio.Event = attrs.field(factory=trio.Event)
 
     async def wait(self) -> str:
@@ -390,30 +395,40 @@ class KeyReader:
                 viewer.last_active = time.monotonic()
                 with run.lock:  # the most recently active client: the PTY takes its size
                     follow_size(run)
-            self._write(self.pty, typed)
-        if detach:
+            if self.backlog:  # behind keys still waiting: in order, after them
+                self.backlog += typed
+                if len(self.backlog) > MAX_BACKLOG:
+                    self.paused = True
+                    self.relay.unwatch_now(self.tty)
+            else:
+                self._write(self.pty, typed)
+        if detach:  # what is still waiting for the agent goes with the client
             self._finish(DETACHED)
 
     def on_writable(self) -> None:
         assert self.pty is not None
-        data, self.backlog = self.backlog, b""
+        data = bytes(self.backlog)
+        self.backlog.clear()
         self.relay.unwatch_now(self.pty)
-        self.relay.watch_now(self.tty, self.on_keys, failed=self.failed)
         self._write(self.pty, data)
+        if self.paused and len(self.backlog) <= MAX_BACKLOG:
+            self.paused = False
+            self.relay.watch_now(self.tty, self.on_keys, failed=self.failed)
 
     def _write(self, pty: int, data: bytes) -> None:
+        """Write at once what the PTY takes; wait for it to take the rest."""
         try:
             sent = os.write(pty, data)
         except BlockingIOError:
             sent = 0
         except OSError:  # EIO: the agent's side is gone; the run's end will be told
             self.writable = False
+            self.backlog.clear()
             return
         self.viewer.last_active = time.monotonic()
         self.run.note_input()
-        if sent < len(data):  # the agent reads slower than this is typed (a paste): wait
-            self.backlog = data[sent:]
-            self.relay.unwatch_now(self.tty)
+        if sent < len(data):
+            self.backlog += data[sent:]
             self.relay.watch_now(pty, self.on_writable, write=True, failed=self.failed)
 
     def failed(self, _exc: Exception) -> None:

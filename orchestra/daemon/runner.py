@@ -163,8 +163,8 @@ class Run:
             self.session.resize(rows, cols)
 
     def terminal_focus_events(self) -> bool:
-        with self.lock:
-            return self.terminal.mode(1004)  # the program asked for focus in/out reports
+        with self.lock:  # the program asked for focus in/out reports (and still runs)
+            return not self.closed and self.terminal.mode(1004)
 
     def screen(self, lines: int | None) -> dict[str, Any]:
         with self.lock:

@@ -249,3 +249,21 @@ def test_daemon_stopping_tells_an_attached_terminal_then_exits(
     terminal.type(b"after")  # nobody reads the terminal now
     assert select.select([terminal.slave], [], [], TIMEOUT)[0]
     assert os.read(terminal.slave, 100) == b"after"
+
+
+def test_detach_keys_work_while_the_agent_does_not_read_a_paste(
+    api: Api, terminal: Terminal
+) -> None:
+    """Keys the agent has not read yet do not stop the daemon reading the terminal: the
+    detach keys typed after a paste larger than the agent's terminal still detach."""
+    deaf = "import time\nprint('deaf ready', flush=True)\ntime.sleep(60)\n"  # never reads
+    add_agent(api.env, api.root, "deaf", deaf)
+    api.new("alpha", agent="deaf")
+    api("task.start", task="alpha")
+    with Raw(api.env.socket) as raw:
+        attach(raw, api, cols=80, rows=24, tty=True)
+        socket.send_fds(raw.sock, [b"t"], [terminal.slave])
+        terminal.read_until(b"deaf ready")
+        terminal.type(b"x" * 100_000 + b"\x11")  # a paste, then ctrl-q
+        info = json.loads(Frames(raw).until(frames.EXIT))
+        assert info["reason"] == "detached"
