@@ -24,12 +24,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+
+from tests.daemon.wire import wait_until
 
 T = TypeVar("T")
 
@@ -84,20 +85,6 @@ def require(*programs: str) -> None:
 def orchestra(*args: str) -> list[str]:
     """The argv of the CLI from this checkout, as the tests run it."""
     return [sys.executable, "-m", "orchestra", *args]
-
-
-def wait_for(check: Callable[[], T | None], what: Callable[[], str] | str, timeout: float) -> T:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds with
-    `what` (a callable is asked only then: it can show the screen as it was)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            told = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout} s waiting for {told}")
-        time.sleep(0.01)
 
 
 SGR = re.compile(r"\x1b\[([0-9;:]*)m")
@@ -249,7 +236,7 @@ class Pane:
         self, check: Callable[[list[str]], T | None], what: str, timeout: float = TIMEOUT
     ) -> T:
         """Poll the screen until `check(rows)` is truthy; return what it returned."""
-        return wait_for(
+        return wait_until(
             lambda: check(self.text()), lambda: f"{what}; the screen:\n{self.show()}", timeout
         )
 
@@ -297,4 +284,4 @@ def same_screen(
             f"{cb} (shown {fb}), rows {len(ta)} and {len(tb)}:\n" + "\n".join(rows)
         )
 
-    wait_for(matches, diff, timeout)
+    wait_until(matches, diff, timeout)

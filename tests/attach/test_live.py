@@ -30,10 +30,9 @@ from tests.attach.harness import (
     orchestra,
     require,
     same_screen,
-    wait_for,
 )
 from tests.conftest import Env
-from tests.daemon.wire import stop_and_forget
+from tests.daemon.wire import stop_and_forget, wait_until
 from tests.e2e.support import Api, add_agent, configure, toml
 
 PANE = (100, 30)  # the size the daemon gives a PTY before anyone attaches
@@ -228,7 +227,7 @@ class Live:
         """Start a task on `agent` and wait until its screen shows `ready`."""
         self.api.new(slug, agent=agent)
         self.api("task.start", task=slug)
-        wait_for(
+        wait_until(
             lambda: ready in self.screen(slug)["text"],
             lambda: f"{ready!r} on the screen of {slug}:\n{self.screen(slug)['text']}",
             TIMEOUT,
@@ -291,7 +290,7 @@ class Wrapped:
         self.pane.paste(probe)
         self.pane.keys("Enter")
         line = self.state / f"line.{self.rounds}"
-        wait_for(line.exists, f"the wrapper to read a line into {line}", TIMEOUT)
+        wait_until(line.exists, f"the wrapper to read a line into {line}", TIMEOUT)
         self.rounds += 1
         return line.read_text().removesuffix("\n")
 
@@ -422,7 +421,7 @@ def test_detach_restores_terminal_and_reattach_shows_same_screen(live: Live, rel
     ], "\n".join(after)
     assert outer.attach() == "probe"  # no bracketed paste left on
 
-    wait_for(
+    wait_until(
         lambda: (pane.styled(), pane.cursor()) == screen,
         lambda: f"the screen of the first attach again; it is:\n{pane.show()}",
         TIMEOUT,
@@ -591,9 +590,9 @@ def test_queries_answered_at_once_while_detached(live: Live) -> None:
     pane.wait_text("round 1:")
     pane.keys("C-q")
     pane.wait_text("[detached: alpha]")
-    wait_for(lambda: live.screen("alpha")["viewers"] == 0, "the client to be gone", TIMEOUT)
+    wait_until(lambda: live.screen("alpha")["viewers"] == 0, "the client to be gone", TIMEOUT)
     live.env.run("send", "alpha", "again", "--enter", cwd=live.project, check=True)
-    wait_for(lambda: len(rounds(live, "alpha")) == 2, "round 2", TIMEOUT)
+    wait_until(lambda: len(rounds(live, "alpha")) == 2, "round 2", TIMEOUT)
     _, ms, cpr, da1 = rounds(live, "alpha")[1]
     assert (cpr, da1) == (repr(b"\x1b[2;1R"), repr(b"\x1b[?62;22c"))
     assert ms < 100, f"answers took {ms} ms"
@@ -623,7 +622,7 @@ def test_forwarded_stream_carries_no_query(live: Live) -> None:
     assert counts["other_da"] == 0, counts
     assert counts["cpr"] == counts["da1"] == counts["osc11"] == counts["queries"], counts
 
-    wait_for(lambda: b"final queries" in seen.read_bytes(), "the output in the pipe", TIMEOUT)
+    wait_until(lambda: b"final queries" in seen.read_bytes(), "the output in the pipe", TIMEOUT)
     stream = seen.read_bytes()
     at = stream.find(b"[attached to ")
     assert at >= 0, stream[:400]

@@ -87,15 +87,19 @@ class Raw:
         assert reply == {"jsonrpc": "2.0", "result": {"pong": True}, "id": reply["id"]}
 
 
-def wait_until(check: Callable[[], T | None], what: str, timeout: float = TIMEOUT) -> T:
-    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
+def wait_until(
+    check: Callable[[], T | None], what: Callable[[], str] | str, timeout: float = TIMEOUT
+) -> T:
+    """Poll `check` until it returns something truthy, or fail after `timeout` seconds with
+    `what` (a callable is asked only then: it can show the state as it was)."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            told = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout} s waiting for {told}")
         time.sleep(0.01)
 
 
