@@ -16,7 +16,7 @@ says why); the pump task owns it: cancelling the run stops the relay watching th
 PTY before anything is closed. What the relay's thread shares with the event loop
 (the terminal model, the viewers, the ring, the size) is guarded by `Run.lock`;
 it hands the event loop what must happen there (waking a viewer's writer, the
-watchdog, an attention event) through the trio token.
+watchdog, an attention event) through the relay's `soon`.
 
 The run ends when the agent exits or the scope is cancelled (`stop`, daemon
 shutdown). Either way the `finally` block, shielded, tears down every process of
@@ -110,7 +110,6 @@ class Run:
     attention: bool = False  # bell or notification since someone last looked
     lock: threading.Lock = attrs.field(factory=threading.Lock)
     closed: bool = False  # the terminal model is gone (under `lock`)
-    token: trio.lowlevel.TrioToken = attrs.field(factory=trio.lowlevel.current_trio_token)
 
     @property
     def pid(self) -> int | None:
@@ -146,7 +145,7 @@ class Run:
         self.last_input = time.monotonic()
         self.attention = False
         if self.status is not Status.RUNNING:  # only then does the watchdog wait for it
-            self.token.run_sync_soon(self.poke)
+            self.project.supervisor.relay.soon(self.poke)
 
     async def send_raw(self, data: bytes) -> None:
         if self.session is None:
