@@ -1050,6 +1050,9 @@ class Terminal:
         self._notes: dict[bytes, dict[str, str]] = {}  # OSC 99 notifications by id
         self.attention = False
         self.notification: str | None = None
+        # Asked of the engine only after a chunk with a sequence in it (a call into the
+        # engine per read costs more than the rest of a keystroke's echo).
+        self._alt = self._e.alt_screen()
 
     @property
     def engine(self) -> str:
@@ -1103,6 +1106,8 @@ class Terminal:
                 pos = max(pos, end)
         if pos < len(data):
             e.feed(data[pos:])
+        if not self._scan.plain:
+            self._alt = e.alt_screen()
 
     def pending(self) -> bytes:
         """`QueryFilter.pending` for the stream `feed_filtered` returned."""
@@ -1197,7 +1202,7 @@ class Terminal:
 
     @property
     def alt_screen(self) -> bool:
-        return self._e.alt_screen()
+        return self._alt
 
     @property
     def cursor(self) -> tuple[int, int]:

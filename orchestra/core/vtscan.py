@@ -221,6 +221,7 @@ class VTScanner:
         "_strings",
         "_strip",
         "events",
+        "plain",
     )
 
     def __init__(
@@ -256,6 +257,8 @@ class VTScanner:
         self._client_in_str = False
         self._fwd = bytearray()
         self.events: list[tuple[int, str, bytes]] = []
+        # The last chunk held no sequence and no reported control byte, and none was open.
+        self.plain = True
 
     def pending(self) -> bytes:
         """The unfinished sequence already forwarded: what a new client needs after a
@@ -276,7 +279,9 @@ class VTScanner:
         """Scan `data`; with `strip`, return it minus every query (else b"")."""
         if not (self._str or self._held) and self._special(data) is None:
             self.events = []  # no sequence and no reported control byte: nothing to do
+            self.plain = True
             return data if self._strip else b""
+        self.plain = False
         out: list[bytes] = []
         ev = self.events = []
         strip = self._strip

@@ -41,6 +41,10 @@ Failed = Callable[[Exception], None]  # told (in the relay's thread) when a hand
 
 log = logging.getLogger("orchestra.daemon")
 
+# Events taken per wait (more wait for the next one). Without it CPython sizes a buffer
+# for FD_SETSIZE events (12 KiB), allocated and freed at every wakeup.
+MAX_EVENTS = 64
+
 
 class _Poller:
     """fd -> handler, and one wait that calls the handlers of the ready fds. epoll where
@@ -80,7 +84,7 @@ class _Poller:
         closing it already)."""
         handlers = self._handlers
         if self._epoll is not None:
-            ready = self._epoll.poll()
+            ready = self._epoll.poll(-1, MAX_EVENTS)
         else:
             assert self._sel is not None
             ready = [(key.fd, events) for key, events in self._sel.select()]

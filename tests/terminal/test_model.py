@@ -275,6 +275,34 @@ def test_saved_cursor_on_the_alternate_screen(engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_alt_screen_follows_sequences_split_anywhere(engine: str) -> None:
+    """`alt_screen` is asked of the engine only after chunks with a sequence in them: it
+    still follows 1049, 47, 1047 and a full reset split at every byte, between chunks of
+    plain text."""
+    # (a sequence, the screen it shows, how to be on the other screen before it)
+    switches = [
+        (b"\x1b[?1049h", True, b"\x1bc"),
+        (b"\x1b[?1049l", False, b"\x1b[?1049h"),
+        (b"\x1b[?47h", True, b"\x1bc"),
+        (b"\x1bc", False, b"\x1b[?1049h"),
+        (b"\x1b[?1047h", True, b"\x1bc"),
+        (b"\x1b[?1047l", False, b"\x1b[?1047h"),
+    ]
+    t = Terminal(40, 10, engine=engine)
+    assert t.alt_screen is False
+    for seq, alt, other in switches:
+        for i in range(1, len(seq)):
+            t.feed(other)
+            t.feed(b"text")
+            assert t.alt_screen is not alt
+            t.feed(seq[:i])
+            t.feed(seq[i:])
+            assert t.alt_screen is alt, (seq, i)
+            t.feed(b"more")
+            assert t.alt_screen is alt
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_origin_mode_cursor_survives_snapshot(engine: str) -> None:
     """With a scrolling region and origin mode, the cursor lands on the same cell."""
     t = Terminal(20, 8, engine=engine)
