@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 
 import attrs
@@ -68,52 +68,80 @@ def _all_pids() -> list[int]:
     return [int(x) for x in out.stdout.split()]
 
 
-def _parents() -> dict[int, int]:
-    """pid -> ppid for every process we can see."""
-    if HAVE_PROC:
-        table = {}
-        for pid in _all_pids():
-            st = _stat(pid)
-            if st is not None:
-                table[pid] = st[1]
-        return table
-    out = subprocess.run(
-        ["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, check=False
-    )
-    pairs = (line.split() for line in out.stdout.splitlines())
-    return {int(p[0]): int(p[1]) for p in pairs if len(p) == 2}
-
-
-def _has_marker(pid: int, marker: bytes) -> bool:
+def _run_id(pid: int) -> str | None:
+    """The task marker in a process's environment, if it carries one."""
     try:
         environ = (PROC / str(pid) / "environ").read_bytes()
     except OSError:
-        return False
-    return marker in environ.split(b"\0")
+        return None
+    if _MARKER not in environ:  # most processes: no need to split
+        return None
+    for entry in environ.split(b"\0"):
+        if entry.startswith(_MARKER):
+            return entry[len(_MARKER) :].decode(errors="replace")
+    return None
 
 
-def task_processes(root_pid: int | None, run_id: str) -> set[int]:
-    """Every live process of a task: the tree under `root_pid`, plus any carrying its marker."""
-    parents = _parents()
-    found: set[int] = set()
-    if root_pid is not None and root_pid in parents:
-        found.add(root_pid)
-    children: dict[int, list[int]] = {}
-    for pid, ppid in parents.items():
-        children.setdefault(ppid, []).append(pid)
-    stack = list(found)
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    if HAVE_PROC:
-        marker = f"{RUN_ID_VAR}={run_id}".encode()
-        me = os.getpid()
-        for pid in parents:
-            if pid not in found and pid != me and _has_marker(pid, marker):
-                found.add(pid)
-    return {pid for pid in found if alive(pid)}
+_MARKER = f"{RUN_ID_VAR}=".encode()
+
+
+@attrs.frozen
+class ProcessTable:
+    """One look at every process we can see: who is whose parent, who is still alive, and
+    which task each marked process belongs to."""
+
+    parents: dict[int, int]  # pid -> ppid
+    live: frozenset[int]  # running or stopped (zombies are gone: they only wait to be reaped)
+    marked: dict[str, set[int]]  # run id -> processes carrying its marker
+
+    def task(self, root_pid: int | None, run_id: str) -> set[int]:
+        """Every live process of a task: the tree under `root_pid`, plus any carrying its
+        marker."""
+        found: set[int] = set()
+        if root_pid is not None and root_pid in self.parents:
+            found.add(root_pid)
+        children: dict[int, list[int]] = {}
+        for pid, ppid in self.parents.items():
+            children.setdefault(ppid, []).append(pid)
+        stack = list(found)
+        while stack:
+            for child in children.get(stack.pop(), []):
+                if child not in found:
+                    found.add(child)
+                    stack.append(child)
+        found |= self.marked.get(run_id, set())
+        return found & self.live
+
+
+def scan_processes() -> ProcessTable:
+    """Read every process once (blocking: call it from a worker thread)."""
+    if not HAVE_PROC:
+        out = subprocess.run(
+            ["ps", "-A", "-o", "pid=,ppid=,stat="], capture_output=True, text=True, check=False
+        )
+        rows = [line.split() for line in out.stdout.splitlines()]
+        rows = [r for r in rows if len(r) == 3]
+        return ProcessTable(
+            parents={int(r[0]): int(r[1]) for r in rows},
+            live=frozenset(int(r[0]) for r in rows if not r[2].startswith("Z")),
+            marked={},
+        )
+    me = os.getpid()
+    parents: dict[int, int] = {}
+    live: set[int] = set()
+    marked: dict[str, set[int]] = {}
+    for pid in _all_pids():
+        st = _stat(pid)
+        if st is None:
+            continue
+        parents[pid] = st[1]
+        if st[0] in ("Z", "X"):
+            continue
+        live.add(pid)
+        run_id = _run_id(pid) if pid != me else None
+        if run_id is not None:
+            marked.setdefault(run_id, set()).add(pid)
+    return ProcessTable(parents=parents, live=frozenset(live), marked=marked)
 
 
 def alive(pid: int) -> bool:
@@ -248,35 +276,46 @@ class Teardown:
     survivors: tuple[int, ...]  # alive even after SIGKILL (should be empty)
 
 
-async def _wait_gone(root_pid: int | None, run_id: str, pids: set[int], within: float) -> set[int]:
+Tables = Callable[[], Awaitable[ProcessTable]]  # a fresh ProcessTable (scanned after asking)
+
+
+async def _wait_gone(
+    tables: Tables, root_pid: int | None, run_id: str, pids: set[int], within: float
+) -> set[int]:
     """Wait until none of `pids` is alive or `within` seconds pass, then return the task's
-    live processes. Polling reads only those pids' own /proc entries; the one full scan at
-    the end also finds anything they started meanwhile (a full scan per poll costs
-    O(agents x processes) when a daemon with many agents stops)."""
+    live processes. Polling reads only those pids' own /proc entries; the scan at the end
+    also finds anything they started meanwhile."""
     with trio.move_on_after(within):
         while any(alive(pid) for pid in pids):  # noqa: ASYNC110 - no event says "pid gone"
             await trio.sleep(0.02)
-    return await trio.to_thread.run_sync(task_processes, root_pid, run_id)
+    return (await tables()).task(root_pid, run_id)
 
 
-async def terminate(root_pid: int | None, run_id: str, *, grace: float) -> Teardown:
+async def scan_in_thread() -> ProcessTable:
+    return await trio.to_thread.run_sync(scan_processes)
+
+
+async def terminate(
+    root_pid: int | None, run_id: str, *, grace: float, tables: Tables = scan_in_thread
+) -> Teardown:
     """SIGHUP, then SIGTERM, then SIGKILL after `grace`: to every process of the task.
+    `tables` gives the process scans (the daemon shares them among its teardowns).
 
     Run it shielded: it is the cleanup of a cancelled task and must finish.
     """
-    first = await trio.to_thread.run_sync(task_processes, root_pid, run_id)
+    first = (await tables()).task(root_pid, run_id)
     signal_all(first, signal.SIGHUP)
-    left = await _wait_gone(root_pid, run_id, first, min(grace, 1.0))
+    left = await _wait_gone(tables, root_pid, run_id, first, min(grace, 1.0))
     signal_all(left, signal.SIGTERM)
     signal_all(left, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-    left = await _wait_gone(root_pid, run_id, left, grace)
+    left = await _wait_gone(tables, root_pid, run_id, left, grace)
     killed: set[int] = set()
     for _ in range(3):  # a process forked at the last moment gets its SIGKILL too
         if not left:
             break
         killed |= left
         signal_all(left, signal.SIGKILL)
-        left = await _wait_gone(root_pid, run_id, left, 5.0)
+        left = await _wait_gone(tables, root_pid, run_id, left, 5.0)
     return Teardown(
         signalled=tuple(sorted(first)), killed=tuple(sorted(killed)), survivors=tuple(sorted(left))
     )

@@ -459,7 +459,10 @@ async def _teardown(run: Run) -> None:
     project = run.project
     supervisor = project.supervisor
     report = await procs.terminate(
-        run.pid, run.run_id, grace=project.config_or_default().stop_grace
+        run.pid,
+        run.run_id,
+        grace=project.config_or_default().stop_grace,
+        tables=supervisor.process_tables,
     )
     if run.session is not None:
         with run.lock:

@@ -25,6 +25,7 @@ from orchestra.adapters import procs
 from orchestra.adapters.procs import Reaper
 from orchestra.adapters.store import write_atomic
 from orchestra.core.errors import Conflict
+from orchestra.daemon.coalesce import Coalesced
 from orchestra.daemon.faults import crash_point
 from orchestra.daemon.relay import Relay
 from orchestra.daemon.runner import Run, run_task
@@ -46,18 +47,26 @@ class Supervisor:
     # a pid that may have been reused).
     state_file: Path
     python: str = sys.executable  # runs the demo agent and other {python} profiles
+    # Shared by the teardowns that ask at once (daemon/coalesce.py).
+    process_tables: Coalesced[procs.ProcessTable] = attrs.field(
+        factory=lambda: Coalesced(procs.scan_in_thread)
+    )
     runs: dict[tuple[str, int], Run] = attrs.field(factory=dict)
     # Project root -> lock held while a run makes or checks its worktree: git reads every
     # worktree's files, and concurrent `git worktree add`s see each other half-made.
     worktree_locks: dict[str, trio.Lock] = attrs.field(factory=dict)
-    # Held while runs.json is rewritten, so a slower save never replaces a newer one.
-    _records_lock: trio.Lock = attrs.field(factory=trio.Lock)
+    # runs.json rewrites: never two at once (a slower save never replaces a newer one),
+    # and one shared by the runs that end together.
+    _save_records: Coalesced[None] = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: Coalesced(self._write_records), takes_self=True),
+    )
 
     async def clean_leftovers(self) -> None:
         """End every process of runs a previous daemon did not tear down."""
         records = await trio.to_thread.run_sync(self._read_records)
         for run_id, record in records.items():
-            report = await procs.terminate(None, run_id, grace=1.0)
+            report = await procs.terminate(None, run_id, grace=1.0, tables=self.process_tables)
             if report.signalled:
                 log.warning(
                     "ended %d leftover process(es) of task %s in %s",
@@ -76,19 +85,19 @@ class Supervisor:
             return {}
         return data if isinstance(data, dict) else {}
 
-    async def _save_records(self) -> None:
-        async with self._records_lock:
-            records = {
-                run.run_id: {"project": run.project.root, "task_id": run.task_id, "pid": run.pid}
-                for run in self.runs.values()
-            }
-            text = json.dumps(records, indent=1) + "\n"
+    async def _write_records(self) -> None:
+        """Use `_save_records`."""
+        records = {
+            run.run_id: {"project": run.project.root, "task_id": run.task_id, "pid": run.pid}
+            for run in self.runs.values()
+        }
+        text = json.dumps(records, indent=1) + "\n"
 
-            def save() -> None:
-                self.state_file.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(self.state_file, text)
+        def save() -> None:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.state_file, text)
 
-            await trio.to_thread.run_sync(save)
+        await trio.to_thread.run_sync(save)
 
     def worktree_lock(self, project: Project) -> trio.Lock:
         return self.worktree_locks.setdefault(project.root, trio.Lock())
