@@ -6,7 +6,9 @@ remove its worktree (only a clean one: uncommitted files are never lost), delete
 its branch (only if checked out nowhere else, and only if every commit on it is
 also on another branch, a tag, or a ref Orchestra keeps — unless `force`, which
 first keeps the tip under `refs/orchestra/merged/{stem}`), then archive its task
-file once both are gone. It also plans `git worktree prune` for records whose
+file once both are gone. It also plans removing the scratch worktrees of merges that
+were interrupted (`.merge-*`: gc and merges hold the same lock, so none is in use;
+they never hold work of their own), and `git worktree prune` for records whose
 folders are gone (a detached one whose commits are on no branch is kept as
 `refs/orchestra/pruned/...` first), and lists `orchestra/*` branches and worktree
 folders that belong to no task. Those are reported, never touched.
@@ -24,8 +26,10 @@ from typing import Any
 
 import attrs
 
+from orchestra.adapters import merging
 from orchestra.adapters.git import Git, GitError
 from orchestra.adapters.merging import (
+    SCRATCH_PREFIX,
     DirtyWorktree,
     changed_files,
     first_lines,
@@ -42,7 +46,7 @@ PRUNED_PREFIX = "refs/orchestra/pruned/"
 
 # The order actions run in: a branch is deleted once its worktree is gone, a task
 # archived once both are.
-KINDS = ("remove_worktree", "prune_worktrees", "delete_branch", "archive_task")
+KINDS = ("remove_worktree", "drop_scratch", "prune_worktrees", "delete_branch", "archive_task")
 
 
 @attrs.frozen(kw_only=True)
@@ -194,6 +198,10 @@ def plan(
                     path=str(paths.archive / f"{task.stem}.md"),
                 )
             )
+    actions += [
+        Action(kind="drop_scratch", key=f"scratch:{path.name}", path=str(path))
+        for path in scratches(paths)
+    ]
     if prunable:
         folders = tuple(sorted(str(e["path"]) for e in prunable))
         actions.append(
@@ -205,6 +213,26 @@ def plan(
         skipped=tuple(skipped),
         orphans=tuple(orphans(git, paths, set(known_stems), entries)),
     )
+
+
+def scratches(paths: ProjectPaths) -> list[Path]:
+    """Scratch worktrees of merges that did not finish (a daemon killed during one)."""
+    if not paths.worktrees.is_dir():
+        return []
+    return [
+        child
+        for child in sorted(paths.worktrees.iterdir())
+        if child.name.startswith(SCRATCH_PREFIX) and child.is_dir() and not child.is_symlink()
+    ]
+
+
+def drop_scratch(git: Git, paths: ProjectPaths, path: Path) -> None:
+    """Remove an interrupted merge's scratch worktree, if `path` is still one."""
+    if path not in scratches(paths):
+        raise Conflict(f"{path} is not a merge's scratch worktree (any more)", path=str(path))
+    merging.drop_scratch(git, path)
+    if path.exists():
+        raise Conflict(f"could not remove {path}", path=str(path))
 
 
 def _prunable(by_path: dict[Path, dict[str, Any]], wt: Path) -> bool:
@@ -230,12 +258,11 @@ def orphans(
         found.append(Orphan(kind="branch", name=branch, detail=detail))
     if paths.worktrees.is_dir():
         registered = {Path(e["path"]).resolve() for e in entries}
+        planned = set(scratches(paths))
         for child in sorted(paths.worktrees.iterdir()):
-            if child.name in stems:
+            if child.name in stems or child in planned:
                 continue
             what = "a git worktree" if child.resolve() in registered else "not a git worktree"
-            if child.name.startswith(".merge-"):
-                what += ", left by an interrupted merge"
             found.append(Orphan(kind="worktree", name=str(child), detail=f"no task; {what}"))
     return found
 

@@ -271,6 +271,8 @@ def _describe_action(a: dict[str, Any]) -> str:
         return text
     if kind == "archive_task":
         return f"archive task {a['task']} to {a['path']}"
+    if kind == "drop_scratch":
+        return f"remove {a['path']} (the scratch worktree of a merge that was interrupted)"
     if kind == "prune_worktrees":
         return "prune the git records of worktrees whose folders are gone: " + ", ".join(a["paths"])
     return kind

@@ -455,6 +455,11 @@ async def _execute(
                 if not out["removed"]:
                     raise Conflict(str(out.get("kept")))
                 res["teardown_exit_code"] = out["teardown_exit_code"]
+            elif action.kind == "drop_scratch" and action.path:
+                drop = functools.partial(
+                    cleanup.drop_scratch, git, project.paths, Path(action.path)
+                )
+                await trio.to_thread.run_sync(drop)
             elif action.kind == "prune_worktrees":
                 prune = functools.partial(cleanup.prune, git, action.paths)
                 kept = await trio.to_thread.run_sync(prune)

@@ -176,3 +176,31 @@ def test_gc_reports_hostile_orphan_names_without_acting_on_them(api: Api) -> Non
     ]
     assert state(api.root) == before
     assert not list(api.root.glob("*pwned*"))
+
+
+def test_gc_removes_the_scratch_worktrees_of_interrupted_merges(api: Api, tmp_path: Path) -> None:
+    """What a daemon killed during a merge leaves (a detached worktree, mid-conflict) goes;
+    a `.merge-*` symlink pointing elsewhere is only reported, and what it points to stays."""
+    worktrees = api.root / ".orchestra" / "worktrees"
+    worktrees.mkdir(parents=True, exist_ok=True)
+    scratch = worktrees / ".merge-1-work-0badc0de"
+    git("worktree", "add", "--detach", "--quiet", "--", str(scratch), "HEAD", cwd=api.root)
+    (scratch / "half-merged.txt").write_text("<<<<<<< ours\n")
+    git("add", "half-merged.txt", cwd=scratch)
+    outside = tmp_path / "not-a-scratch"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine\n")
+    (worktrees / ".merge-2-evil-00000000").symlink_to(outside)
+
+    plan = gc(api, "--dry-run")
+    assert kinds(plan) == [("drop_scratch", None)]
+    assert plan["actions"][0]["path"] == str(scratch)
+    assert [Path(o["name"]).name for o in plan["orphans"]] == [".merge-2-evil-00000000"]
+    assert scratch.is_dir()
+
+    done = gc(api, "-y")
+    assert [(r["kind"], r["done"]) for r in done["results"]] == [("drop_scratch", True)]
+    assert not scratch.exists()
+    assert ".merge-1-work" not in git("worktree", "list", "--porcelain", cwd=api.root)
+    assert (outside / "keep.txt").read_text() == "mine\n"
+    assert gc(api, "--dry-run")["actions"] == []

@@ -209,8 +209,14 @@ def test_kill9_during_merge(env: Env, project: Path, point: str) -> None:
         assert has_ref(project, "refs/orchestra/merged/1-work")
         plan = api("project.gc")
         assert all(r["done"] for r in plan.get("results", [])), plan
-        if point == "merge:combined":  # the scratch worktree of the killed merge is reported
-            assert any(".merge-1-work-" in o["name"] for o in plan["orphans"]), plan
+        scratch = [a for a in plan["actions"] if a["kind"] == "drop_scratch"]
+        if point == "merge:combined":  # the scratch worktree of the killed merge goes
+            assert [Path(a["path"]).name[:13] for a in scratch] == [".merge-1-work"], plan
+            assert not Path(scratch[0]["path"]).exists()
+            assert ".merge-" not in git("worktree", "list", cwd=project)
+        else:
+            assert scratch == [], plan
+        assert plan["orphans"] == [], plan
         assert not has_ref(project, "refs/heads/orchestra/1-work")
         assert api("task.list")["tasks"] == []
         assert api.new("next")["id"] == 2
