@@ -114,7 +114,8 @@ class Connection:
         incoming = jsonrpc.parse(line)
         first = incoming.items[0]
         if not incoming.batch and isinstance(first, jsonrpc.Request) and first.method == ATTACH:
-            return await self._attach(first)
+            # A notification gets no reply, and an attach without one is no attach.
+            return None if first.notification else await self._attach(first)
         replies: list[jsonrpc.Reply | None] = []
         for item in incoming.items:
             if isinstance(item, jsonrpc.Request):

@@ -77,10 +77,14 @@ def test_call_with_named_params(served: Served) -> None:
 
 
 def test_notification_gets_no_reply(served: Served) -> None:
-    """A notification (no id), even to an unknown method, is never answered."""
+    """A notification (no id), even to an unknown method or to pty.attach, is never
+    answered."""
     with served.raw() as c:
         c.send(b'{"jsonrpc": "2.0", "method": "update", "params": [1,2,3,4,5]}\n')
         c.send(b'{"jsonrpc": "2.0", "method": "daemon.ping"}\n')
+        # pty.attach, answered by the server itself: neither an error nor an upgrade.
+        c.send(b'{"jsonrpc": "2.0", "method": "pty.attach", "params": []}\n')
+        c.send(b'{"jsonrpc": "2.0", "method": "pty.attach", "params": {"task": 1}}\n')
         c.send(b'{"jsonrpc": "2.0", "method": "daemon.ping", "id": "after"}\n')
         assert c.recv() == {"jsonrpc": "2.0", "result": {"pong": True}, "id": "after"}
 
