@@ -1,15 +1,16 @@
 """An agent process in a pseudo-terminal, read and written from trio without blocking.
 
 ptyprocess forks the child onto a new PTY (as a session leader). We never call
-its `read`/`wait`/`isalive`/`close` (they block or sleep): the master fd is
-read and written through a `trio.lowlevel.FdStream` on a dup of it, and the
-child is reaped by the daemon's Reaper. At EOF Linux reports EIO on the master,
-which trio surfaces as BrokenResourceError: both mean "the agent side closed".
+its `read`/`wait`/`isalive`/`close` (they block or sleep): a dup of the master
+fd, non-blocking, is read by the daemon's relay thread and written here (waiting
+in trio when the agent's input is full), and the child is reaped by the daemon's
+Reaper. At EOF Linux reports EIO on the master: "the agent side closed".
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 from collections.abc import Mapping
@@ -116,19 +117,40 @@ class PtySession:
             size += len(data)
         return b"".join(chunks)
 
-    async def write(self, data: bytes) -> None:
-        """Write all of `data`, after any write already waiting (FIFO).
+    async def write(self, data: bytes, *, stall: float = math.inf) -> int:
+        """Write `data`, after any write already waiting (FIFO); return how much was
+        written: all of it, unless the agent read none of its input for `stall` seconds
+        (then the rest is dropped: nothing still waits to be typed in later).
 
         With no write waiting, what the terminal takes now goes at once, with no
         scheduler turn (a keystroke's other half); only a remainder waits its turn.
+        Raises BrokenResourceError once the agent's side is gone.
         """
+        sent = 0
         if not self._write_lock.locked():
-            sent = self.write_nowait(data)
+            sent = self._write_some(data)
             if sent == len(data):
-                return
-            data = data[sent:]
-        async with self._write_lock:
-            await self.stream.send_all(data)
+                return sent
+        with trio.move_on_after(stall) as waiting:
+            async with self._write_lock:
+                view = memoryview(data)
+                while True:
+                    sent += self._write_some(view[sent:])
+                    if sent == len(data):
+                        break
+                    waiting.deadline = trio.current_time() + stall
+                    await trio.lowlevel.wait_writable(self.fd)
+        return sent
+
+    def _write_some(self, data: bytes | memoryview) -> int:
+        if self.fd < 0:
+            raise trio.ClosedResourceError("the agent's terminal is closed")
+        try:
+            return os.write(self.fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:  # EIO: the agent's side is gone
+            raise trio.BrokenResourceError(f"the agent's terminal: {exc}") from exc
 
     def write_nowait(self, data: bytes) -> int:
         """Write what the terminal takes now, without waiting; return how much that was.

@@ -345,6 +345,13 @@ def send(
     ),
     all_tasks: bool = typer.Option(False, "--all", help="Type into every running agent."),
     enter: bool = typer.Option(False, "--enter", "-e", help="Press Enter after the text."),
+    timeout: float = typer.Option(
+        10.0,
+        "--timeout",
+        min=0.1,
+        max=3600,
+        help="Give up on an agent that reads none of the text for this many seconds.",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Type text into one running agent's terminal (or every one's, with --all).
@@ -366,7 +373,10 @@ def send(
             refs = [target]
         else:
             abort("give a task, or --all", EXIT_USAGE, as_json=as_json)
-        sent = {ref: s.call("task.send_input", task=ref, text=payload)["sent"] for ref in refs}
+        sent = {
+            ref: s.call("task.send_input", task=ref, text=payload, timeout=timeout)["sent"]
+            for ref in refs
+        }
     if as_json:
         emit_json({"sent": sent})
     elif not sent:

@@ -8,6 +8,7 @@ documents every method; a test checks each method here appears there.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -113,6 +114,10 @@ class InputParams:
     project: str
     task: TaskRef
     text: str = attrs.field(validator=lambda _i, _a, v: _max_len(v, 65536, "text"))
+    # Give up once the agent has read none of the text for this long (its input is full).
+    timeout: float = attrs.field(
+        default=10.0, validator=lambda _i, _a, v: _in_range(v, 0.1, 3600, "timeout")
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -129,7 +134,7 @@ def _max_len(value: str, limit: int, field: str) -> None:
         raise InvalidParams(f"{field} is longer than {limit} characters", field=field)
 
 
-def _in_range(value: int, low: int, high: int, field: str) -> None:
+def _in_range(value: float, low: float, high: float, field: str) -> None:
     if not low <= value <= high:
         raise InvalidParams(f"{field} must be between {low} and {high}, not {value}", field=field)
 
@@ -237,6 +242,15 @@ def _converter() -> cattrs.Converter:
     conv.register_structure_hook(str, exact(str, "a string"))
     conv.register_structure_hook(bool, exact(bool, "true or false"))
     conv.register_structure_hook(int, exact(int, "an integer"))
+
+    def number(value: Any, _t: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"expected a number, found {type(value).__name__}")
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite number, found {value!r}")
+        return float(value)
+
+    conv.register_structure_hook(float, number)
 
     def ref(value: Any, _t: Any) -> TaskRef:
         if isinstance(value, bool) or not isinstance(value, (int, str)):

@@ -183,7 +183,8 @@ METHODS: Final[dict[str, Method]] = {
     "task.start": Method(api.TaskParams, _on_project(lambda project, p: project.start(p.task))),
     "task.stop": Method(api.TaskParams, _on_project(lambda project, p: project.stop(p.task))),
     "task.send_input": Method(
-        api.InputParams, _on_project(lambda project, p: project.send_input(p.task, p.text))
+        api.InputParams,
+        _on_project(lambda project, p: project.send_input(p.task, p.text, stall=p.timeout)),
     ),
     "task.tail": Method(
         api.TailParams, _on_project(lambda project, p: project.tail(p.task, p.bytes))

@@ -516,7 +516,9 @@ class Project:
             api.SessionParams(project=self.root, task=task_id, session_id=session_id)
         )
 
-    async def send_input(self, ref: api.TaskRef, text: str) -> dict[str, Any]:
+    async def send_input(self, ref: api.TaskRef, text: str, *, stall: float) -> dict[str, Any]:
+        """Type `text`; give up once the agent has read none of it for `stall` seconds
+        (rather than hold its input, and every other writer, until it reads)."""
         loaded = await self.load(ref)
         run = self.supervisor.get(self, loaded.task.id)
         if run is None:
@@ -524,15 +526,23 @@ class Project:
                 f"task {loaded.task.ref} has no running agent (it is {loaded.task.status})",
                 current=str(loaded.task.status),
             )
+        data = text.encode()
         try:
-            await run.send_input(text.encode())
+            sent = await run.send_input(data, stall=stall)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             raise InvalidTransition(
                 f"task {loaded.task.ref}: its agent closed its terminal or exited before"
                 " the input was written",
                 current=str(run.status),
             ) from None
-        return {"sent": len(text.encode())}
+        if sent < len(data):
+            raise Conflict(
+                f"task {loaded.task.ref}: its agent read none of its input for"
+                f" {stall:g} s; {sent} of {len(data)} bytes were typed, the rest dropped",
+                sent=sent,
+                total=len(data),
+            )
+        return {"sent": sent}
 
     async def attachable(self, ref: api.TaskRef) -> Run:
         """The live run of a task, or a clear error saying why there is none."""

@@ -134,11 +134,14 @@ class Run:
     def idle_for(self) -> float:
         return max(0.0, time.monotonic() - max(self.last_output, self.last_input))
 
-    async def send_input(self, data: bytes) -> None:
+    async def send_input(self, data: bytes, *, stall: float = math.inf) -> int:
         """Keys from a person (or a tool): they count as activity (once written: a
-        keystroke's round trip does not wait for the bookkeeping)."""
-        await self.send_raw(data)
-        self.note_input()
+        keystroke's round trip does not wait for the bookkeeping). Returns how much was
+        written: less only if the agent read none of it for `stall` seconds."""
+        sent = await self.send_raw(data, stall=stall)
+        if sent:
+            self.note_input()
+        return sent
 
     def note_input(self) -> None:
         """Input reached the agent (from any thread)."""
@@ -147,10 +150,10 @@ class Run:
         if self.status is not Status.RUNNING:  # only then does the watchdog wait for it
             self.project.supervisor.relay.soon(self.poke)
 
-    async def send_raw(self, data: bytes) -> None:
+    async def send_raw(self, data: bytes, *, stall: float = math.inf) -> int:
         if self.session is None:
             raise InvalidTransition(f"task {self.task_id}-{self.slug} has no running agent")
-        await self.session.write(data)
+        return await self.session.write(data, stall=stall)
 
     def resize(self, cols: int, rows: int) -> None:
         """Under `lock`."""

@@ -159,6 +159,34 @@ def test_never_reads_input(api: Api) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_typing_into_an_agent_that_never_reads_gives_up(api: Api) -> None:
+    """With `timeout`, a call gives up once the agent has read nothing for that long: a
+    clear -32003 saying how much was typed, and the agent's input is free for the next
+    writer (which is not stuck behind the first)."""
+    quick_stop(api)
+    add_agent(api.env, api.root, "deaf", DEAF)
+    api.new("deaf", agent="deaf")
+    api("task.start", task="deaf")
+    api.wait_output("deaf", "deaf ready")
+    for _ in range(2):
+        began = time.monotonic()
+        with pytest.raises(RemoteError) as caught:
+            api("task.send_input", task="deaf", text="y" * 65536, timeout=0.5)
+        assert 0.5 <= time.monotonic() - began < 5
+        error = caught.value
+        assert error.remote_code == -32003, error
+        assert "read none of its input for 0.5 s" in error.message
+        assert error.data["total"] == 65536
+        assert 0 <= error.data["sent"] < 65536
+    assert api.status("deaf") in ("running", "idle")
+    for bad in (0, -1, 3601, "1", True, None):
+        with pytest.raises(RemoteError) as caught:
+            api("task.send_input", task="deaf", text="y", timeout=bad)
+        assert caught.value.remote_code == -32602, bad
+    timed_stop(api, "deaf", within=5)
+
+
+@pytest.mark.timeout(60)
 def test_closes_its_terminal(api: Api) -> None:
     """An agent that closes its PTY and lives on stays a running task that takes input
     without harm, and stop ends it."""
