@@ -120,6 +120,7 @@ async def serve(
                 root.start_soon(_warm_up)
                 await daemon.shutdown.wait()
                 server_scope.cancel()
+                supervisor.stopping = True  # the queue waits for the next daemon
                 for run in list(supervisor.runs.values()):
                     run.end_reason = DAEMON_STOPPING
                 runs.cancel_scope.cancel()

@@ -411,8 +411,18 @@ class Project:
         ids |= {task_id for (root, task_id) in self.supervisor.runs if root == self.root}
         return len(ids)
 
+    async def serve_queue(self) -> None:
+        """`fill_slots` as a task of its own: a failure is logged, never raised."""
+        try:
+            await self.fill_slots()
+        except Exception:
+            self.log.exception("serving the queue failed", extra={"event": "task.queue_failed"})
+
     async def fill_slots(self) -> None:
-        """Start queued tasks in the order they were queued, while slots are free."""
+        """Start queued tasks in the order they were queued, while slots are free (not
+        while the daemon stops: its runs end, and the queue is the next daemon's)."""
+        if self.supervisor.stopping:
+            return
         try:
             limit = self.config().max_running
         except ConfigError:
@@ -445,7 +455,7 @@ class Project:
 
     async def recover(self) -> None:
         """At daemon start no agent runs: running and idle tasks become stopped; the queue
-        is rebuilt (by id) and served."""
+        is rebuilt (by id), to be served (`serve_queue`)."""
         items = await self._locked(self.store.scan)
         for item in items:
             if isinstance(item, Loaded) and item.task.status in ACTIVE:

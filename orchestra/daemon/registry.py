@@ -47,6 +47,9 @@ class Registry:
                 await project.recover()
                 self.projects[str(root)] = project
                 await trio.to_thread.run_sync(self._save)
+                # Queued tasks whose slots the last daemon's end freed: started in the
+                # background, so that loading a project never waits for agents to start.
+                self.supervisor.nursery.start_soon(project.serve_queue)
         return project
 
     async def load_known(self) -> None:

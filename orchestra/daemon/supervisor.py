@@ -47,6 +47,7 @@ class Supervisor:
     # a pid that may have been reused).
     state_file: Path
     python: str = sys.executable  # runs the demo agent and other {python} profiles
+    stopping: bool = False  # the daemon is stopping: no run starts any more
     # Shared by the teardowns that ask at once (daemon/coalesce.py).
     process_tables: Coalesced[procs.ProcessTable] = attrs.field(
         factory=lambda: Coalesced(procs.scan_in_thread)
@@ -107,6 +108,8 @@ class Supervisor:
 
     async def start(self, project: Project, task_id: int, slug: str, *, resume: bool) -> Run:
         key = (project.root, task_id)
+        if self.stopping:
+            raise Conflict(f"task {task_id}-{slug} was not started: the daemon is stopping")
         if key in self.runs:
             raise Conflict(f"task {task_id}-{slug} already has a running agent")
         run = Run(project=project, task_id=task_id, slug=slug)
