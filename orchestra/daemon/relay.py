@@ -44,6 +44,7 @@ log = logging.getLogger("orchestra.daemon")
 # Events taken per wait (more wait for the next one). Without it CPython sizes a buffer
 # for FD_SETSIZE events (12 KiB), allocated and freed at every wakeup.
 MAX_EVENTS = 64
+HAVE_EPOLL = hasattr(select, "epoll")
 
 
 class _Poller:
@@ -51,10 +52,10 @@ class _Poller:
     there is one (its events go straight to a dict: a keystroke's wakeup runs a few lines
     of Python, not the selectors module's), a selector elsewhere."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, epoll: bool) -> None:
         self._handlers: dict[int, Handler] = {}
         self._failed: dict[int, Failed] = {}
-        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        self._epoll = select.epoll() if epoll else None
         self._sel = None if self._epoll is not None else selectors.DefaultSelector()
 
     def register(self, fd: int, handler: Handler, *, write: bool, failed: Failed | None) -> None:
@@ -112,8 +113,9 @@ class Relay:
     """The relay thread (see the module docstring): `serve` runs it; the event loop uses
     `watch`, `unwatch` and `call`; handlers use the `*_now` methods and `soon`."""
 
-    def __init__(self) -> None:
-        self._poller = _Poller()
+    def __init__(self, *, epoll: bool = HAVE_EPOLL) -> None:
+        """`epoll=False`: the portable selector (what macOS gets), for tests on Linux."""
+        self._poller = _Poller(epoll=epoll)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)

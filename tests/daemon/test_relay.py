@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -9,14 +10,17 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import trio
 
-from orchestra.daemon.relay import Relay
+from orchestra.daemon.relay import HAVE_EPOLL, Relay
 
 TIMEOUT = 5.0
 
 
-@pytest.fixture
-async def relay() -> AsyncIterator[Relay]:
-    r = Relay()
+# Both ways of waiting: epoll (Linux), and the selector other systems get.
+@pytest.fixture(params=[pytest.param(True, id="epoll"), pytest.param(False, id="selector")])
+async def relay(request: pytest.FixtureRequest) -> AsyncIterator[Relay]:
+    if request.param and not HAVE_EPOLL:
+        pytest.skip("no epoll here")
+    r = Relay(epoll=request.param)
     async with trio.open_nursery() as nursery:
         await nursery.start(r.serve)
         yield r
@@ -111,3 +115,30 @@ async def test_after_it_stops_calls_run_in_the_caller() -> None:
         await nursery.start(r.serve)
         nursery.cancel_scope.cancel()
     assert await r.call(threading.get_ident) == threading.get_ident()
+
+
+async def test_a_write_watch_fires_when_the_fd_drains(relay: Relay) -> None:
+    """What a paste into a full PTY waits for: the fd becoming writable again."""
+    r, w = os.pipe()
+    try:
+        os.set_blocking(w, False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(w, b"x" * 65536)  # full
+        writable = trio.Event()
+
+        def on_writable() -> None:
+            relay.unwatch_now(w)
+            relay.soon(writable.set)
+
+        await relay.watch(w, on_writable, write=True)
+        assert not writable.is_set()
+        os.set_blocking(r, False)
+        with contextlib.suppress(BlockingIOError):
+            while os.read(r, 65536):
+                pass
+        with trio.fail_after(TIMEOUT):
+            await writable.wait()
+    finally:
+        os.close(r)
+        os.close(w)
