@@ -1,7 +1,16 @@
 """Shared fixtures: isolated user dirs, real git repositories, a real daemon process.
 
-Every test that needs a daemon gets its own, on its own socket, under a temp
-HOME and XDG dirs, so tests never see the developer's daemon or each other's.
+Every test that needs a daemon gets one on a socket of its own, under a temp HOME and
+XDG dirs, so tests never see the developer's daemon or each other's.
+
+By default that daemon is the test's own. In a module (or for a test) marked
+`shared_daemon`, the tests take turns on one daemon started for the module instead (a
+daemon costs about 0.6 s of CPU to start and stop, and most tests only need "a daemon"):
+each still gets a fresh base directory, repository and project of its own, and after
+each test everything it left on the daemon is stopped and the daemon is checked to be
+as the test found it (see `leave`). A test that stops, kills or restarts the daemon,
+reads its log, counts what it serves globally, or changes its user (HOME, the global
+config) must not share: mark it `own_daemon` (it then gets its own, as usual).
 """
 
 from __future__ import annotations
@@ -34,10 +43,21 @@ GIT_ENV = {
 
 
 class Env:
-    """A private user: HOME, XDG dirs and a short socket path (sun_path is 108 bytes)."""
+    """A private user: HOME, XDG dirs and a short socket path (sun_path is 108 bytes).
 
-    def __init__(self, base: Path) -> None:
+    With a `host`, a test's view of another Env's user and daemon: its own `base` for its
+    files (repositories, scripts), the host's HOME, XDG dirs, socket and variables.
+    """
+
+    def __init__(self, base: Path, host: Env | None = None) -> None:
         self.base = base
+        self.host = host
+        self.home: Path
+        self.socket: Path
+        self.vars: dict[str, str]
+        if host is not None:
+            self.home, self.socket, self.vars = host.home, host.socket, host.vars
+            return
         self.home = base / "home"
         self.home.mkdir()
         self.socket = base / "run" / "orchestra.sock"
@@ -108,8 +128,23 @@ def make_repo(path: Path) -> Path:
     return path
 
 
+def shares_daemon(request: pytest.FixtureRequest) -> bool:
+    """Whether this test runs on its module's shared daemon (see the module docstring)."""
+    node = request.node
+    return (
+        node.get_closest_marker("shared_daemon") is not None
+        and node.get_closest_marker("own_daemon") is None
+    )
+
+
 @pytest.fixture
-def env() -> Iterator[Env]:
+def env(request: pytest.FixtureRequest) -> Iterator[Env]:
+    if shares_daemon(request):
+        host: Env = request.getfixturevalue("shared_daemon")
+        guest = Env(Path(tempfile.mkdtemp(prefix="t-", dir=host.base)), host=host)
+        yield guest
+        leave(guest)  # its directory stays: the daemon keeps the project's log file open
+        return
     base = Path(tempfile.mkdtemp(prefix="orc-", dir="/tmp"))
     e = Env(base)
     try:
@@ -120,15 +155,118 @@ def env() -> Iterator[Env]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def kill_leftovers(e: Env) -> None:
+@pytest.fixture(scope="module")
+def shared_daemon() -> Iterator[Env]:
+    """One daemon for the `shared_daemon` tests of a module, stopped after its last one."""
+    base = Path(tempfile.mkdtemp(prefix="orc-", dir="/tmp"))
+    host = Env(base)
+    try:
+        host.run("daemon", "start", check=True)
+        yield host
+    finally:
+        stop_daemon(host)
+        kill_leftovers(host)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def leave(guest: Env) -> None:
+    """After a test on the shared daemon: stop every task it left queued or running there,
+    end every process it left (as `kill_leftovers` does, sparing the daemon), then check
+    the daemon is as a fresh one: serving, with no agent, PTY or client connection left.
+    If it is not, the test fails and the next one gets a new daemon."""
+    host = guest.host
+    assert host is not None
+    pid = host.daemon_pid()
+    try:
+        _stop_tasks(guest)
+        kill_leftovers(host, spare=pid)
+        assert pid is not None and host.daemon_pid() == pid, "the shared daemon was replaced"
+        with host.client() as c:
+            c.call("daemon.ping")
+        _wait_quiet(pid, host.socket)
+    except BaseException:
+        stop_daemon(host)
+        kill_leftovers(host)
+        host.run("daemon", "start", check=True)
+        raise
+
+
+def _stop_tasks(guest: Env) -> None:
+    """Stop (through the daemon, as a person would) the queued and running tasks of every
+    project under the guest's base; a queued task can start when another stops: repeat."""
+    prefix = str(guest.base) + os.sep
+    deadline = time.monotonic() + 20
+    with guest.client() as c:
+        while True:
+            busy = []
+            for project in c.call("daemon.status")["projects"]:
+                root = project["root"]
+                if not (root + os.sep).startswith(prefix):
+                    continue
+                for task in c.call("task.list", {"project": root})["tasks"]:
+                    if task["status"] == "queued" or task["run"] is not None:
+                        busy.append((root, task["id"], task["status"] == "queued"))
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"tasks still running or queued after the test: {busy}")
+            for root, task_id, _ in sorted(busy, key=lambda b: not b[2]):  # queued first
+                with contextlib.suppress(RemoteError):  # it moved on meanwhile
+                    c.call("task.stop", {"project": root, "task": task_id})
+
+
+def _wait_quiet(pid: int, socket: Path) -> None:
+    """Wait until the daemon holds no PTY and no client connection (the test's last ones
+    close asynchronously), and has no zombie child."""
+    deadline = time.monotonic() + 10
+    while True:
+        held = _daemon_holds(pid, socket)
+        if not any(held.values()):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the shared daemon still holds {held} after the test")
+        time.sleep(0.005)
+
+
+def _daemon_holds(pid: int, socket: Path) -> dict[str, int]:
+    """PTY masters and client connections open in `pid`, and its zombie children."""
+    targets = []
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                targets.append(str(fd.readlink()))
+    inodes = {t[len("socket:[") : -1] for t in targets if t.startswith("socket:[")}
+    connections = 0
+    # An accepted connection is listed under the listener's path, connected (state 03).
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and fields[7] == str(socket) and fields[5] == "03":
+            connections += fields[6] in inodes
+    zombies = 0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                for child in (task / "children").read_text().split():
+                    with contextlib.suppress(OSError):
+                        stat = Path(f"/proc/{child}/stat").read_bytes()
+                        zombies += stat.rsplit(b")", 1)[1].split()[0] == b"Z"
+    return {
+        "ptys": sum(t.endswith("ptmx") for t in targets),
+        "connections": connections,
+        "zombies": zombies,
+    }
+
+
+def kill_leftovers(e: Env, *, spare: int | None = None) -> None:
     """End every process still carrying this test's socket in its environment (daemons a
-    test started and lost track of, their agents), so no test leaks a process."""
+    test started and lost track of, their agents), so no test leaks a process; all but
+    `spare` (a shared daemon)."""
     marker = f"ORCHESTRA_SOCKET={e.socket}".encode()
 
     def ours() -> list[int]:
         pids = []
         for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) == os.getpid():
+            if not name.isdigit() or int(name) in (os.getpid(), spare):
                 continue
             try:
                 environ = Path("/proc", name, "environ").read_bytes()
@@ -209,8 +347,9 @@ agents.sleeper.command = [
 
 @pytest.fixture
 def daemon(env: Env) -> Iterator[Env]:
-    """A running daemon (started the way users start it)."""
-    env.run("daemon", "start", check=True)
+    """A running daemon (started the way users start it; the shared one is running)."""
+    if env.host is None:
+        env.run("daemon", "start", check=True)
     yield env
 
 

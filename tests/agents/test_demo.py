@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -139,18 +141,25 @@ def test_input_is_echoed_edited_and_answered(tmp_path: Path, spawn) -> None:
     assert agent.exit_status() == 0
 
 
-def test_outside_a_repository_it_says_so_and_keeps_going(tmp_path: Path, spawn) -> None:
+def test_outside_a_repository_it_says_so_and_keeps_going(spawn) -> None:
     """Outside a git repository it writes its notes, commits nothing, says so, and still runs."""
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    agent = spawn(plain, "hello")
-    agent.expect("not a git repository")
-    agent.expect(WAITING)
-    agent.type("again\r")
-    agent.expect("Done: “again”")
-    assert "- reply: again" in (plain / "DEMO_NOTES.md").read_text()
-    agent.type("exit\r")
-    assert agent.exit_status() == 0
+    # A short directory, not tmp_path: the agent shows "<cwd> is not a git repository" on a
+    # 100-column screen, and a long cwd (pytest's tmp_path grows with the user's name and,
+    # under xdist, the worker's) wraps the line in the middle of the words expected here.
+    base = Path(tempfile.mkdtemp(prefix="orc-", dir="/tmp"))
+    try:
+        plain = base / "plain"
+        plain.mkdir()
+        agent = spawn(plain, "hello")
+        agent.expect("not a git repository")
+        agent.expect(WAITING)
+        agent.type("again\r")
+        agent.expect("Done: “again”")
+        assert "- reply: again" in (plain / "DEMO_NOTES.md").read_text()
+        agent.type("exit\r")
+        assert agent.exit_status() == 0
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_reporting_without_a_daemon_shows_the_error(tmp_path: Path, spawn) -> None:

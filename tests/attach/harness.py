@@ -230,7 +230,23 @@ class Pane:
         self.tmux("paste-buffer", "-p", "-d", "-b", "probe", "-t", self.target)
 
     def resize(self, cols: int, rows: int) -> None:
+        """Resize the pane, and wait until its terminal has the new size: tmux 3.3 applies a
+        resize that comes within 250 ms of the previous one only when that timer fires, after
+        `resize-window` has returned (a program started meanwhile sees the old size)."""
         self.tmux("resize-window", "-t", self.target, "-x", str(cols), "-y", str(rows))
+        wait_until(
+            lambda: self.tty_size() == (cols, rows),
+            lambda: f"the terminal of {self.target} to be {cols}x{rows}: {self.tty_size()}",
+        )
+
+    def tty_size(self) -> tuple[int, int]:
+        """The size the pane's terminal has now (what a program in it would read)."""
+        fd = os.open(self.display("#{pane_tty}"), os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            size = os.get_terminal_size(fd)
+        finally:
+            os.close(fd)
+        return size.columns, size.lines
 
     def wait(
         self, check: Callable[[list[str]], T | None], what: str, timeout: float = TIMEOUT

@@ -35,6 +35,9 @@ from tests.conftest import Env
 from tests.daemon.wire import stop_and_forget, wait_until
 from tests.e2e.support import Api, add_agent, configure, toml
 
+# One daemon for the module, a fresh project for each test (tests/conftest.py).
+pytestmark = pytest.mark.shared_daemon
+
 PANE = (100, 30)  # the size the daemon gives a PTY before anyone attaches
 SHA = re.compile(r"(?<=committed )[0-9a-f]{7,}")  # commit ids differ between checkouts
 HTOP_NUMBERS = re.compile(r"\d[\d.:]*[KMGT]?")  # numbers and meter bars change, labels do not
@@ -309,7 +312,8 @@ def live(tmux_installed: None, daemon: Env, project: Path) -> Iterator[Live]:
     finally:
         session.tmux.kill()
         session.api.close()
-        stop_and_forget(daemon)
+        if daemon.host is None:  # a shared daemon keeps running (see tests/conftest.py)
+            stop_and_forget(daemon)
 
 
 def clone(live: Live, name: str) -> Path:
@@ -351,6 +355,7 @@ def test_demo_agent_screen_equals_direct_run(live: Live, size: tuple[int, int]) 
     same_screen(attached, direct, styled=True, mask=lambda row: SHA.sub("<sha>", row))
 
 
+@pytest.mark.own_daemon  # vim and htop write to the HOME they run in
 def test_vim_screen_equals_direct_run(live: Live) -> None:
     """Attached to vim, the screen (colours included) and cursor equal vim run directly."""
     require("vim")
@@ -372,6 +377,7 @@ def test_vim_screen_equals_direct_run(live: Live) -> None:
     same_screen(attached, direct, styled=True)
 
 
+@pytest.mark.own_daemon
 @pytest.mark.parametrize("size", [PANE, (80, 24)], ids=["same-size", "resized"])
 def test_htop_screen_equals_direct_run(live: Live, size: tuple[int, int]) -> None:
     """Attached to htop, its labels, column header and keys bar equal htop run directly."""
@@ -463,7 +469,11 @@ def terminate_client(_live: Live, outer: Wrapped) -> None:
 @pytest.mark.parametrize(
     ("cut", "said"),
     [
-        (kill_daemon, ["orchestra: lost the daemon: alpha", "[attach exited 1]"]),
+        pytest.param(
+            kill_daemon,
+            ["orchestra: lost the daemon: alpha", "[attach exited 1]"],
+            marks=pytest.mark.own_daemon,
+        ),
         (terminate_client, ["[detached (signal): alpha]", "[attach exited 0]"]),
     ],
     ids=["daemon-killed", "client-terminated"],

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 
 import orchestra
@@ -19,6 +20,9 @@ from orchestra.core.errors import (
 from orchestra.core.names import SLUG_RULE
 from tests.cli.support import fails, json_error, ok, run, run_on_tty, script, show
 from tests.conftest import Env, git
+
+# One daemon for the module, a fresh project for each test (tests/conftest.py).
+pytestmark = pytest.mark.shared_daemon
 
 # -- init -------------------------------------------------------------------------
 

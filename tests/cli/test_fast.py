@@ -9,6 +9,9 @@ import pytest
 
 from tests.conftest import Env
 
+# One daemon for the module, a fresh project for each test (tests/conftest.py).
+pytestmark = pytest.mark.shared_daemon
+
 TYPER = {"ORCHESTRA_NO_FAST": "1"}
 
 

@@ -17,6 +17,9 @@ from orchestra.core.errors import EXIT_USAGE
 from tests.cli.support import fails, ok
 from tests.conftest import Env
 
+# One daemon for the module, a fresh project for each test (tests/conftest.py).
+pytestmark = pytest.mark.shared_daemon
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 

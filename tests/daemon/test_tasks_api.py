@@ -19,6 +19,10 @@ from tests.daemon.wire import Raw, log_lines, stop_and_forget, wait_until
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 
+# One daemon for the module, a fresh project for each test (tests/conftest.py).
+pytestmark = pytest.mark.shared_daemon
+
+
 class Api(ProjectApi):
     """Calls on one project, over one connection kept for the whole test."""
 
@@ -34,7 +38,8 @@ def api(daemon: Env, project: Path) -> Iterator[Api]:
         yield a
     finally:
         a.client.close()
-        stop_and_forget(daemon)
+        if daemon.host is None:  # a shared daemon keeps running (see tests/conftest.py)
+            stop_and_forget(daemon)
 
 
 def events(c: Raw, count: int) -> list[dict[str, Any]]:
@@ -99,6 +104,7 @@ async def test_twenty_concurrent_new_get_distinct_ids(api: Api) -> None:
     assert files == sorted(f"{ids[i]}-t{i}.md" for i in range(20))
 
 
+@pytest.mark.own_daemon  # counts the daemon's subscribers
 def test_two_clients_one_subscribed(api: Api) -> None:
     """A subscribed client receives events.task_changed for what another client does."""
     root = str(api.root)
@@ -128,6 +134,7 @@ def test_two_clients_one_subscribed(api: Api) -> None:
         sub.ping()  # a subscribed connection still answers calls
 
 
+@pytest.mark.own_daemon  # reads daemon.status, which lists every project served
 def test_broken_task_file(api: Api) -> None:
     """A task file with bad TOML shows in task.list's errors by file and line; others still list,
     and task.get on it fails with -32004 naming the file and line."""

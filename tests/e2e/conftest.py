@@ -17,11 +17,13 @@ def api(daemon: Env, project: Path) -> Iterator[Api]:
     """A running daemon, an initialised project (default agent `sleeper`) and a client.
 
     Afterwards the daemon is stopped, which stops its agents; the `env` fixture then
-    ends any process a failing test left behind.
+    ends any process a failing test left behind. A shared daemon is left running: the
+    `env` fixture stops what the test left on it.
     """
     a = Api(daemon, project)
     try:
         yield a
     finally:
         a.close()
-        stop_and_forget(daemon)
+        if daemon.host is None:
+            stop_and_forget(daemon)

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
 from orchestra.core.errors import EXIT_ERROR
@@ -308,6 +309,7 @@ def test_a_setsid_double_forked_helper_is_stopped_with_its_agent(api: Api) -> No
     no_zombies(daemon)
 
 
+@pytest.mark.shared_daemon  # one task's states and log: any daemon will do (tests/conftest.py)
 def test_idle_after_quiet_running_again_on_input(api: Api) -> None:
     """An agent that prints then goes quiet becomes idle after idle_timeout (an event and a
     log line); input it echoes makes it running again, and quiet makes it idle again."""
@@ -346,6 +348,7 @@ def idle_moves(api: Api, at_least: int) -> list[tuple[str, str, str]] | None:
     return moves if len(moves) >= at_least else None
 
 
+@pytest.mark.shared_daemon  # one task's states and log: any daemon will do (tests/conftest.py)
 def test_explicit_idle_wins_over_output_until_input(api: Api) -> None:
     """`orchestra idle` makes a running task idle and its output does not undo that; input
     does, and from then on the timer and output move it again as usual."""
@@ -372,6 +375,7 @@ def test_explicit_idle_wins_over_output_until_input(api: Api) -> None:
     ]
 
 
+@pytest.mark.shared_daemon  # one task's states and log: any daemon will do (tests/conftest.py)
 def test_agent_exit_code_is_logged_and_the_task_stops(api: Api) -> None:
     """When the agent exits by itself its exit code is logged and shown, and the task
     becomes stopped."""
@@ -387,6 +391,7 @@ def test_agent_exit_code_is_logged_and_the_task_stops(api: Api) -> None:
     assert (stop["why"], stop["exit_code"]) == ("agent exited, exit code 7", 7)
 
 
+@pytest.mark.shared_daemon  # one task's states and log: any daemon will do (tests/conftest.py)
 def test_demo_agent_reports_done_and_quitting_keeps_it_completed(api: Api) -> None:
     """The demo agent works, reports completion when told `done`, and when it then exits the
     task stays completed (with the exit code logged and its commit counted)."""
@@ -484,6 +489,7 @@ def restarts(project: Path) -> list[dict[str, Any]]:
     return [x for x in log_lines(project) if x.get("why") == "daemon restart"]
 
 
+@pytest.mark.shared_daemon  # one task's states and log: any daemon will do (tests/conftest.py)
 def test_an_agent_command_not_on_path_fails_the_start(api: Api) -> None:
     """An agent whose program is not on PATH fails `start` with a clear message, and the
     task is failed."""

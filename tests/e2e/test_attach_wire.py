@@ -23,6 +23,9 @@ from orchestra.core import frames
 from tests.daemon.wire import TIMEOUT, Raw, alive, wait_until
 from tests.e2e.support import Api, add_agent, fds
 
+# One daemon for the module, a fresh project for each test (tests/conftest.py).
+pytestmark = pytest.mark.shared_daemon
+
 # Echoes each line it reads (the PTY's own echo shows the typing too).
 ECHO = """
 import sys
@@ -229,6 +232,7 @@ def test_paste_larger_than_the_agents_terminal_arrives_whole_and_blocks_nothing(
         assert not writer.is_alive()
 
 
+@pytest.mark.own_daemon  # stops the daemon
 def test_daemon_stopping_tells_an_attached_terminal_then_exits(
     echo: Api, terminal: Terminal
 ) -> None:

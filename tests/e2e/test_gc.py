@@ -24,7 +24,8 @@ from tests.e2e.review_support import (
 )
 from tests.e2e.support import Api, configure
 
-pytestmark = pytest.mark.usefixtures("guard")
+# One daemon for the module, a fresh project for each test (tests/conftest.py).
+pytestmark = [pytest.mark.usefixtures("guard"), pytest.mark.shared_daemon]
 
 
 def gc(api: Api, *args: str, code: int = 0) -> Any:

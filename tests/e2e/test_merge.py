@@ -25,7 +25,8 @@ from tests.e2e.review_support import (
 )
 from tests.e2e.support import Api, configure
 
-pytestmark = pytest.mark.usefixtures("guard")
+# One daemon for the module, a fresh project for each test (tests/conftest.py).
+pytestmark = [pytest.mark.usefixtures("guard"), pytest.mark.shared_daemon]
 
 
 def merge(api: Api, *args: str) -> Any:

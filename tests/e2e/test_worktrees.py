@@ -9,9 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from orchestra.core.errors import EXIT_CONFLICT, EXIT_ERROR
 from tests.conftest import TEST_AGENT_CONFIG, git, make_repo
 from tests.e2e.support import Api, add_agent, configure, toml
+
+# One daemon for the module, a fresh project for each test (tests/conftest.py).
+pytestmark = pytest.mark.shared_daemon
 
 # Says what it sees, then waits (SIGHUP from `stop` ends it).
 ENV_DUMP = """
@@ -240,6 +245,7 @@ def test_a_missing_base_branch_fails_the_start(api: Api) -> None:
     assert not has_branch(api, "orchestra/1-alpha")
 
 
+@pytest.mark.own_daemon  # writes the daemon's ~/.gitconfig
 def test_submodules_are_initialised_in_the_worktree(api: Api) -> None:
     """In a repository with a submodule the new worktree has it checked out, unless
     `submodules = false`."""

@@ -19,6 +19,9 @@ from mcp.shared.exceptions import MCPError
 
 from tests.conftest import Env, git
 
+# One daemon for the module, a fresh project for each test (tests/conftest.py).
+pytestmark = pytest.mark.shared_daemon
+
 TOOLS = {
     "list_tasks",
     "get_task",
@@ -132,6 +135,7 @@ async def test_initialize_lists_tools_with_valid_schemas(env: Env, project: Path
     assert by_name["create_task"].input_schema["required"] == ["slug"]
 
 
+@pytest.mark.own_daemon  # the bridge autostarts it
 @pytest.mark.parametrize(
     "argv",
     [("-m", "orchestra.mcp", "-C", "{project}"), ("-m", "orchestra", "-C", "{project}", "mcp")],
@@ -233,6 +237,7 @@ async def test_errors_are_tool_errors_with_the_daemons_message(env: Env, project
         assert (await ok(session, "get_task", task=1))["slug"] == "draft-one"  # an int id works
 
 
+@pytest.mark.own_daemon  # no daemon at first, then one started
 async def test_daemon_unreachable_is_a_tool_error(env: Env, project: Path) -> None:
     """With autostart off and no daemon, a tool call says so as a tool error, and once the
     daemon is started the same bridge serves."""
@@ -247,6 +252,7 @@ async def test_daemon_unreachable_is_a_tool_error(env: Env, project: Path) -> No
         assert (await ok(session, "list_tasks"))["tasks"] == []
 
 
+@pytest.mark.own_daemon  # restarts it
 async def test_bridge_reconnects_after_a_daemon_restart(env: Env, project: Path) -> None:
     """After the daemon restarts under it, the bridge's next call reconnects and succeeds."""
     async with bridge(env, project) as session:
