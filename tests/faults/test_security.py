@@ -147,7 +147,11 @@ def test_description_is_one_argv_element(env: Env, project: Path) -> None:
     """A description full of shell syntax reaches the agent byte for byte as one argument,
     and no shell ever runs it."""
     out = env.base / "argv.json"
-    script = "import json, sys\nopen(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))\n"
+    script = (  # written whole, then renamed: the test never reads half of it
+        "import json, os, sys\n"
+        "open(sys.argv[1] + '.tmp', 'w').write(json.dumps(sys.argv[2:]))\n"
+        "os.replace(sys.argv[1] + '.tmp', sys.argv[1])\n"
+    )
     add_agent(env, project, "argv", script, args=(str(out), "{prompt}"))
     description = (
         f"$(touch {PWNED}) `touch {PWNED}`; touch {PWNED} | touch {PWNED} && touch {PWNED}\n"
