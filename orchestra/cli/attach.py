@@ -149,9 +149,11 @@ def attach(
     sock = client.sock
     assert sock is not None
     terminal = None if os.environ.get("ORCHESTRA_ATTACH_RELAY") else _own_terminal()
-    cols, rows = os.get_terminal_size(1)
     ending = Ending("detached")
-    with raw_terminal(0):
+    # Signals are caught from here on, and kept for the session: a resize while the attach
+    # is being asked for is reported once it starts, and a SIGTERM then detaches at once.
+    with _caught_signals() as wake_r, raw_terminal(0):
+        cols, rows = os.get_terminal_size(1)
         colors, kitty_flags = query_terminal(0, 1)
         params = {
             "project": str(s.project),
@@ -181,7 +183,12 @@ def attach(
                     os.close(terminal)
                     terminal = None
                 _session(
-                    sock, leftover, ending, relay_keys=keys if relay else None, read_only=read_only
+                    sock,
+                    leftover,
+                    ending,
+                    wake_r,
+                    relay_keys=keys if relay else None,
+                    read_only=read_only,
                 )
             finally:
                 # Back to the user's screen and cursor from the alternate screen; from the
@@ -240,17 +247,10 @@ def _request_attach(sock: socket.socket, params: dict[str, Any]) -> tuple[dict[s
 LAST_WORD_TIMEOUT = 2.0  # seconds to wait for the daemon's EXIT frame after asking to detach
 
 
-def _session(
-    sock: socket.socket,
-    leftover: bytes,
-    ending: Ending,
-    *,
-    relay_keys: bytes | None,
-    read_only: bool,
-) -> None:
-    """Until the daemon's EXIT frame (or a lost daemon): report resizes, pass signals on as
-    a detach, and, when relaying (`relay_keys`: the detach keys), shuttle keys and screen."""
-    sock.setblocking(False)
+@contextlib.contextmanager
+def _caught_signals() -> Iterator[int]:
+    """SIGWINCH, SIGTERM and SIGHUP written to a pipe ("w" a resize, "t" the others), whose
+    read end this yields, instead of their default actions."""
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
 
@@ -262,6 +262,28 @@ def _session(
         sig: signal.signal(sig, on_signal)
         for sig in (signal.SIGWINCH, signal.SIGTERM, signal.SIGHUP)
     }
+    try:
+        yield wake_r
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        os.close(wake_r)
+        os.close(wake_w)
+
+
+def _session(
+    sock: socket.socket,
+    leftover: bytes,
+    ending: Ending,
+    wake_r: int,
+    *,
+    relay_keys: bytes | None,
+    read_only: bool,
+) -> None:
+    """Until the daemon's EXIT frame (or a lost daemon): report resizes, pass signals on as
+    a detach (`wake_r`: see `_caught_signals`), and, when relaying (`relay_keys`: the detach
+    keys), shuttle keys and screen."""
+    sock.setblocking(False)
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ, "daemon")
     sel.register(wake_r, selectors.EVENT_READ, "wake")
@@ -319,11 +341,7 @@ def _session(
                         ending.why = "detached (signal)"
                         deadline = _detach(sock)
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
         sel.close()
-        os.close(wake_r)
-        os.close(wake_w)
 
 
 def _detach(sock: socket.socket) -> float:
