@@ -149,7 +149,8 @@ async def _warm_up() -> None:
             term.close()
 
     with contextlib.suppress(Exception):  # no engine: the first start reports it
-        await trio.to_thread.run_sync(warm)
+        # Abandoned if the daemon stops meanwhile: a stop need not wait for it.
+        await trio.to_thread.run_sync(warm, abandon_on_cancel=True)
 
 
 async def _serve_until(
