@@ -145,9 +145,19 @@ def env(request: pytest.FixtureRequest) -> Iterator[Env]:
         yield guest
         leave(guest)  # its directory stays: the daemon keeps the project's log file open
         return
-    base = Path(tempfile.mkdtemp(prefix="orc-", dir="/tmp"))
+    with private_user() as e:
+        yield e
+
+
+@contextlib.contextmanager
+def private_user(parent: str | Path = "/tmp", *, daemon: bool = False) -> Iterator[Env]:
+    """A private user under `parent`, with its daemon started if `daemon`; afterwards its
+    daemon and every process left behind are ended and its files removed."""
+    base = Path(tempfile.mkdtemp(prefix="orc-", dir=parent))
     e = Env(base)
     try:
+        if daemon:
+            e.run("daemon", "start", check=True)
         yield e
     finally:
         stop_daemon(e)
@@ -158,15 +168,8 @@ def env(request: pytest.FixtureRequest) -> Iterator[Env]:
 @pytest.fixture(scope="module")
 def shared_daemon() -> Iterator[Env]:
     """One daemon for the `shared_daemon` tests of a module, stopped after its last one."""
-    base = Path(tempfile.mkdtemp(prefix="orc-", dir="/tmp"))
-    host = Env(base)
-    try:
-        host.run("daemon", "start", check=True)
+    with private_user(daemon=True) as host:
         yield host
-    finally:
-        stop_daemon(host)
-        kill_leftovers(host)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def leave(guest: Env) -> None:

@@ -12,7 +12,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +20,7 @@ from typing import Any
 import pytest
 
 from orchestra.core import names
-from tests.conftest import (
-    Env,
-    kill_leftovers,
-    served_project,
-    stop_daemon,
-)
+from tests.conftest import Env, private_user, served_project
 from tests.daemon.wire import Raw, stop_and_forget, wait_until
 from tests.e2e.support import Api, add_agent
 
@@ -290,16 +284,11 @@ def reachable_env() -> Iterator[Env]:
     )
     if parent is None:
         pytest.skip("no temporary directory other users can traverse")
-    base = Path(tempfile.mkdtemp(prefix="orc-", dir=parent))
-    env = Env(base)
-    try:
-        env.run("daemon", "start", check=True)
-        yield env
-    finally:
-        stop_and_forget(env)
-        stop_daemon(env)
-        kill_leftovers(env)
-        shutil.rmtree(base, ignore_errors=True)
+    with private_user(parent, daemon=True) as env:
+        try:
+            yield env
+        finally:
+            stop_and_forget(env)
 
 
 @pytest.mark.timeout(60)
