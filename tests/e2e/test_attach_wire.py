@@ -59,11 +59,20 @@ class Frames:
         raw.buffer = b""
 
     def until(self, kind: bytes, text: bytes = b"") -> bytes:
-        """Read until a frame of `kind` (with `text` in it) comes; return its payload."""
+        """Read until a frame of `kind` comes, with `text` in it; for OUTPUT, until `text`
+        is in the output since the call (a line may come in two frames, as the agent's
+        output came in two reads). Return that payload, or that output."""
+        output = b""
         while True:
             while self.got:
                 k, payload = self.got.pop(0)
-                if k == kind and text in payload:
+                if k != kind:
+                    continue
+                if kind == frames.OUTPUT:
+                    output += payload
+                    if text in output:
+                        return output
+                elif text in payload:
                     return payload
             chunk = self.raw.sock.recv(65536)
             assert chunk, f"the daemon hung up before a {kind!r} frame with {text!r}"
