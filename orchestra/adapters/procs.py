@@ -62,10 +62,7 @@ def _stat(pid: int) -> tuple[str, int] | None:
 
 
 def _all_pids() -> list[int]:
-    if HAVE_PROC:
-        return [int(p) for p in os.listdir(PROC) if p.isdigit()]
-    out = subprocess.run(["ps", "-A", "-o", "pid="], capture_output=True, text=True, check=False)
-    return [int(x) for x in out.stdout.split()]
+    return [int(p) for p in os.listdir(PROC) if p.isdigit()]
 
 
 def _run_id(pid: int) -> str | None:
@@ -93,6 +90,10 @@ class ProcessTable:
     parents: dict[int, int]  # pid -> ppid
     live: frozenset[int]  # running or stopped (zombies are gone: they only wait to be reaped)
     marked: dict[str, set[int]]  # run id -> processes carrying its marker
+    # ppid -> pids, once per table: every teardown sharing it walks its tree.
+    children: dict[int, list[int]] = attrs.field(
+        init=False, default=attrs.Factory(lambda self: _children(self.parents), takes_self=True)
+    )
 
     def task(self, root_pid: int | None, run_id: str) -> set[int]:
         """Every live process of a task: the tree under `root_pid`, plus any carrying its
@@ -100,9 +101,7 @@ class ProcessTable:
         found: set[int] = set()
         if root_pid is not None and root_pid in self.parents:
             found.add(root_pid)
-        children: dict[int, list[int]] = {}
-        for pid, ppid in self.parents.items():
-            children.setdefault(ppid, []).append(pid)
+        children = self.children
         stack = list(found)
         while stack:
             for child in children.get(stack.pop(), []):
@@ -111,6 +110,13 @@ class ProcessTable:
                     stack.append(child)
         found |= self.marked.get(run_id, set())
         return found & self.live
+
+
+def _children(parents: dict[int, int]) -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    return children
 
 
 def scan_processes() -> ProcessTable:
