@@ -160,8 +160,8 @@ class PtySession:
         paste it reads slowly) would stall its output, and with it the agent.
         """
         try:
-            return os.write(self.fileno(), data)
-        except OSError:  # full (EAGAIN), hung up (EIO), closed (EBADF)
+            return self._write_some(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):  # hung up, closed
             return 0
 
     def resize(self, rows: int, cols: int) -> None:
