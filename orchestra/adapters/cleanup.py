@@ -198,9 +198,9 @@ def plan(
                     path=str(paths.archive / f"{task.stem}.md"),
                 )
             )
+    scratch = scratches(paths)
     actions += [
-        Action(kind="drop_scratch", key=f"scratch:{path.name}", path=str(path))
-        for path in scratches(paths)
+        Action(kind="drop_scratch", key=f"scratch:{path.name}", path=str(path)) for path in scratch
     ]
     if prunable:
         folders = tuple(sorted(str(e["path"]) for e in prunable))
@@ -211,7 +211,7 @@ def plan(
     return GcPlan(
         actions=tuple(actions),
         skipped=tuple(skipped),
-        orphans=tuple(orphans(git, paths, set(known_stems), entries)),
+        orphans=tuple(orphans(git, paths, set(known_stems), entries, set(scratch))),
     )
 
 
@@ -241,9 +241,14 @@ def _prunable(by_path: dict[Path, dict[str, Any]], wt: Path) -> bool:
 
 
 def orphans(
-    git: Git, paths: ProjectPaths, stems: set[str], entries: list[dict[str, Any]]
+    git: Git,
+    paths: ProjectPaths,
+    stems: set[str],
+    entries: list[dict[str, Any]],
+    planned: set[Path],
 ) -> list[Orphan]:
-    """`orchestra/*` branches and worktree folders that belong to no task."""
+    """`orchestra/*` branches and worktree folders that belong to no task (and that gc
+    does not plan to remove: `planned`, the scratch worktrees)."""
     holders = {e["branch"]: Path(e["path"]) for e in entries if e.get("branch")}
     found: list[Orphan] = []
     out = git.run("for-each-ref", "--format=%(refname)", "refs/heads/orchestra/")
@@ -258,7 +263,6 @@ def orphans(
         found.append(Orphan(kind="branch", name=branch, detail=detail))
     if paths.worktrees.is_dir():
         registered = {Path(e["path"]).resolve() for e in entries}
-        planned = set(scratches(paths))
         for child in sorted(paths.worktrees.iterdir()):
             if child.name in stems or child in planned:
                 continue
