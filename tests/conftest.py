@@ -233,11 +233,9 @@ def _wait_quiet(pid: int, socket: Path) -> None:
 
 def _daemon_holds(pid: int, socket: Path) -> dict[str, int]:
     """PTY masters and client connections open in `pid`, and its zombie children."""
-    targets = []
-    with contextlib.suppress(OSError):
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(OSError):
-                targets.append(str(fd.readlink()))
+    from tests.e2e.support import fds, zombies  # it imports this module
+
+    targets = fds(pid)
     inodes = {t[len("socket:[") : -1] for t in targets if t.startswith("socket:[")}
     connections = 0
     # An accepted connection is listed under the listener's path, connected (state 03).
@@ -245,18 +243,10 @@ def _daemon_holds(pid: int, socket: Path) -> dict[str, int]:
         fields = line.split()
         if len(fields) >= 8 and fields[7] == str(socket) and fields[5] == "03":
             connections += fields[6] in inodes
-    zombies = 0
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                for child in (task / "children").read_text().split():
-                    with contextlib.suppress(OSError):
-                        stat = Path(f"/proc/{child}/stat").read_bytes()
-                        zombies += stat.rsplit(b")", 1)[1].split()[0] == b"Z"
     return {
         "ptys": sum(t.endswith("ptmx") for t in targets),
         "connections": connections,
-        "zombies": zombies,
+        "zombies": len(zombies(pid)),
     }
 
 
