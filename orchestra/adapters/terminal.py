@@ -1080,6 +1080,13 @@ class Terminal:
         self.apply(data)
         return out
 
+    @property
+    def stop_bytes(self) -> bytes | None:
+        """A chunk holding none of these bytes passes `strip` unchanged, and the relay
+        may forward it before `strip` sees it; None while a sequence is open, when every
+        chunk must be looked at first."""
+        return self._scan.special if self._scan.at_rest else None
+
     def strip(self, data: bytes) -> bytes:
         """The first half of `feed_filtered`: `data` minus its queries, for the clients.
         `apply(data)` must follow, with no other call in between: the clients can be sent

@@ -222,6 +222,7 @@ class VTScanner:
         "_strip",
         "events",
         "plain",
+        "special",
     )
 
     def __init__(
@@ -237,8 +238,9 @@ class VTScanner:
         # For a chunk holding ENQ or one of `ctl` (slower: no common ESC prefix).
         self._ctl = b"\x05" + ctl
         self._pat_ctl = re.compile(scan + b"|[" + re.escape(self._ctl) + b"]")
-        # Whether a chunk needs scanning at all (a keystroke's echo usually does not).
-        self._special = re.compile(b"[\x1b" + re.escape(self._ctl) + b"]").search
+        # The bytes that make a chunk need scanning (a keystroke's echo usually has none).
+        self.special = b"\x1b" + self._ctl
+        self._special = re.compile(b"[" + re.escape(self.special) + b"]").search
         self._extra = re.compile(extra) if extra else None
         self._strip = strip
         # True: report every string; a tuple: only OSC whose body starts with one of them.
@@ -270,6 +272,12 @@ class VTScanner:
         """The unresolved tail held back from the last `feed` (for tests)."""
         return self._held
 
+    @property
+    def at_rest(self) -> bool:
+        """No sequence is open: a chunk with none of the `special` bytes passes unchanged
+        and reports nothing."""
+        return not (self._str or self._held)
+
     def _keep(self, chunk: bytes) -> None:
         room = PENDING_MAX - len(self._fwd)
         if room > 0:
@@ -277,7 +285,7 @@ class VTScanner:
 
     def feed(self, data: bytes) -> bytes:
         """Scan `data`; with `strip`, return it minus every query (else b"")."""
-        if not (self._str or self._held) and self._special(data) is None:
+        if not (self._str or self._held) and self._special(data) is None:  # at rest
             self.events = []  # no sequence and no reported control byte: nothing to do
             self.plain = True
             return data if self._strip else b""

@@ -46,6 +46,7 @@ from orchestra.core import frames
 from orchestra.core.detach import DetachMatcher
 from orchestra.core.errors import InvalidTransition
 from orchestra.core.frames import Decoder, FrameError
+from orchestra.daemon.forward import write_some
 from orchestra.daemon.runner import DAEMON_STOPPING
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ class Viewer:
     queued: int = 0
     resync: bool = False
     gone: bool = False  # a write failed: the client or its terminal went away
+    routed: bool = False  # the relay writes clean output straight to its fd (Run.reroute)
     ended: dict[str, Any] | None = None  # set when the run ends: the last word to the client
     _wake: trio.Event = attrs.field(factory=trio.Event)
 
@@ -91,18 +93,7 @@ class Viewer:
         if not data or self.gone:
             return self.gone
         if not self.pending and not self.framed:  # the usual case: straight out
-            try:
-                sent = os.write(self.fd, data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:  # EPIPE, EIO, EBADF: nobody reads this any more
-                self.gone = True
-                return True
-            if sent == len(data):
-                return False
-            self._queue(data)
-            self.head_sent = sent
-            return True
+            return self.took(data, write_some(self.fd, data))
         if self.framed:
             for start in range(0, len(data), frames.MAX_PAYLOAD):
                 self._queue(frames.encode(frames.OUTPUT, data[start : start + frames.MAX_PAYLOAD]))
@@ -114,6 +105,23 @@ class Viewer:
         else:
             self.flush()
         return bool(self.pending) or self.resync or self.gone
+
+    def took(self, data: bytes, sent: int) -> bool:
+        """`data` was written to the fd, with nothing pending before it, and `sent` bytes
+        of it taken (-1: the write failed: EPIPE, EIO, EBADF, nobody reads this any more).
+        Returns whether its writer task must run for the rest."""
+        if sent < 0:
+            self.gone = True
+            return True
+        if sent == len(data):
+            return False
+        self._queue(data)
+        self.head_sent = sent
+        return True
+
+    def direct(self) -> bool:
+        """Output may be written straight to its fd now (nothing queued or owed first)."""
+        return not (self.framed or self.pending or self.resync or self.gone) and self.ended is None
 
     def _queue(self, data: bytes) -> None:
         self.pending.append(data)
@@ -260,10 +268,11 @@ async def serve_viewer(
         viewer.attached_on_alt = run.terminal.alt_screen
         if viewer.push(redraw(run)):
             viewer.wake()
+    relay = run.project.supervisor.relay
+    await relay.call(run.reroute)  # its clean output straight from the relay, if it can take it
     why = HUNG_UP
     pty = None  # the key reader's own file of the agent's terminal
     reader = None
-    relay = run.project.supervisor.relay
     try:
         if not read_only and run.terminal_focus_events():
             await run.send_raw(FOCUS_IN)
@@ -280,7 +289,7 @@ async def serve_viewer(
                     if not read_only and run.session is not None and not run.closed:
                         pty = os.dup(run.session.fileno())
                 reader = KeyReader(run, viewer, relay, tty, pty, DetachMatcher(detach_keys))
-                await relay.watch(tty, reader.on_keys, failed=reader.failed)
+                await relay.call(reader.start)
                 nursery.start_soon(until, reader.wait)
             await until(partial(_control, run, viewer, stream, leftover))
     finally:
@@ -292,6 +301,9 @@ async def serve_viewer(
             if viewer in run.viewers:
                 run.viewers.remove(viewer)
         with trio.CancelScope(shield=True):
+            # The relay no longer writes to the viewer's fd once this returns: from now on
+            # only this task does (the last word), and then closes it.
+            await relay.call(run.reroute)
             if not read_only and run.session is not None and run.terminal_focus_events():
                 # Never waited for: an agent that does not read must not hold up the detach.
                 run.session.write_nowait(FOCUS_OUT)
@@ -342,6 +354,7 @@ async def _write(run: Run, viewer: Viewer) -> str:
             if not viewer.pending and viewer.ended is not None:
                 return ENDED
             waiting = bool(viewer.pending)
+            rejoin = not viewer.routed and viewer.direct()
         if waiting:
             try:
                 await trio.lowlevel.wait_writable(viewer.fd)
@@ -350,6 +363,8 @@ async def _write(run: Run, viewer: Viewer) -> str:
             with run.lock:
                 viewer.flush()
         else:
+            if rejoin:  # caught up: the relay may write to it straight again
+                run.project.supervisor.relay.post(run.reroute)
             await viewer.wait()
 
 
@@ -357,7 +372,11 @@ async def _write(run: Run, viewer: Viewer) -> str:
 class KeyReader:
     """A handed-over terminal's keys, read in the relay's thread (daemon/relay.py): to the
     agent's PTY at once, or detach. `pty` is a file of its own on the agent's terminal
-    (None for a read-only client), so nothing closes it under the relay."""
+    (None for a read-only client), so nothing closes it under the relay.
+
+    While nothing is half-matched or waiting, the relay itself writes a chunk of keys
+    without the first detach key to the PTY (its route, see daemon/forward.py), and
+    `on_keys` is told what the write took."""
 
     run: Run
     viewer: Viewer
@@ -378,58 +397,71 @@ class KeyReader:
         await self.done.wait()
         return self.why
 
-    def on_keys(self) -> None:
-        try:
-            data = os.read(self.tty, 4096)  # what a terminal hands over at a time
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
+    def start(self) -> None:
+        """In the relay's thread: read the terminal."""
+        self.relay.receive_now(self.tty, self.on_keys, failed=self.failed)
+        self.reroute()
+
+    def reroute(self) -> None:
+        """Keys go straight to the PTY while none is waiting and none half-matched."""
+        pty = self.pty
+        if pty is not None and self.writable and not self.backlog and not self.matcher.held:
+            self.relay.route_now(self.tty, (pty,), self.matcher.keys[:1], None)
+        else:
+            self.relay.route_now(self.tty, (), b"", None)
+
+    def on_keys(self, data: bytes, _tag: object, sent: tuple[int, ...] | None) -> None:
         if not data:
             self._finish(HUNG_UP)  # the terminal hung up
             return
+        if sent is not None:  # no detach key in it: written to the PTY already
+            self._wrote(data, sent[0])
+            return
         typed, detach = self.matcher.feed(data)
         if typed and self.pty is not None and self.writable:
-            run, viewer = self.run, self.viewer
-            if run.size != (viewer.cols, viewer.rows):
-                viewer.last_active = time.monotonic()
-                with run.lock:  # the most recently active client: the PTY takes its size
-                    follow_size(run)
             if self.backlog:  # behind keys still waiting: in order, after them
                 self.backlog += typed
                 if len(self.backlog) > MAX_BACKLOG:
                     self.paused = True
                     self.relay.unwatch_now(self.tty)
             else:
-                self._write(self.pty, typed)
+                self._wrote(typed, write_some(self.pty, typed))
         if detach:  # what is still waiting for the agent goes with the client
             self._finish(DETACHED)
+        elif not self.paused:
+            self.reroute()
 
     def on_writable(self) -> None:
         assert self.pty is not None
         data = bytes(self.backlog)
         self.backlog.clear()
         self.relay.unwatch_now(self.pty)
-        self._write(self.pty, data)
+        self._wrote(data, write_some(self.pty, data))
         if self.paused and len(self.backlog) <= MAX_BACKLOG:
             self.paused = False
-            self.relay.watch_now(self.tty, self.on_keys, failed=self.failed)
+            self.start()
+        elif not self.paused:
+            self.reroute()
 
-    def _write(self, pty: int, data: bytes) -> None:
-        """Write at once what the PTY takes; wait for it to take the rest."""
-        try:
-            sent = os.write(pty, data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:  # EIO: the agent's side is gone; the run's end will be told
+    def _wrote(self, data: bytes, sent: int) -> None:
+        """`sent` bytes of `data` went to the PTY (-1: it failed); wait for it to take the
+        rest. Then, the most recently active client, its size goes to the PTY."""
+        assert self.pty is not None
+        if sent < 0:  # EIO: the agent's side is gone; the run's end will be told
             self.writable = False
             self.backlog.clear()
+            self.reroute()
             return
-        self.viewer.last_active = time.monotonic()
-        self.run.note_input()
+        run, viewer = self.run, self.viewer
+        viewer.last_active = time.monotonic()
+        run.note_input()
         if sent < len(data):
             self.backlog += data[sent:]
-            self.relay.watch_now(pty, self.on_writable, write=True, failed=self.failed)
+            self.relay.watch_now(self.pty, self.on_writable, write=True, failed=self.failed)
+            self.reroute()
+        if run.size != (viewer.cols, viewer.rows):
+            with run.lock:
+                follow_size(run)
 
     def failed(self, _exc: Exception) -> None:
         self._finish(HUNG_UP)  # the relay logged it; this client's session ends

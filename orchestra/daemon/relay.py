@@ -35,43 +35,67 @@ from typing import Any, TypeVar
 
 import trio
 
+from orchestra.daemon import forward
+
 T = TypeVar("T")
 Handler = Callable[[], None]
 Failed = Callable[[Exception], None]  # told (in the relay's thread) when a handler raised
+# Given what the relay read from a received fd: (data, tag, sent), see daemon/forward.py.
+Receiver = Callable[[bytes, Any, tuple[int, ...] | None], None]
 
 log = logging.getLogger("orchestra.daemon")
 
-# Events taken per wait (more wait for the next one). Without it CPython sizes a buffer
-# for FD_SETSIZE events (12 KiB), allocated and freed at every wakeup.
-MAX_EVENTS = 64
 HAVE_EPOLL = hasattr(select, "epoll")
 
 
 class _Poller:
-    """fd -> handler, and one wait that calls the handlers of the ready fds. epoll where
-    there is one (its events go straight to a dict: a keystroke's wakeup runs a few lines
-    of Python, not the selectors module's), a selector elsewhere."""
+    """fd -> what to call when it is ready, over the forwarder (daemon/forward.py), which
+    waits (epoll where there is one, a selector elsewhere) and reads the routed fds."""
 
-    def __init__(self, *, epoll: bool) -> None:
+    def __init__(self, *, epoll: bool, native: bool | None) -> None:
         self._handlers: dict[int, Handler] = {}
+        self._receivers: dict[int, Receiver] = {}
         self._failed: dict[int, Failed] = {}
         self._epoll = select.epoll() if epoll else None
         self._sel = None if self._epoll is not None else selectors.DefaultSelector()
+        self._fwd = forward.forwarder(self._epoll or self._sel, native=native)  # type: ignore[arg-type]
 
-    def register(self, fd: int, handler: Handler, *, write: bool, failed: Failed | None) -> None:
+    @property
+    def native(self) -> bool:
+        return not isinstance(self._fwd, forward.PyForwarder)
+
+    def register(
+        self,
+        fd: int,
+        handler: Handler | None,
+        *,
+        write: bool,
+        failed: Failed | None,
+        receiver: Receiver | None = None,
+    ) -> None:
         if self._epoll is not None:
             self._epoll.register(fd, select.EPOLLOUT if write else select.EPOLLIN)
         else:
             assert self._sel is not None
             self._sel.register(fd, selectors.EVENT_WRITE if write else selectors.EVENT_READ)
-        self._handlers[fd] = handler
+        if receiver is not None:
+            self._receivers[fd] = receiver
+            self._fwd.route(fd, (), b"", None)
+        else:
+            assert handler is not None
+            self._handlers[fd] = handler
         if failed is not None:
             self._failed[fd] = failed
 
+    def route(self, fd: int, dsts: tuple[int, ...], stop: bytes, tag: Any) -> None:
+        if fd in self._receivers:
+            self._fwd.route(fd, dsts, stop, tag)
+
     def unregister(self, fd: int) -> None:
         self._failed.pop(fd, None)
-        if self._handlers.pop(fd, None) is None:
+        if self._handlers.pop(fd, None) is None and self._receivers.pop(fd, None) is None:
             return
+        self._fwd.unroute(fd)
         with contextlib.suppress(OSError, KeyError, ValueError):  # closed already: gone anyway
             if self._epoll is not None:
                 self._epoll.unregister(fd)
@@ -83,23 +107,22 @@ class _Poller:
         """Block until some fd is ready; call the handlers of those still registered (an
         earlier handler of the same round may have unregistered one, whose owner may be
         closing it already)."""
-        handlers = self._handlers
-        if self._epoll is not None:
-            ready = self._epoll.poll(-1, MAX_EVENTS)
-        else:
-            assert self._sel is not None
-            ready = [(key.fd, events) for key, events in self._sel.select()]
-        for fd, _ in ready:
-            handler = handlers.get(fd)
-            if handler is not None:
-                try:
-                    handler()
-                except Exception as exc:  # a bug costs what it watched, never the relay
-                    failed = self._failed.get(fd)
-                    self.unregister(fd)
-                    log.exception("relay handler failed", extra={"event": "relay.failed"})
-                    if failed is not None:
-                        failed(exc)
+        for fd, data, tag, sent in self._fwd.wait():
+            try:
+                if data is None:
+                    handler = self._handlers.get(fd)
+                    if handler is not None:
+                        handler()
+                else:
+                    receiver = self._receivers.get(fd)
+                    if receiver is not None:
+                        receiver(data, tag, sent)
+            except Exception as exc:  # a bug costs what it watched, never the relay
+                failed = self._failed.get(fd)
+                self.unregister(fd)
+                log.exception("relay handler failed", extra={"event": "relay.failed"})
+                if failed is not None:
+                    failed(exc)
 
     def close(self) -> None:
         if self._epoll is not None:
@@ -113,9 +136,10 @@ class Relay:
     """The relay thread (see the module docstring): `serve` runs it; the event loop uses
     `watch`, `unwatch` and `call`; handlers use the `*_now` methods and `soon`."""
 
-    def __init__(self, *, epoll: bool = HAVE_EPOLL) -> None:
-        """`epoll=False`: the portable selector (what macOS gets), for tests on Linux."""
-        self._poller = _Poller(epoll=epoll)
+    def __init__(self, *, epoll: bool = HAVE_EPOLL, native: bool | None = None) -> None:
+        """`epoll=False`: the portable selector (what macOS gets), for tests on Linux.
+        `native`: the C forwarder (None: where it is built; see daemon/forward.py)."""
+        self._poller = _Poller(epoll=epoll, native=native)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -124,6 +148,11 @@ class Relay:
         self._stopped = False
         self._quitting = False  # set in the thread, by a job: the loop ends
         self._token: trio.lowlevel.TrioToken | None = None
+
+    @property
+    def native(self) -> bool:
+        """Whether the inner loop runs in C (daemon/_forward.c)."""
+        return self._poller.native
 
     @property
     def token(self) -> trio.lowlevel.TrioToken:
@@ -214,6 +243,12 @@ class Relay:
         If it raises, `fd` is no longer watched and `failed(exc)` is told."""
         await self.call(lambda: self.watch_now(fd, handler, write=write, failed=failed))
 
+    async def receive(self, fd: int, receiver: Receiver, *, failed: Failed | None = None) -> None:
+        """The relay reads `fd` itself, a chunk at a time, and calls `receiver(data, tag,
+        sent)` in its thread (data b"" at EOF); `route_now` has it forward clean chunks
+        first. If it raises, `fd` is no longer watched and `failed(exc)` is told."""
+        await self.call(lambda: self.receive_now(fd, receiver, failed=failed))
+
     async def unwatch(self, fd: int) -> None:
         """Stop watching `fd` (if watched); after this the relay does not touch it."""
         await self.call(lambda: self.unwatch_now(fd))
@@ -225,8 +260,22 @@ class Relay:
     ) -> None:
         self._poller.register(fd, handler, write=write, failed=failed)
 
+    def receive_now(self, fd: int, receiver: Receiver, *, failed: Failed | None = None) -> None:
+        self._poller.register(fd, None, write=False, failed=failed, receiver=receiver)
+
+    def route_now(self, fd: int, dsts: tuple[int, ...], stop: bytes, tag: Any) -> None:
+        """Chunks read from the received `fd` that hold none of the `stop` bytes are
+        written to `dsts` before its receiver is called (with `tag`, and what each write
+        took). `dsts` stay open until a later route (or unwatch) drops them."""
+        self._poller.route(fd, dsts, stop, tag)
+
     def unwatch_now(self, fd: int) -> None:
         self._poller.unregister(fd)
+
+    def post(self, fn: Callable[[], None]) -> None:
+        """Have the relay's thread call `fn` between two of its reads (not waited for;
+        never, once the relay has stopped)."""
+        self._post(fn)
 
     def soon(self, fn: Callable[[], None]) -> None:
         """Have the event loop call `fn` (from a handler)."""

@@ -31,7 +31,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ from orchestra.adapters.pty import PtySession
 from orchestra.adapters.terminal import Terminal
 from orchestra.core.errors import InvalidTransition, OrchestraError
 from orchestra.core.states import Status
+from orchestra.daemon import forward
 from orchestra.daemon.faults import crash_point
 from orchestra.daemon.relay import Relay
 
@@ -200,17 +201,22 @@ class Run:
             "title": title,
         }
 
-    def take_output(self, data: bytes) -> Callable[[], None] | None:
+    def take_output(
+        self, data: bytes, written: Mapping[Viewer, int] | None = None
+    ) -> Callable[[], None] | None:
         """In the relay's thread: what the agent wrote goes to the viewers (the query-free
         bytes, written at once: a keystroke's echo waits for nothing else), then to the
         model (its answers straight back to the PTY), the ring and the activity clock.
-        Returns what the event loop must then do, if anything."""
+        `written`: the relay wrote `data` to these viewers already (its route, see
+        `reroute`), and each took that many bytes of it. Returns what the event loop
+        must then do, if anything."""
         with self.lock:
             terminal = self.terminal
-            forward = terminal.strip(data)
+            forward = terminal.strip(data)  # `data` itself, when the relay forwarded it
             late = []
             for viewer in self.viewers:
-                if viewer.push(forward):
+                took = None if written is None else written.get(viewer)
+                if viewer.push(forward) if took is None else viewer.took(forward, took):
                     late.append(viewer)
             was_alt = terminal.alt_screen
             terminal.apply(data)
@@ -233,11 +239,32 @@ class Run:
             if attention:
                 terminal.clear_attention()
                 self.attention = True
+            if written is None or late:  # what the relay may forward next has changed
+                self._reroute()
         # The watchdog waits for output only when not running; the typed prompt, for the first.
         poke = first or self.status is not Status.RUNNING
         if not (late or attention or poke):
             return None
         return partial(self._after_output, late, attention, poke)
+
+    def reroute(self) -> None:
+        """In the relay's thread: see `_reroute`."""
+        with self.lock:
+            self._reroute()
+
+    def _reroute(self) -> None:
+        """(Under the lock.) The relay forwards the agent's output itself, before
+        `take_output`, to the viewers that can take it straight (`Viewer.direct`), as
+        long as the model's scanner would pass it unchanged (see Terminal.stop_bytes)."""
+        if self.session is None or self.closed:
+            return
+        stop = self.terminal.stop_bytes
+        straight = () if stop is None else tuple(v for v in self.viewers if v.direct())
+        straight = straight[: forward.MAX_DSTS]
+        for viewer in self.viewers:
+            viewer.routed = viewer in straight
+        dsts = tuple(v.fd for v in straight)
+        self.project.supervisor.relay.route_now(self.session.fileno(), dsts, stop or b"", straight)
 
     def _after_output(self, late: list[Viewer], attention: bool, poke: bool) -> None:
         for viewer in late:
@@ -389,7 +416,11 @@ async def _pump(run: Run) -> None:
         failure.append(exc)
         relay.soon(eof.set)
 
-    await relay.watch(fd, partial(_on_output, run, relay, fd, eof), failed=failed)
+    def start() -> None:
+        relay.receive_now(fd, partial(_on_output, run, relay, fd, eof), failed=failed)
+        run.reroute()
+
+    await relay.call(start)
     try:
         await eof.wait()
     finally:
@@ -399,20 +430,35 @@ async def _pump(run: Run) -> None:
     run.pumped.set()
 
 
-def _on_output(run: Run, relay: Relay, fd: int, eof: trio.Event) -> None:
-    """In the relay's thread: the PTY is readable. Always read, attached or not, so an
-    agent never blocks on a full terminal buffer and its queries are answered at once."""
+def _on_output(
+    run: Run,
+    relay: Relay,
+    fd: int,
+    eof: trio.Event,
+    data: bytes,
+    routed: tuple[Viewer, ...] | None,
+    sent: tuple[int, ...] | None,
+) -> None:
+    """In the relay's thread: what the agent wrote (the relay read it; if `sent`, it wrote
+    it to the `routed` viewers too). Always read, attached or not, so an agent never
+    blocks on a full terminal buffer and its queries are answered at once."""
     assert run.session is not None
-    data = run.session.read_now()
-    if data is None:
-        return
     if not data:
         relay.unwatch_now(fd)
         relay.soon(eof.set)
         return
-    then = run.take_output(data)
+    written = None if sent is None or routed is None else dict(zip(routed, sent, strict=True))
+    then = run.take_output(data, written)
     if then is not None:
         relay.soon(then)
+    if len(data) == forward.CHUNK:
+        # A big write: what else is there already goes in one piece (one wakeup per
+        # chunk would cap a fast agent at what a wakeup costs).
+        more = run.session.read_now()
+        if more:
+            then = run.take_output(more)
+            if then is not None:
+                relay.soon(then)
 
 
 async def _type_prompt(run: Run, text: str) -> None:
