@@ -83,7 +83,8 @@ def stop(ctx: typer.Context, as_json: bool = JSON) -> None:
 
 @app.command()
 def status(ctx: typer.Context, as_json: bool = JSON) -> None:
-    """Show the daemon's pid, version, uptime, socket, and task counts per project.
+    """Show the daemon's pid, version, uptime, socket, relay loop (c or python), and task
+    counts per project.
 
     Exits 5 when the daemon is not running (it does not start it).
 
@@ -102,7 +103,8 @@ def status(ctx: typer.Context, as_json: bool = JSON) -> None:
         emit_json(data)
         return
     print(f"pid      {data['pid']}\nversion  {data['version']}\nuptime   {data['uptime']:.0f} s")
-    print(f"socket   {data['socket']}\nprojects {len(data['projects'])}")
+    print(f"socket   {data['socket']}\nrelay    {data.get('relay', '?')}")
+    print(f"projects {len(data['projects'])}")
     for project in data["projects"]:
         counts = ", ".join(f"{n} {state}" for state, n in sorted(project["tasks"].items()))
         print(f"  {project['root']}: {counts or 'no tasks'}")

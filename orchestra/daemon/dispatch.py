@@ -115,6 +115,7 @@ async def _status(d: Daemon, _peer: Peer, _p: api.NoParams) -> Any:
         "socket": str(d.socket),
         "projects": projects,
         "subscribers": len(d.hub),
+        "relay": "c" if d.registry.supervisor.relay.native else "python",
     }
 
 

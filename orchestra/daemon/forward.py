@@ -37,7 +37,8 @@ CHUNK = 4096  # what one read of a terminal hands over at most
 MAX_EVENTS = 64  # events taken per wait (more wait for the next one)
 MAX_DSTS = 16
 MAX_STOP = 16
-NO_NATIVE_ENV = "ORCHESTRA_PURE_PYTHON_RELAY"  # set (non-empty): never use the C loop
+# Set (non-empty) in the daemon's environment: its relay runs the Python loop, not C's.
+NO_NATIVE_ENV = "ORCHESTRA_PURE_PYTHON_RELAY"
 
 Event = tuple[int, bytes | None, Any, tuple[int, ...] | None]
 
@@ -62,10 +63,8 @@ def forwarder(
     poll: select.epoll | selectors.BaseSelector, *, native: bool | None = None
 ) -> Forwarder:
     """The forwarder for fds registered with `poll`: the C one where it is built and
-    `poll` is an epoll (unless `native` is False, or NO_NATIVE_ENV is set), else Python's."""
-    if native is None:
-        native = not os.environ.get(NO_NATIVE_ENV)
-    if native and _Native is not None and isinstance(poll, select.epoll):
+    `poll` is an epoll (unless `native` is False), else Python's."""
+    if native is not False and _Native is not None and isinstance(poll, select.epoll):
         return _Native(poll.fileno(), CHUNK, MAX_EVENTS)
     return PyForwarder(poll)
 

@@ -23,7 +23,7 @@ import trio
 from orchestra.adapters import config_files, logs, paths, procs
 from orchestra.adapters.procs import Reaper
 from orchestra.core.errors import EXIT_CONFLICT, ConfigError, OrchestraError
-from orchestra.daemon import server
+from orchestra.daemon import forward, server
 from orchestra.daemon.dispatch import Daemon
 from orchestra.daemon.events import EventHub
 from orchestra.daemon.registry import Registry
@@ -94,7 +94,7 @@ async def serve(
     try:
         async with trio.open_nursery() as root:
             await root.start(reaper.serve)
-            relay = Relay()
+            relay = Relay(native=False if environ.get(forward.NO_NATIVE_ENV) else None)
             await root.start(relay.serve)  # outlives the runs: their teardown unwatches
             async with trio.open_nursery() as runs:
                 supervisor = Supervisor(

@@ -10,17 +10,29 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import trio
 
+from orchestra.daemon import forward
 from orchestra.daemon.relay import HAVE_EPOLL, Relay
 
 TIMEOUT = 5.0
 
 
-# Both ways of waiting: epoll (Linux), and the selector other systems get.
-@pytest.fixture(params=[pytest.param(True, id="epoll"), pytest.param(False, id="selector")])
+# Every inner loop: the C one (Linux), Python's over epoll, and over the selector other
+# systems get.
+@pytest.fixture(
+    params=[
+        pytest.param((True, True), id="epoll-c"),
+        pytest.param((True, False), id="epoll-python"),
+        pytest.param((False, False), id="selector"),
+    ]
+)
 async def relay(request: pytest.FixtureRequest) -> AsyncIterator[Relay]:
-    if request.param and not HAVE_EPOLL:
+    epoll, native = request.param
+    if epoll and not HAVE_EPOLL:
         pytest.skip("no epoll here")
-    r = Relay(epoll=request.param)
+    if native and not forward.HAVE_NATIVE:
+        pytest.skip("the C forwarder is not built here")
+    r = Relay(epoll=epoll, native=native)
+    assert r.native == native
     async with trio.open_nursery() as nursery:
         await nursery.start(r.serve)
         yield r
@@ -142,3 +154,68 @@ async def test_a_write_watch_fires_when_the_fd_drains(relay: Relay) -> None:
     finally:
         os.close(r)
         os.close(w)
+
+
+async def test_a_received_fd_is_read_by_the_relay_and_forwarded_on_its_route(
+    relay: Relay, pipe: tuple[int, int]
+) -> None:
+    """Clean chunks go to the route's destinations before the receiver is told (with the
+    tag and what each write took); a chunk with a stop byte only to the receiver."""
+    r, w = pipe
+    out_r, out_w = os.pipe()
+    os.set_blocking(out_r, False)
+    tag = object()
+    got: list[tuple[bytes, object, tuple[int, ...] | None, bytes]] = []
+    arrived = trio.Event()
+
+    def receiver(data: bytes, got_tag: object, sent: tuple[int, ...] | None) -> None:
+        already = b""
+        with contextlib.suppress(BlockingIOError):
+            already = os.read(out_r, 100)  # forwarded before this ran
+        got.append((data, got_tag, sent, already if sent else b""))
+        relay.soon(arrived.set)
+
+    try:
+        await relay.receive(r, receiver)
+        await relay.call(lambda: relay.route_now(r, (out_w,), b"\x1b", tag))
+        for chunk, want in [
+            (b"plain", (b"plain", tag, (5,), b"plain")),
+            (b"\x1b[H", (b"\x1b[H", tag, None, b"")),
+        ]:
+            arrived = trio.Event()
+            os.write(w, chunk)
+            with trio.fail_after(TIMEOUT):
+                await arrived.wait()
+            assert got.pop() == want
+        await relay.call(lambda: relay.route_now(r, (), b"", None))  # no destination
+        arrived = trio.Event()
+        os.write(w, b"again")
+        with trio.fail_after(TIMEOUT):
+            await arrived.wait()
+        assert got.pop() == (b"again", None, None, b"")
+        with pytest.raises(BlockingIOError):
+            os.read(out_r, 100)  # nothing forwarded
+        await relay.unwatch(r)
+    finally:
+        os.close(out_r)
+        os.close(out_w)
+
+
+async def test_end_of_file_reaches_the_receiver_as_empty_data(relay: Relay) -> None:
+    r, w = os.pipe()
+    ended = trio.Event()
+    got: list[bytes] = []
+
+    def receiver(data: bytes, _tag: object, _sent: tuple[int, ...] | None) -> None:
+        got.append(data)
+        relay.unwatch_now(r)
+        relay.soon(ended.set)
+
+    try:
+        await relay.receive(r, receiver)
+        os.close(w)
+        with trio.fail_after(TIMEOUT):
+            await ended.wait()
+        assert got == [b""]
+    finally:
+        os.close(r)

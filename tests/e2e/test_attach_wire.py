@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from orchestra.core import frames
+from orchestra.daemon import forward
+from tests.conftest import Env
 from tests.daemon.wire import TIMEOUT, Raw, alive, wait_until
 from tests.e2e.support import Api, add_agent, fds
 
@@ -33,6 +35,25 @@ print("echo ready", flush=True)
 for line in sys.stdin:
     print("got", line.strip(), flush=True)
 """
+
+
+@pytest.fixture(
+    params=["c", pytest.param("python", marks=pytest.mark.own_daemon)],
+)
+def inner_loop(request: pytest.FixtureRequest, env: Env) -> str:
+    """The relay's inner loop the daemon runs (daemon/forward.py): the C one, or its
+    Python twin (a daemon of its own, started with ORCHESTRA_PURE_PYTHON_RELAY). Ask for
+    it before the daemon is started (first among a test's arguments)."""
+    if request.param == "c" and not forward.HAVE_NATIVE:
+        pytest.skip("the C forwarder is not built here")
+    if request.param == "python":
+        env.vars[forward.NO_NATIVE_ENV] = "1"
+    return str(request.param)
+
+
+def check_loop(api: Api, inner_loop: str) -> None:
+    with api.env.client() as client:
+        assert client.call("daemon.status")["relay"] == inner_loop
 
 
 @pytest.fixture
@@ -133,11 +154,12 @@ def test_framed_attach_types_shows_and_detaches(echo: Api) -> None:
 
 
 def test_handed_over_terminal_is_read_and_written_then_let_go(
-    echo: Api, terminal: Terminal
+    inner_loop: str, echo: Api, terminal: Terminal
 ) -> None:
     """With the terminal handed over, the daemon writes the screen to it and reads the keys
     from it (the detach keys included); after detach it neither reads nor writes it, and
     keeps no fd of it."""
+    check_loop(echo, inner_loop)
     daemon = echo.env.daemon_pid()
     assert daemon is not None
     before = len(fds(daemon))
@@ -214,11 +236,12 @@ time.sleep(60)
 
 
 def test_paste_larger_than_the_agents_terminal_arrives_whole_and_blocks_nothing(
-    api: Api, terminal: Terminal
+    inner_loop: str, api: Api, terminal: Terminal
 ) -> None:
     """A paste the agent does not read yet waits (the person's terminal is not read
     meanwhile) without holding up the daemon; once the agent reads, every byte arrives,
     in order."""
+    check_loop(api, inner_loop)
     size = 200_000
     add_agent(api.env, api.root, "slow", SLOW_READER, args=(str(size),))
     api.new("alpha", agent="slow")
@@ -265,10 +288,11 @@ def test_daemon_stopping_tells_an_attached_terminal_then_exits(
 
 
 def test_detach_keys_work_while_the_agent_does_not_read_a_paste(
-    api: Api, terminal: Terminal
+    inner_loop: str, api: Api, terminal: Terminal
 ) -> None:
     """Keys the agent has not read yet do not stop the daemon reading the terminal: the
     detach keys typed after a paste larger than the agent's terminal still detach."""
+    check_loop(api, inner_loop)
     deaf = "import time\nprint('deaf ready', flush=True)\ntime.sleep(60)\n"  # never reads
     add_agent(api.env, api.root, "deaf", deaf)
     api.new("alpha", agent="deaf")
