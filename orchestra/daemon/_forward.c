@@ -118,34 +118,45 @@ Forwarder_dealloc(Forwarder *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* An fd number: an int from 0 to INT_MAX, else -1 with ValueError (or TypeError). */
+static int
+as_fd(PyObject *obj)
+{
+    int overflow;
+    long v = PyLong_AsLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow || v < 0 || v > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "an fd is an int from 0 to 2**31 - 1");
+        return -1;
+    }
+    return (int)v;
+}
+
 static PyObject *
 Forwarder_route(Forwarder *self, PyObject *args)
 {
-    int fd;
-    PyObject *dsts, *tag;
+    PyObject *fd_obj, *dsts, *tag;
     Py_buffer stop;
-    if (!PyArg_ParseTuple(args, "iO!y*O", &fd, &PyTuple_Type, &dsts, &stop, &tag))
+    if (!PyArg_ParseTuple(args, "OO!y*O", &fd_obj, &PyTuple_Type, &dsts, &stop, &tag))
         return NULL;
     Py_ssize_t ndst = PyTuple_GET_SIZE(dsts);
-    if (fd < 0 || ndst > MAX_DSTS || stop.len > MAX_STOP) {
+    if (ndst > MAX_DSTS || stop.len > MAX_STOP) {
         PyBuffer_Release(&stop);
-        PyErr_Format(PyExc_ValueError, "a route takes an fd >= 0, at most %d destinations"
+        PyErr_Format(PyExc_ValueError, "a route takes at most %d destinations"
                      " and %d stop bytes", MAX_DSTS, MAX_STOP);
         return NULL;
     }
+    int fd = as_fd(fd_obj);
     int dst[MAX_DSTS];
-    for (Py_ssize_t i = 0; i < ndst; i++) {
-        long v = PyLong_AsLong(PyTuple_GET_ITEM(dsts, i));
-        if (v == -1 && PyErr_Occurred()) {
-            PyBuffer_Release(&stop);
-            return NULL;
-        }
-        if (v < 0 || v > INT_MAX) {
-            PyBuffer_Release(&stop);
-            PyErr_SetString(PyExc_ValueError, "a destination is an fd >= 0");
-            return NULL;
-        }
-        dst[i] = (int)v;
+    for (Py_ssize_t i = 0; fd >= 0 && i < ndst; i++) {
+        dst[i] = as_fd(PyTuple_GET_ITEM(dsts, i));
+        if (dst[i] < 0)
+            fd = -1;
+    }
+    if (fd < 0) {
+        PyBuffer_Release(&stop);
+        return NULL;
     }
     if (fd >= self->nroutes) {
         int n = fd + 16;
@@ -173,10 +184,10 @@ Forwarder_route(Forwarder *self, PyObject *args)
 static PyObject *
 Forwarder_unroute(Forwarder *self, PyObject *arg)
 {
-    long fd = PyLong_AsLong(arg);
-    if (fd == -1 && PyErr_Occurred())
+    int fd = as_fd(arg);
+    if (fd < 0)
         return NULL;
-    if (fd >= 0 && fd < self->nroutes) {
+    if (fd < self->nroutes) {
         self->routes[fd].used = 0;
         Py_CLEAR(self->routes[fd].tag);
     }

@@ -37,6 +37,7 @@ CHUNK = 4096  # what one read of a terminal hands over at most
 MAX_EVENTS = 64  # events taken per wait (more wait for the next one)
 MAX_DSTS = 16
 MAX_STOP = 16
+INT_MAX = 2**31 - 1  # what an fd number can be (a C int)
 # Set (non-empty) in the daemon's environment: its relay runs the Python loop, not C's.
 NO_NATIVE_ENV = "ORCHESTRA_PURE_PYTHON_RELAY"
 
@@ -76,6 +77,11 @@ class _Route:
     tag: Any
 
 
+def _check_fd(n: int) -> None:
+    if not 0 <= n <= INT_MAX:
+        raise ValueError("an fd is an int from 0 to 2**31 - 1")
+
+
 def _never(_data: bytes) -> None:
     return None
 
@@ -98,15 +104,17 @@ class PyForwarder:
         self._routes: dict[int, _Route] = {}
 
     def route(self, fd: int, dsts: tuple[int, ...], stop: bytes, tag: Any) -> None:
-        if fd < 0 or len(dsts) > MAX_DSTS or len(stop) > MAX_STOP or min(dsts, default=0) < 0:
+        if len(dsts) > MAX_DSTS or len(stop) > MAX_STOP:
             raise ValueError(
-                f"a route takes an fd >= 0, at most {MAX_DSTS} destinations"
-                f" and {MAX_STOP} stop bytes"
+                f"a route takes at most {MAX_DSTS} destinations and {MAX_STOP} stop bytes"
             )
+        for n in (fd, *dsts):
+            _check_fd(n)
         stops = re.compile(b"[" + re.escape(stop) + b"]").search if stop else _never
         self._routes[fd] = _Route(dsts, stops, tag)
 
     def unroute(self, fd: int) -> None:
+        _check_fd(fd)
         self._routes.pop(fd, None)
 
     def _ready(self, timeout_ms: int) -> list[int]:

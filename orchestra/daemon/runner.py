@@ -111,6 +111,7 @@ class Run:
     attention: bool = False  # bell or notification since someone last looked
     lock: threading.Lock = attrs.field(factory=threading.Lock)
     closed: bool = False  # the terminal model is gone (under `lock`)
+    pump_fd: int | None = None  # the PTY the relay reads for this run (set in its thread)
 
     @property
     def pid(self) -> int | None:
@@ -256,7 +257,8 @@ class Run:
         """(Under the lock.) The relay forwards the agent's output itself, before
         `take_output`, to the viewers that can take it straight (`Viewer.direct`), as
         long as the model's scanner would pass it unchanged (see Terminal.stop_bytes)."""
-        if self.session is None or self.closed:
+        fd = self.pump_fd
+        if fd is None or self.closed:  # not read (yet, or any more): the fd may be another's
             return
         stop = self.terminal.stop_bytes
         straight = () if stop is None else tuple(v for v in self.viewers if v.direct())
@@ -264,7 +266,7 @@ class Run:
         for viewer in self.viewers:
             viewer.routed = viewer in straight
         dsts = tuple(v.fd for v in straight)
-        self.project.supervisor.relay.route_now(self.session.fileno(), dsts, stop or b"", straight)
+        self.project.supervisor.relay.route_now(fd, dsts, stop or b"", straight)
 
     def _after_output(self, late: list[Viewer], attention: bool, poke: bool) -> None:
         for viewer in late:
@@ -418,13 +420,14 @@ async def _pump(run: Run) -> None:
 
     def start() -> None:
         relay.receive_now(fd, partial(_on_output, run, relay, fd, eof), failed=failed)
+        run.pump_fd = fd
         run.reroute()
 
     await relay.call(start)
     try:
         await eof.wait()
     finally:
-        await relay.unwatch(fd)  # not cancellable
+        await relay.call(partial(_stop_reading, run, relay, fd))  # not cancellable
     if failure:
         raise failure[0]  # the run fails, as if the pump had raised here
     run.pumped.set()
@@ -444,7 +447,7 @@ def _on_output(
     blocks on a full terminal buffer and its queries are answered at once."""
     assert run.session is not None
     if not data:
-        relay.unwatch_now(fd)
+        _stop_reading(run, relay, fd)
         relay.soon(eof.set)
         return
     written = None if sent is None or routed is None else dict(zip(routed, sent, strict=True))
@@ -459,6 +462,12 @@ def _on_output(
             then = run.take_output(more)
             if then is not None:
                 relay.soon(then)
+
+
+def _stop_reading(run: Run, relay: Relay, fd: int) -> None:
+    """In the relay's thread: the relay lets go of the run's PTY (it may be closed after)."""
+    run.pump_fd = None
+    relay.unwatch_now(fd)
 
 
 async def _type_prompt(run: Run, text: str) -> None:
