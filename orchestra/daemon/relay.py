@@ -9,9 +9,12 @@ loop `attach` stayed at 1.4x tmux's keystroke latency; in one plain selector loo
 
 What it watches: every running agent's PTY (its output goes to `Run.take_output`:
 viewers, terminal model, ring) and every terminal a client handed over (keys go to
-the agent's PTY). Handlers never block: output a viewer's fd does not take at once
-is left to that viewer's writer task in the event loop, and keys the agent's PTY
-does not take yet wait for it to drain, with the terminal's reading paused.
+the agent's PTY). It reads those itself (`receive`), in its inner loop
+(daemon/forward.py: C where built), which also writes a chunk that needs no look
+straight to where its route says (`route_now`) before any Python runs: a keystroke's
+echo, a key without the detach key. Handlers never block: output a viewer's fd does
+not take at once is left to that viewer's writer task in the event loop, and keys the
+agent's PTY does not take yet wait for it to drain, with the terminal's reading paused.
 
 Everything else stays in the event loop, which adds and removes what the relay
 watches with `watch`/`unwatch`. Those run in the relay's thread between two of its

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import select
 import socket
 import threading
@@ -221,6 +222,48 @@ def test_bad_detach_keys_are_refused(echo: Api) -> None:
 
 # Raw mode; waits a moment before reading, so a paste fills its terminal first; then
 # reads until it has SIZE bytes and reports their count and digest.
+# Prints `count` numbered lines (plain text: the relay's route writes them itself) for
+# each "go <count>" it reads, then "done <total>".
+NUMBERS = """
+import sys
+print("numbers ready", flush=True)
+start = 0
+for line in sys.stdin:
+    count = int(line.split()[1])
+    sys.stdout.write("".join(f"{i}\\n" for i in range(start, start + count)))
+    start += count
+    sys.stdout.write(f"done {start}\\n")
+    sys.stdout.flush()
+"""
+
+
+def test_a_terminal_that_falls_behind_gets_every_byte_once_in_order(
+    inner_loop: str, api: Api, terminal: Terminal
+) -> None:
+    """Output the person's terminal does not take at once (nobody reads it for a while)
+    waits in the daemon, and comes in order after what the relay wrote straight; once
+    caught up, the terminal is written straight again. Nothing lost, nothing twice."""
+    check_loop(api, inner_loop)
+    add_agent(api.env, api.root, "numbers", NUMBERS)
+    api.new("alpha", agent="numbers")
+    api("task.start", task="alpha")
+    api.wait_output("alpha", "numbers ready")
+    count = 40_000  # about 230 KB a round: far more than a terminal buffers, far less
+    # than the 8 MiB after which a viewer is sent a fresh screen instead
+    with Raw(api.env.socket) as raw:
+        attach(raw, api, cols=80, rows=24, tty=True)
+        socket.send_fds(raw.sock, [b"t"], [terminal.slave])
+        terminal.read_until(b"numbers ready")
+        for done in (count, 2 * count):
+            terminal.seen = b""
+            terminal.type(b"go %d\r" % count)
+            # The agent is done before anyone reads the terminal: the rest is queued.
+            api.wait_output("alpha", f"done {done}", timeout=TIMEOUT)
+            terminal.read_until(b"done %d" % done)
+            numbers = [int(n) for n in re.findall(rb"^(\d+)\r?$", terminal.seen, re.M)]
+            assert numbers == list(range(done - count, done))
+
+
 SLOW_READER = """
 import hashlib, os, sys, time, tty
 tty.setraw(0)
