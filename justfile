@@ -27,6 +27,7 @@ bench:
     python bench/start_overhead.py --rounds 15
     python bench/attach_throughput.py --mb 50 --rounds 3
     python bench/keystroke_latency.py --keys 1000
+    python bench/keystroke_latency.py --keys 1000 --python-relay
     python bench/idle_cost.py --tasks 50 --seconds 30
     python bench/rpc_throughput.py --seconds 2 --clients 50
     python bench/scale.py --tasks 200 --rounds 15

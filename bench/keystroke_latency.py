@@ -14,6 +14,10 @@ program run straight on our terminal is measured the same way, as the floor. Med
 and p99 per side. Target: not slower than tmux (median and p99).
 
     python bench/keystroke_latency.py [--keys N] [--gap MS] [--cols 120] [--rows 40]
+                                      [--python-relay]
+
+`--python-relay` runs the daemon's relay on its Python inner loop instead of the C one
+(daemon/forward.py), and records a row of its own.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from common import (
     record_from,
     rotate,
 )
+
+from orchestra.daemon.forward import NO_NATIVE_ENV
 
 THIS = Path(__file__).resolve()
 READY = b"ECHO-READY"
@@ -83,6 +89,9 @@ def main() -> int:
     parser.add_argument("--gap", type=float, default=5.0, help="ms to wait after each echo")
     parser.add_argument("--cols", type=int, default=120)
     parser.add_argument("--rows", type=int, default=40)
+    parser.add_argument(
+        "--python-relay", action="store_true", help="the daemon's Python inner loop, not C's"
+    )
     parser.add_argument("--echo", action="store_true", help="be the program (internal)")
     add_record_args(parser)
     args = parser.parse_args()
@@ -91,8 +100,12 @@ def main() -> int:
 
     program = [str(THIS), "--echo"]
     with Sandbox(config=program_config(program), tmux=True) as sb:
+        if args.python_relay:
+            sb.env[NO_NATIVE_ENV] = "1"
         sb.git_repo()
         sb.start()
+        with sb.client() as client:
+            relay = client.call("daemon.status")["relay"]
         sides = attach_sides(sb, program, cols=args.cols, rows=args.rows, direct=True)
         terms: dict[str, Pty] = {}
         times: dict[str, list[float]] = {side: [] for side in sides}
@@ -122,7 +135,11 @@ def main() -> int:
                 term.close()
 
     names = {"orchestra": "orchestra attach", "tmux": "tmux attach", "direct": "direct (floor)"}
-    print(f"{args.keys} keys per side (+{WARMUP} warm-up), one at a time, {args.gap:g} ms apart:")
+    print(
+        f"{args.keys} keys per side (+{WARMUP} warm-up), one at a time, {args.gap:g} ms apart"
+        f" (the daemon's relay loop: {relay}):"
+    )
+    row = "Keystroke latency (Python relay)" if args.python_relay else "Keystroke latency"
     for side in sides:
         t = times[side]
         print(
@@ -139,7 +156,7 @@ def main() -> int:
         print("tmux is not installed: no reference")
         record_from(
             args,
-            "Keystroke latency",
+            row,
             orchestra=cell("orchestra"),
             reference="tmux not installed",
             figure="-",
@@ -150,13 +167,15 @@ def main() -> int:
     ours, ref = times["orchestra"], times["tmux"]
     r_median, r_p99 = median(ours) / median(ref), p99(ours) / p99(ref)
     verdict = "ok" if r_median <= 1 and r_p99 <= 1 else "SLOWER THAN TMUX"
+    if args.python_relay:  # the fallback: reported, the target is the C loop's
+        target, verdict = "none set (the fallback where the C loop is not built)", "info"
     print(f"ratio median {r_median:.2f}x, p99 {r_p99:.2f}x tmux (target <= 1x): {verdict}")
     record_from(
         args,
-        "Keystroke latency",
+        row,
         orchestra=cell("orchestra"),
         reference=f"tmux attach: {cell('tmux')}",
-        figure=f"median {r_median:.2f}x, p99 {r_p99:.2f}x ({args.keys} keys;"
+        figure=f"median {r_median:.2f}x, p99 {r_p99:.2f}x ({args.keys} keys, relay loop {relay};"
         f" program straight on a PTY: median {median(times['direct']) * 1000:.2f} ms)",
         target=target,
         verdict=verdict,
