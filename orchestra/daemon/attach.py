@@ -19,9 +19,9 @@ frames on the socket (orchestra/core/frames.py).
 Output is written straight from the relay while a viewer has nothing queued
 (a chunk that needs no look, by the relay's inner loop itself: the run's route,
 `Run.reroute`); only what the fd does not take at once waits for the viewer's
-writer task (in the event loop). A viewer that falls too far behind is not buffered without
-bound: its queue is dropped and it is sent a fresh redraw instead (what it missed
-is on screen). The PTY follows the most recently active interactive viewer's
+writer task (in the event loop). A viewer that falls too far behind is not
+buffered without bound: its queue is dropped and it is sent a fresh redraw
+instead (what it missed is on screen). The PTY follows the most recently active interactive viewer's
 size; read-only viewers never type or resize.
 """
 

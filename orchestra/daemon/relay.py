@@ -61,7 +61,9 @@ class _Poller:
         self._failed: dict[int, Failed] = {}
         self._epoll = select.epoll() if epoll else None
         self._sel = None if self._epoll is not None else selectors.DefaultSelector()
-        self._fwd = forward.forwarder(self._epoll or self._sel, native=native)  # type: ignore[arg-type]
+        poll = self._epoll if self._epoll is not None else self._sel
+        assert poll is not None
+        self._fwd = forward.forwarder(poll, native=native)
 
     @property
     def native(self) -> bool:

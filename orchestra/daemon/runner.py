@@ -213,11 +213,11 @@ class Run:
         must then do, if anything."""
         with self.lock:
             terminal = self.terminal
-            forward = terminal.strip(data)  # `data` itself, when the relay forwarded it
+            clean = terminal.strip(data)  # `data` itself, when the relay forwarded it
             late = []
             for viewer in self.viewers:
                 took = None if written is None else written.get(viewer)
-                if viewer.push(forward) if took is None else viewer.took(forward, took):
+                if viewer.push(clean) if took is None else viewer.took(clean, took):
                     late.append(viewer)
             was_alt = terminal.alt_screen
             terminal.apply(data)
