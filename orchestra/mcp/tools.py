@@ -448,12 +448,20 @@ def _trimmed(text: str) -> str:
         task=TASK,
         text={"type": "string", "maxLength": 65536, "description": "What to type."},
         enter={"type": "boolean", "description": "Press Enter after the text. Default true."},
+        timeout={
+            "type": "number",
+            "minimum": 0.1,
+            "maximum": 3600,
+            "description": "Give up once the agent has read none of the text for this many"
+            " seconds (an agent that reads nothing would otherwise hold the call). Default 10.",
+        },
     ),
 )
 async def send_input(b: Bridge, args: dict[str, Any]) -> Reply:
     project, task = b.target(args)
     text = args["text"] + ("\r" if args.get("enter", True) else "")
-    return Reply(data=await b.call("task.send_input", project, task=task, text=text))
+    extra = {"timeout": args["timeout"]} if "timeout" in args else {}
+    return Reply(data=await b.call("task.send_input", project, task=task, text=text, **extra))
 
 
 async def _optional(b: Bridge, tool_name: str, method: str, project: str, **params: Any) -> Any:

@@ -171,7 +171,7 @@ async def test_demo_task_driven_end_to_end(env: Env, project: Path) -> None:
         screen = await wait_screen(session, "hello", WAITING)
         assert "Task: Say hello" in screen
 
-        sent = await ok(session, "send_input", task="hello", text="add a test")
+        sent = await ok(session, "send_input", task="hello", text="add a test", timeout=30)
         assert sent == {"sent": len("add a test\r")}
         await wait_screen(session, "hello", "“add a test” is in DEMO_NOTES.md")
 
@@ -223,6 +223,8 @@ async def test_errors_are_tool_errors_with_the_daemons_message(env: Env, project
         assert "'colour' was unexpected" in message and err["code"] == -32602
         message, err = await error(session, "send_input", task="1")
         assert "'text' is a required property" in message
+        message, err = await error(session, "send_input", task="1", text="x", timeout=0)
+        assert "less than the minimum of 0.1" in message and err["code"] == -32602
 
         message, err = await error(session, "send_input", task="draft-one", text="hi")
         assert "has no running agent" in message and err["code"] == -32002
