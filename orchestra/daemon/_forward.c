@@ -53,7 +53,7 @@ typedef struct {
     Py_ssize_t chunk;
     int maxevents;
     Route *routes; /* indexed by fd */
-    int nroutes;
+    Py_ssize_t nroutes; /* fds below it have a slot in `routes` */
     char *buffers; /* maxevents * chunk */
     Event *events;
     struct epoll_event *ready;
@@ -91,7 +91,7 @@ Forwarder_init(Forwarder *self, PyObject *args, PyObject *kwds)
 static int
 Forwarder_traverse(Forwarder *self, visitproc visit, void *arg)
 {
-    for (int i = 0; i < self->nroutes; i++)
+    for (Py_ssize_t i = 0; i < self->nroutes; i++)
         Py_VISIT(self->routes[i].tag);
     return 0;
 }
@@ -99,7 +99,7 @@ Forwarder_traverse(Forwarder *self, visitproc visit, void *arg)
 static int
 Forwarder_clear(Forwarder *self)
 {
-    for (int i = 0; i < self->nroutes; i++) {
+    for (Py_ssize_t i = 0; i < self->nroutes; i++) {
         self->routes[i].used = 0;
         Py_CLEAR(self->routes[i].tag);
     }
@@ -159,7 +159,7 @@ Forwarder_route(Forwarder *self, PyObject *args)
         return NULL;
     }
     if (fd >= self->nroutes) {
-        int n = fd + 16;
+        Py_ssize_t n = (Py_ssize_t)fd + 16; /* fd numbers are dense and small: a table */
         Route *grown = PyMem_Realloc(self->routes, (size_t)n * sizeof(Route));
         if (grown == NULL) {
             PyBuffer_Release(&stop);
@@ -239,7 +239,7 @@ Forwarder_wait(Forwarder *self, PyObject *args)
         ev->fd = self->ready[i].data.fd;
         ev->kind = READY;
         if (ev->fd >= 0 && ev->fd < self->nroutes && self->routes[ev->fd].used)
-            forward_one(self, &self->routes[ev->fd], ev, self->buffers + (size_t)i * self->chunk);
+            forward_one(self, &self->routes[ev->fd], ev, self->buffers + (size_t)i * (size_t)self->chunk);
     }
     Py_END_ALLOW_THREADS
     if (n < 0) {
@@ -275,7 +275,7 @@ Forwarder_wait(Forwarder *self, PyObject *args)
                 }
             }
             item = sent == NULL ? NULL
-                : Py_BuildValue("(iy#ON)", ev->fd, self->buffers + (size_t)i * self->chunk,
+                : Py_BuildValue("(iy#ON)", ev->fd, self->buffers + (size_t)i * (size_t)self->chunk,
                                 ev->len, ev->tag, sent);
         }
         if (item == NULL || PyList_Append(out, item) < 0) {
