@@ -14,11 +14,12 @@ demo:
 test *args:
     python -m pytest -q {{args}}
 
-# Lint, format check and type check.
+# Lint, format check and type check (and the C extension compiles without a warning).
 check:
     ruff check .
     ruff format --check .
     mypy
+    cc -fsyntax-only -Wall -Wextra -Wconversion -Werror -I"$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" orchestra/daemon/_forward.c
 
 # Benchmarks against reference programs measured in the same run; each writes its row of
 # bench/RESULTS.md (about four minutes in all).
