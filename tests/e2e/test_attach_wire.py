@@ -160,7 +160,6 @@ def test_handed_over_terminal_is_read_and_written_then_let_go(
     """With the terminal handed over, the daemon writes the screen to it and reads the keys
     from it (the detach keys included); after detach it neither reads nor writes it, and
     keeps no fd of it."""
-    check_loop(echo, inner_loop)
     daemon = echo.env.daemon_pid()
     assert daemon is not None
     before = len(fds(daemon))
@@ -187,6 +186,7 @@ def test_handed_over_terminal_is_read_and_written_then_let_go(
     terminal.seen = b""
     assert not select.select([terminal.master], [], [], 0.1)[0], "output after detach"
     assert "bd" not in echo.tail("alpha") and "\x02" not in echo.tail("alpha")
+    check_loop(echo, inner_loop)  # last: its connection must not be among the fds counted
 
 
 def test_handover_of_something_else_is_refused(echo: Api) -> None:
