@@ -9,6 +9,7 @@ attrs or cattrs at start-up. Scripts may use it too:
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket as _socket
@@ -19,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from orchestra.adapters import paths
 from orchestra.core.errors import DaemonUnreachable, RemoteError
 
 GIT_LOCATION_VARS = frozenset(
@@ -152,6 +154,23 @@ def is_running(path: Path) -> bool:
         return True
     except (DaemonUnreachable, RemoteError):
         return False
+
+
+def lock_held(path: Path) -> bool:
+    """Whether a daemon still holds the one-per-user lock beside the socket `path`: it lets
+    go only as its process ends, after it has removed the socket. (Probed with a shared
+    lock, let go at once: a daemon starting in that instant would find it taken.)"""
+    try:
+        fd = os.open(paths.lock_file(path), os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # and the probe's lock with it
+    return False
 
 
 def spawn_daemon(path: Path, log_dir: Path, *, timeout: float = 10.0) -> int:

@@ -10,7 +10,7 @@ import typer
 from orchestra.adapters import paths
 from orchestra.cli.common import JSON, errors, session
 from orchestra.cli.output import emit_json
-from orchestra.client import Client, is_running, spawn_daemon
+from orchestra.client import Client, is_running, lock_held, spawn_daemon
 from orchestra.core.errors import DaemonUnreachable
 
 app = typer.Typer(
@@ -43,7 +43,8 @@ def _stop(ctx: typer.Context, timeout: float = 60.0) -> int | None:
         return None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not socket.exists() and not is_running(socket):
+        # Gone once it no longer holds the lock: a `daemon start` right after succeeds.
+        if not socket.exists() and not is_running(socket) and not lock_held(socket):
             return pid
         time.sleep(0.01)
     raise DaemonUnreachable(f"the daemon (pid {pid}) did not stop within {timeout:.0f} s")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -11,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orchestra.adapters import paths
+from orchestra.client import lock_held
 from orchestra.core.errors import EXIT_UNREACHABLE
 from tests.cli.support import fails, json_error, ok
 from tests.conftest import Env, daemon_gone
@@ -48,6 +52,7 @@ def test_daemon_start_status_restart_stop(env: Env, project: Path) -> None:
     assert status["projects"] == [{"root": str(project), "tasks": {"draft": 1}}]
     human = ok(env, "daemon", "status")
     assert f"pid      {pid}" in human and f"{project}: 1 draft" in human
+    assert f"relay    {status['relay']}" in human and status["relay"] in ("c", "python")
 
     restarted = json.loads(ok(env, "daemon", "restart", "--json"))
     assert restarted["pid"] != pid and alive(restarted["pid"])
@@ -61,6 +66,26 @@ def test_daemon_start_status_restart_stop(env: Env, project: Path) -> None:
     assert daemon_gone(env)
     assert not env.socket.exists()
     fails(env, EXIT_UNREACHABLE, "daemon", "status")
+    for _ in range(2):  # stop returns once the old daemon has let go of its lock
+        assert ok(env, "daemon", "start").startswith("daemon started")
+        assert ok(env, "daemon", "stop").startswith("daemon stopped")
+        assert daemon_gone(env)
+
+
+def test_lock_held_probes_the_daemon_lock(tmp_path: Path) -> None:
+    sock = tmp_path / "orchestra.sock"
+    assert not lock_held(sock)  # no lock file
+    fd = os.open(paths.lock_file(sock), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        assert not lock_held(sock)  # a lock file nobody holds
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running daemon holds it
+        assert lock_held(sock)
+        assert lock_held(sock)  # the probe took nothing
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        assert not lock_held(sock)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the probe left it free to take
+    finally:
+        os.close(fd)
 
 
 def test_any_command_autostarts_the_daemon(env: Env, project: Path) -> None:
