@@ -16,7 +16,6 @@ config) must not share: mark it `own_daemon` (it then gets its own, as usual).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import signal
@@ -30,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from orchestra.client import Client
+from orchestra.client import Client, lock_held
 from orchestra.core.errors import RemoteError
 
 GIT_ENV = {
@@ -284,18 +283,7 @@ def kill_leftovers(e: Env, *, spare: int | None = None) -> None:
 
 def daemon_gone(e: Env) -> bool:
     """True once no process holds the daemon lock (a zombie holds no lock)."""
-    lock = e.socket.with_name(e.socket.name + ".lock")
-    try:
-        fd = os.open(lock, os.O_RDWR)
-    except FileNotFoundError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-    return True
+    return not lock_held(e.socket)
 
 
 def stop_daemon(e: Env) -> None:
