@@ -141,11 +141,8 @@ class Viewer:
         """Write what the fd takes now."""
         while self.pending:
             head = self.pending[0]
-            try:
-                sent = os.write(self.fd, memoryview(head)[self.head_sent :])
-            except BlockingIOError:
-                return
-            except OSError:  # EPIPE, EIO, EBADF: nobody reads this any more
+            sent = write_some(self.fd, memoryview(head)[self.head_sent :])
+            if sent < 0:  # EPIPE, EIO, EBADF: nobody reads this any more
                 self.gone = True
                 self.pending.clear()
                 self.queued = 0

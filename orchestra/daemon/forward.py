@@ -87,7 +87,7 @@ def _never(_data: bytes) -> None:
     return None
 
 
-def write_some(fd: int, data: bytes) -> int:
+def write_some(fd: int, data: bytes | memoryview) -> int:
     """One non-blocking write: bytes taken, 0 when full, -1 on an error."""
     try:
         return os.write(fd, data)
