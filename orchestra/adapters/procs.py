@@ -8,11 +8,15 @@ two ways, and both are used:
 - a marker in the environment (`ORCHESTRA_RUN_ID`) that every descendant
   inherits, whatever it does with sessions, groups or double forks.
 
-On Linux the daemon is a child subreaper (`PR_SET_CHILD_SUBREAPER`), so orphans
-of a task are re-parented to it rather than to init, and the `Reaper` reaps
-them. The reaper never reaps a child the daemon started for itself (git, setup
-commands): those go through `run()`, which registers their pid first, so
-`subprocess` keeps their exit status.
+A process that also drops its environment (fork, `setsid`, fork, exec with an
+empty environment) carries neither: its run's cgroup holds it where there is one
+(adapters/cgroups.py). Elsewhere, on Linux the daemon is a child subreaper
+(`PR_SET_CHILD_SUBREAPER`), so such orphans are re-parented to it rather than to
+init: one that carries no run's marker is its run's when it was born during that
+run (`ProcessTable.adopted`), and the `Reaper` reaps them all. The reaper never
+reaps a child the daemon started for itself (git, setup commands): those go
+through `run()`, which registers their pid first, so `subprocess` keeps their
+exit status.
 
 Portable path (macOS, or no /proc): no subreaper, orphans go to launchd; the
 reaper waits on each registered agent pid by pid; the tree walk uses `ps`.
@@ -27,11 +31,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 
 import attrs
 import trio
+
+from orchestra.adapters.cgroups import Cgroup
 
 PROC = Path("/proc")
 HAVE_PROC = PROC.joinpath("self", "stat").exists()
@@ -50,15 +57,29 @@ def become_subreaper() -> bool:
 # -- discovery ------------------------------------------------------------------
 
 
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, ppid) of a process, None when it is gone."""
+def _fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name, None when it is gone:
+    [0] is the state letter, [1] the ppid, [19] the start time in clock ticks since boot."""
     try:
         raw = (PROC / str(pid) / "stat").read_bytes()
     except OSError:
         return None
     # comm may contain spaces and parens: the fields after the last ')' are safe.
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    return fields[0].decode(), int(fields[1])
+    return raw[raw.rfind(b")") + 2 :].split()
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, ppid) of a process, None when it is gone."""
+    fields = _fields(pid)
+    return None if fields is None else (fields[0].decode(), int(fields[1]))
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def boot_clock() -> float:
+    """Seconds since boot, the clock of a process's start time in /proc (Linux)."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 def _all_pids() -> list[int]:
@@ -80,6 +101,8 @@ def _run_id(pid: int) -> str | None:
 
 
 _MARKER = f"{RUN_ID_VAR}=".encode()
+# Whether /proc lists each thread's children (CONFIG_PROC_CHILDREN; not on every kernel).
+_CHILDREN_LISTED = PROC.joinpath("self", "task", str(os.getpid()), "children").exists()
 
 
 @attrs.frozen
@@ -90,17 +113,18 @@ class ProcessTable:
     parents: dict[int, int]  # pid -> ppid
     live: frozenset[int]  # running or stopped (zombies are gone: they only wait to be reaped)
     marked: dict[str, set[int]]  # run id -> processes carrying its marker
+    # The daemon's own live children, each with its start (`boot_clock`): the agents, the
+    # commands it runs, and the orphans it adopted as subreaper.
+    children_of_me: dict[int, float] = attrs.field(factory=dict)
     # ppid -> pids, once per table: every teardown sharing it walks its tree.
     children: dict[int, list[int]] = attrs.field(
         init=False, default=attrs.Factory(lambda self: _children(self.parents), takes_self=True)
     )
 
-    def task(self, root_pid: int | None, run_id: str) -> set[int]:
-        """Every live process of a task: the tree under `root_pid`, plus any carrying its
-        marker."""
-        found: set[int] = set()
-        if root_pid is not None and root_pid in self.parents:
-            found.add(root_pid)
+    def task(self, root_pid: int | None, run_id: str, also: Iterable[int] = ()) -> set[int]:
+        """Every live process of a task: the trees under `root_pid` and the pids in `also`
+        (its cgroup, its adopted orphans), plus any carrying its marker."""
+        found = {pid for pid in (root_pid, *also) if pid is not None and pid in self.parents}
         children = self.children
         stack = list(found)
         while stack:
@@ -110,6 +134,19 @@ class ProcessTable:
                     stack.append(child)
         found |= self.marked.get(run_id, set())
         return found & self.live
+
+    def adopted(self, since: float, known: Iterable[int]) -> set[int]:
+        """The daemon's children started at or after `since` that are none of `known`
+        (agents, commands it runs) and carry no run's marker: orphans it adopted that
+        dropped their environment. Without a cgroup nothing else ties them to a run; one
+        born while several runs lived is ended with the first of them to stop."""
+        marked = set().union(*self.marked.values())
+        skip = set(known)
+        return {
+            pid
+            for pid, born in self.children_of_me.items()
+            if born >= since and pid not in skip and pid not in marked
+        }
 
 
 def _children(parents: dict[int, int]) -> dict[int, list[int]]:
@@ -136,18 +173,21 @@ def scan_processes() -> ProcessTable:
     parents: dict[int, int] = {}
     live: set[int] = set()
     marked: dict[str, set[int]] = {}
+    mine: dict[int, float] = {}
     for pid in _all_pids():
-        st = _stat(pid)
-        if st is None:
+        fields = _fields(pid)
+        if fields is None:
             continue
-        parents[pid] = st[1]
-        if st[0] in ("Z", "X"):
+        parents[pid] = ppid = int(fields[1])
+        if fields[0] in (b"Z", b"X"):
             continue
         live.add(pid)
+        if ppid == me:
+            mine[pid] = int(fields[19]) / _TICKS
         run_id = _run_id(pid) if pid != me else None
         if run_id is not None:
             marked.setdefault(run_id, set()).add(pid)
-    return ProcessTable(parents=parents, live=frozenset(live), marked=marked)
+    return ProcessTable(parents=parents, live=frozenset(live), marked=marked, children_of_me=mine)
 
 
 def alive(pid: int) -> bool:
@@ -196,8 +236,10 @@ class Reaper:
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         merge_stderr: bool = False,
+        cgroup: Cgroup | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
-        """Blocking `subprocess.run` (call it from a worker thread) safe from the reaper."""
+        """Blocking `subprocess.run` (call it from a worker thread) safe from the reaper;
+        the command joins `cgroup` before it execs."""
         with self._spawn_lock:
             proc = subprocess.Popen(
                 argv,
@@ -207,6 +249,8 @@ class Reaper:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
                 start_new_session=True,
+                # Only syscalls between fork and exec (Cgroup.join_in_child).
+                preexec_fn=None if cgroup is None else cgroup.join_in_child,
             )
             self._foreign.add(proc.pid)
         try:
@@ -219,6 +263,11 @@ class Reaper:
             with self._spawn_lock:
                 self._foreign.discard(proc.pid)
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+    def spawned(self) -> set[int]:
+        """The children the daemon started itself: agents and the commands it runs."""
+        with self._spawn_lock:
+            return set(self._waiters) | self._foreign
 
     def spawning(self) -> threading.Lock:
         """Hold this around a fork whose child `watch()` will register (agents)."""
@@ -239,20 +288,42 @@ class Reaper:
         with self._spawn_lock:
             candidates = self._children() - self._foreign
         for pid in candidates:
-            try:
-                got, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                continue
-            if got == 0:
-                continue
-            code = os.waitstatus_to_exitcode(status)
-            event = self._waiters.get(pid)
-            if event is not None:
-                self.statuses[pid] = code
-                event.set()
+            self._reap(pid)
+        if HAVE_PROC and not _CHILDREN_LISTED:
+            self._reap_unlisted()
+
+    def _reap(self, pid: int) -> bool:
+        try:
+            got, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if got == 0:
+            return False
+        code = os.waitstatus_to_exitcode(status)
+        event = self._waiters.get(pid)
+        if event is not None:
+            self.statuses[pid] = code
+            event.set()
+        return True
+
+    def _reap_unlisted(self) -> None:
+        """Where the kernel does not list a process's children (no CONFIG_PROC_CHILDREN),
+        adopted orphans are found by asking which child has exited, without reaping it
+        (`WNOWAIT`), so a foreign child is left to its own wait."""
+        while True:
+            with self._spawn_lock:
+                try:
+                    info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                except ChildProcessError:
+                    return
+                if info is None or info.si_pid in self._foreign:
+                    return  # a foreign child first in line: the rest at the next round
+                pid = info.si_pid
+            if not self._reap(pid):
+                return
 
     def _children(self) -> set[int]:
-        if HAVE_PROC:
+        if _CHILDREN_LISTED:
             kids: set[int] = set()
             with contextlib.suppress(OSError):
                 for task in os.listdir(PROC / "self" / "task"):
@@ -285,43 +356,71 @@ class Teardown:
 Tables = Callable[[], Awaitable[ProcessTable]]  # a fresh ProcessTable (scanned after asking)
 
 
-async def _wait_gone(
-    tables: Tables, root_pid: int | None, run_id: str, pids: set[int], within: float
-) -> set[int]:
-    """Wait until none of `pids` is alive or `within` seconds pass, then return the task's
+@attrs.frozen
+class Belonging:
+    """What makes a process one of a run's: its tree under `root_pid`, its marker, its
+    cgroup, and (without a cgroup) the unmarked orphans adopted since `since`, except
+    the daemon's other children (`known`: agents, commands it runs)."""
+
+    root_pid: int | None
+    run_id: str
+    cgroup: Cgroup | None = None
+    since: float | None = None
+    known: Callable[[], Iterable[int]] = frozenset
+
+    def of(self, table: ProcessTable) -> set[int]:
+        also = self.cgroup.pids() if self.cgroup is not None else set()
+        if self.since is not None:
+            also |= table.adopted(self.since, self.known())
+        return table.task(self.root_pid, self.run_id, also)
+
+
+async def _wait_gone(tables: Tables, who: Belonging, pids: set[int], within: float) -> set[int]:
+    """Wait until none of `pids` is alive or `within` seconds pass, then return the run's
     live processes. Polling reads only those pids' own /proc entries; the scan at the end
     also finds anything they started meanwhile."""
     with trio.move_on_after(within):
         while any(alive(pid) for pid in pids):  # noqa: ASYNC110 - no event says "pid gone"
             await trio.sleep(0.02)
-    return (await tables()).task(root_pid, run_id)
+    return who.of(await tables())
 
 
 async def scan_in_thread() -> ProcessTable:
     return await trio.to_thread.run_sync(scan_processes)
 
 
-async def terminate(
-    root_pid: int | None, run_id: str, *, grace: float, tables: Tables = scan_in_thread
-) -> Teardown:
-    """SIGHUP, then SIGTERM, then SIGKILL after `grace`: to every process of the task.
-    `tables` gives the process scans (the daemon shares them among its teardowns).
+async def terminate(who: Belonging, *, grace: float, tables: Tables = scan_in_thread) -> Teardown:
+    """SIGHUP, then SIGTERM, then SIGKILL after `grace`: to every process of the run;
+    then its cgroup is removed. `tables` gives the process scans (the daemon shares them
+    among its teardowns).
 
     Run it shielded: it is the cleanup of a cancelled task and must finish.
     """
-    first = (await tables()).task(root_pid, run_id)
+    first = who.of(await tables())
     signal_all(first, signal.SIGHUP)
-    left = await _wait_gone(tables, root_pid, run_id, first, min(grace, 1.0))
+    left = await _wait_gone(tables, who, first, min(grace, 1.0))
     signal_all(left, signal.SIGTERM)
     signal_all(left, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-    left = await _wait_gone(tables, root_pid, run_id, left, grace)
+    left = await _wait_gone(tables, who, left, grace)
     killed: set[int] = set()
     for _ in range(3):  # a process forked at the last moment gets its SIGKILL too
         if not left:
             break
         killed |= left
+        if who.cgroup is not None:
+            who.cgroup.kill()  # and whatever forks while we signal
         signal_all(left, signal.SIGKILL)
-        left = await _wait_gone(tables, root_pid, run_id, left, 5.0)
+        left = await _wait_gone(tables, who, left, 5.0)
+    if who.cgroup is not None:
+        await _remove(who.cgroup)
     return Teardown(
         signalled=tuple(sorted(first)), killed=tuple(sorted(killed)), survivors=tuple(sorted(left))
     )
+
+
+async def _remove(group: Cgroup) -> None:
+    """Remove an emptied cgroup: its last processes leave it only once reaped, a moment
+    after they died."""
+    with trio.move_on_after(5.0):
+        while not group.remove():  # noqa: ASYNC110 - cgroup.events could say; rare path
+            await trio.sleep(0.02)

@@ -20,6 +20,7 @@ import attrs
 import trio
 from ptyprocess import PtyProcess
 
+from orchestra.adapters.cgroups import Cgroup
 from orchestra.adapters.procs import Reaper
 from orchestra.core.errors import OrchestraError
 
@@ -61,7 +62,9 @@ class PtySession:
         rows: int,
         cols: int,
         reaper: Reaper,
+        cgroup: Cgroup | None = None,
     ) -> PtySession:
+        """Start `argv` on a new PTY; it joins `cgroup` (if any) before it execs."""
         exe = shutil.which(argv[0], path=env.get("PATH")) if "/" not in argv[0] else argv[0]
         if exe is None:
             raise SpawnError(
@@ -72,7 +75,11 @@ class PtySession:
         try:
             with reaper.spawning():
                 proc = PtyProcess.spawn(
-                    [exe, *argv[1:]], cwd=str(cwd), env=dict(env), dimensions=(rows, cols)
+                    [exe, *argv[1:]],
+                    cwd=str(cwd),
+                    env=dict(env),
+                    dimensions=(rows, cols),
+                    preexec_fn=None if cgroup is None else cgroup.join_in_child,
                 )
             # Registered before this (the loop's) thread yields, so the reaper cannot miss it.
             exited = reaper.watch(proc.pid)

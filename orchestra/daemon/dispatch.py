@@ -116,6 +116,8 @@ async def _status(d: Daemon, _peer: Peer, _p: api.NoParams) -> Any:
         "projects": projects,
         "subscribers": len(d.hub),
         "relay": "c" if d.registry.supervisor.relay.native else "python",
+        # Where each run's processes get a cgroup (None: the subreaper catches escapes).
+        "cgroups": None if (h := d.registry.supervisor.cgroups) is None else str(h.base),
     }
 
 

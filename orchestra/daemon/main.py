@@ -20,7 +20,7 @@ from pathlib import Path
 
 import trio
 
-from orchestra.adapters import config_files, logs, paths, procs
+from orchestra.adapters import cgroups, config_files, logs, paths, procs
 from orchestra.adapters.procs import Reaper
 from orchestra.core.errors import EXIT_CONFLICT, ConfigError, OrchestraError
 from orchestra.daemon import forward, server
@@ -102,6 +102,7 @@ async def serve(
                     reaper=reaper,
                     relay=relay,
                     state_file=paths.state_home(environ) / "runs.json",
+                    cgroups=cgroups.Hierarchy.find(environ),
                 )
                 await supervisor.clean_leftovers()
                 registry = Registry(

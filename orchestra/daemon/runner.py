@@ -40,6 +40,7 @@ import attrs
 import trio
 
 from orchestra.adapters import procs, worktrees
+from orchestra.adapters.cgroups import Cgroup
 from orchestra.adapters.pty import PtySession
 from orchestra.adapters.terminal import Terminal
 from orchestra.core.errors import InvalidTransition, OrchestraError
@@ -59,6 +60,11 @@ DRAIN = 0.5  # seconds to read what an exited agent left in the PTY
 
 class SetupFailed(OrchestraError):
     kind = "setup_failed"
+
+
+# A process's start time in /proc is whole clock ticks, rounded down: one adopted a tick
+# after its run began may read as born before it.
+ADOPTION_SLACK = 0.05
 
 
 @attrs.define
@@ -112,6 +118,11 @@ class Run:
     lock: threading.Lock = attrs.field(factory=threading.Lock)
     closed: bool = False  # the terminal model is gone (under `lock`)
     pump_fd: int | None = None  # the PTY the relay reads for this run (set in its thread)
+    # Its processes' cgroup (adapters/cgroups.py), None where the system gives none; and
+    # whether its agent is in it: if not, orphans adopted since `since` are its own too.
+    cgroup: Cgroup | None = None
+    contained: bool = False
+    since: float = attrs.field(factory=lambda: procs.boot_clock() - ADOPTION_SLACK)
 
     @property
     def pid(self) -> int | None:
@@ -310,6 +321,8 @@ async def run_task(
     loaded = await project.load(run.task_id)
     task = loaded.task
     git = project.git()
+    if run.cgroup is not None and not run.cgroup.create():
+        run.cgroup = None
     try:
         with run.scope:
             async with supervisor.worktree_lock(project):
@@ -345,8 +358,15 @@ async def run_task(
             if spec.session_id is not None and spec.session_id != task.session_id:
                 await project.record_session(task.id, spec.session_id)
             run.session = PtySession.spawn(
-                spec.argv, cwd=wt.path, env=env, rows=ROWS, cols=COLS, reaper=supervisor.reaper
+                spec.argv,
+                cwd=wt.path,
+                env=env,
+                rows=ROWS,
+                cols=COLS,
+                reaper=supervisor.reaper,
+                cgroup=run.cgroup,
             )
+            run.contained = run.cgroup is not None and run.cgroup.holds(run.session.pid)
             crash_point("start:spawned")
             project.log.info(
                 f"task {task.ref}: agent started (pid {run.pid})",
@@ -381,7 +401,7 @@ async def _setup(
     """Run the config's setup command in the new worktree; failure fails the start."""
     result = await trio.to_thread.run_sync(
         lambda: project.supervisor.reaper.run(
-            argv, cwd=cwd, env=env, merge_stderr=True, timeout=600
+            argv, cwd=cwd, env=env, merge_stderr=True, timeout=600, cgroup=run.cgroup
         )
     )
     output = (result.stdout or b"").decode(errors="replace")
@@ -516,9 +536,15 @@ async def _watchdog(run: Run, idle_timeout: float, idle_dwell: float) -> None:
 async def _teardown(run: Run) -> None:
     project = run.project
     supervisor = project.supervisor
-    report = await procs.terminate(
+    who = procs.Belonging(
         run.pid,
         run.run_id,
+        cgroup=run.cgroup,
+        since=None if run.contained else run.since,
+        known=supervisor.reaper.spawned,
+    )
+    report = await procs.terminate(
+        who,
         grace=project.config_or_default().stop_grace,
         tables=supervisor.process_tables,
     )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from orchestra.adapters import procs
+from orchestra.adapters import cgroups, procs
 from orchestra.adapters.procs import Reaper
 from orchestra.adapters.store import write_atomic
 from orchestra.core.errors import Conflict
@@ -46,6 +46,9 @@ class Supervisor:
     # whatever its agents left behind (found by their ORCHESTRA_RUN_ID marker, never by
     # a pid that may have been reused).
     state_file: Path
+    # Where runs get a cgroup of their own (adapters/cgroups.py); None: the system gives
+    # none, and adopted orphans are told apart by their birth instead.
+    cgroups: cgroups.Hierarchy | None = None
     python: str = sys.executable  # runs the demo agent and other {python} profiles
     stopping: bool = False  # the daemon is stopping: no run starts any more
     # Shared by the teardowns that ask at once (daemon/coalesce.py).
@@ -67,7 +70,9 @@ class Supervisor:
         """End every process of runs a previous daemon did not tear down."""
         records = await trio.to_thread.run_sync(self._read_records)
         for run_id, record in records.items():
-            report = await procs.terminate(None, run_id, grace=1.0, tables=self.process_tables)
+            group = cgroups.recorded(record.get("cgroup"))
+            who = procs.Belonging(None, run_id, cgroup=group)
+            report = await procs.terminate(who, grace=1.0, tables=self.process_tables)
             if report.signalled:
                 log.warning(
                     "ended %d leftover process(es) of task %s in %s",
@@ -89,7 +94,12 @@ class Supervisor:
     async def _write_records(self) -> None:
         """Use `_save_records`."""
         records = {
-            run.run_id: {"project": run.project.root, "task_id": run.task_id, "pid": run.pid}
+            run.run_id: {
+                "project": run.project.root,
+                "task_id": run.task_id,
+                "pid": run.pid,
+                "cgroup": None if run.cgroup is None else str(run.cgroup.path),
+            }
             for run in self.runs.values()
         }
         text = json.dumps(records, indent=1) + "\n"
@@ -113,6 +123,8 @@ class Supervisor:
         if key in self.runs:
             raise Conflict(f"task {task_id}-{slug} already has a running agent")
         run = Run(project=project, task_id=task_id, slug=slug)
+        if self.cgroups is not None:
+            run.cgroup = self.cgroups.for_run(run.run_id)
         self.runs[key] = run
         try:
             # Recorded before anything runs with its marker (setup, the agent): a daemon

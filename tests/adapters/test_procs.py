@@ -44,3 +44,31 @@ def test_a_scan_finds_a_marked_process_outside_the_tree() -> None:
         child.kill()
         child.wait()
     assert child.pid not in procs.scan_processes().live
+
+
+def test_adopted_orphans_are_the_unmarked_children_born_since() -> None:
+    """A run's adopted orphans are the daemon's children born since the run began that it
+    did not start itself and that carry no run's marker; their trees come with them."""
+    table = ProcessTable(
+        parents={40: 1, 41: 1, 42: 1, 43: 1, 44: 43, 45: 1},
+        live=frozenset({40, 41, 42, 43, 44, 45}),
+        marked={"run-b": {42}},
+        children_of_me={40: 5.0, 41: 12.0, 42: 12.0, 43: 15.0, 45: 20.0},
+    )
+    assert table.adopted(10.0, known={45}) == {41, 43}  # 40: before; 42: marked; 45: ours
+    who = procs.Belonging(None, "run-a", since=10.0, known=lambda: {45})
+    assert who.of(table) == {41, 43, 44}
+
+
+def test_a_scan_lists_the_children_of_this_process_with_their_birth() -> None:
+    """The scan gives this process's children and when each started, on the boot clock."""
+    before = procs.boot_clock()
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    try:
+        born = procs.scan_processes().children_of_me[child.pid]
+        assert before - 0.05 <= born <= procs.boot_clock()
+    finally:
+        child.kill()
+        child.wait()
