@@ -51,6 +51,9 @@ def systemd_unit(argv: Sequence[str], env: Mapping[str, str]) -> str:
         # Agents are the daemon's children: stopping the service stops them, through the
         # daemon's own graceful teardown (SIGTERM to the daemon only, then the cgroup).
         "KillMode=mixed",
+        # The daemon gives each run a cgroup below its own (adapters/cgroups.py): what an
+        # agent daemonises, even with its environment dropped, ends with the run.
+        "Delegate=yes",
         "TimeoutStopSec=30",
         "",
         "[Install]",

@@ -25,6 +25,7 @@ def test_systemd_unit_runs_the_daemon_in_the_foreground() -> None:
     assert 'ExecStart="/opt/my venv/bin/python" "-m" "orchestra" "daemon" "run"' in text
     assert 'Environment="HOME=/h%%x"' in text  # % is a systemd specifier: doubled
     assert "RestartPreventExitStatus=6" in text  # another daemon holds the lock: no restart loop
+    assert "Delegate=yes" in text  # runs get cgroups of their own below the service's
     assert "WantedBy=default.target" in text
 
 
