@@ -399,11 +399,19 @@ async def _setup(
     project: Project, run: Run, ref: str, argv: list[str], cwd: Path, env: dict[str, str]
 ) -> None:
     """Run the config's setup command in the new worktree; failure fails the start."""
-    result = await trio.to_thread.run_sync(
-        lambda: project.supervisor.reaper.run(
-            argv, cwd=cwd, env=env, merge_stderr=True, timeout=600, cgroup=run.cgroup
+    try:
+        result = await trio.to_thread.run_sync(
+            lambda: project.supervisor.reaper.run(
+                argv, cwd=cwd, env=env, merge_stderr=True, timeout=600, cgroup=run.cgroup
+            )
         )
-    )
+    except OSError as exc:  # not found, not executable: the start fails with the reason
+        raise SetupFailed(
+            f"setup command {argv[0]!r} cannot run: {exc.strerror or exc};"
+            " fix `setup` in the project's config",
+            exit_code=None,
+            tail="",
+        ) from None
     output = (result.stdout or b"").decode(errors="replace")
     project.log.info(
         f"task {ref}: setup exited {result.returncode}",

@@ -344,3 +344,18 @@ def test_setup_failure_fails_the_task_and_start_shows_its_tail(api: Api) -> None
     assert line["exit_code"] == 3
     assert line["output"].startswith("step 1\nstep 2\n")
     assert api.events("agent.started") == []
+
+
+def test_a_setup_command_that_cannot_run_fails_the_task_with_the_reason(api: Api) -> None:
+    """A setup command that is not there fails the task with a message naming it (it was
+    an internal error)."""
+    missing = str(api.root / "no-such-setup")
+    configure(api.root, f"setup = {toml([missing])}")
+    api.new("alpha")
+
+    proc = api.cli("start", "alpha")
+    assert proc.returncode == EXIT_ERROR
+    assert proc.stderr.startswith(f"orchestra: setup command {missing!r} cannot run: ")
+    assert "fix `setup` in the project's config" in proc.stderr
+    assert api.status("alpha") == "failed"
+    assert api.get("alpha")["run"] is None

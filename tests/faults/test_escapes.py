@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 from orchestra.adapters.cgroups import NO_CGROUPS_ENV as NO_CGROUPS
 from tests.conftest import Env, daemon_gone
 from tests.daemon.wire import stop_and_forget, wait_until
-from tests.e2e.support import Api, add_agent, configure, environ
+from tests.e2e.support import Api, add_agent, configure, environ, toml
 
 # The agent says where its escaped grandchild is only once that one runs with an empty
 # environment, its stdio on /dev/null and no terminal: a daemonised process.
@@ -200,5 +201,31 @@ def test_stopping_one_run_spares_another_runs_processes(
         wait_until(lambda: gone(pid), f"escaped process {pid} to end")
         assert _alive(kept) and _alive(other), "the other run's processes were ended"
         assert api.status("other") == "running"
+    finally:
+        api.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("with_cgroups", [True, False], ids=["cgroup", "subreaper"])
+def test_stop_ends_what_the_setup_command_daemonised(
+    env: Env, project: Path, escaped: Path, with_cgroups: bool
+) -> None:
+    """A setup command that leaves a daemonised process behind (environment dropped) has
+    it ended with the run, in its cgroup or as an orphan adopted during the run."""
+    script = env.base / "setup.py"
+    script.write_text(ESCAPER.replace('print("escaper ready", flush=True)\ntime.sleep(3600)', ""))
+    configure(project, f"setup = {toml([sys.executable, str(script), str(escaped)])}")
+    extra = {} if with_cgroups else {NO_CGROUPS: "1"}
+    env.run("daemon", "start", check=True, extra=extra)
+    api = Api(env, project)
+    try:
+        if with_cgroups and api.client.call("daemon.status")["cgroups"] is None:
+            pytest.skip("no cgroup v2 hierarchy delegated to this user: the fallback is tested")
+        api.new("work")
+        api("task.start", task="work")
+        api.wait_output("work", "sleeper ready")
+        pid = int(wait_until(lambda: read_pid(escaped), "the escape"))
+        api("task.stop", task="work")
+        wait_until(lambda: gone(pid), f"process {pid} the setup left to end")
     finally:
         api.close()
