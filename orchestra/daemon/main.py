@@ -1,9 +1,11 @@
-"""The daemon's entry point: take the per-user lock, bind the socket, serve until told to stop.
+"""The daemon's entry point: take the per-user locks, bind the socket, serve until told to stop.
 
-One daemon per user: an exclusive flock on `<socket>.lock` (holding our pid).
-Whoever holds the lock owns the socket path, so a socket file left by a killed
-daemon is stale by definition and is replaced; a live daemon's socket is never
-deleted.
+One daemon per user, whatever its socket: an exclusive flock on `daemon.lock` in the
+state dir (holding our pid and socket), since the state dir's files (the live runs a
+restart must end, the known projects whose queues it fills) are one daemon's. Then one
+per socket: an flock on `<socket>.lock` (holding our pid). Whoever holds that lock owns
+the socket path, so a socket file left by a killed daemon is stale by definition and is
+replaced; a live daemon's socket is never deleted.
 """
 
 from __future__ import annotations
@@ -39,6 +41,38 @@ MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with the NUL
 class AlreadyRunning(OrchestraError):
     kind = "already_running"
     exit_code = EXIT_CONFLICT  # a service manager must not restart us in a loop
+
+
+@contextlib.contextmanager
+def one_per_user(state: Path, socket: Path) -> Iterator[None]:
+    """Hold the state dir's daemon lock, or raise AlreadyRunning naming the daemon that
+    holds it and its socket: a second daemon of this user, on another socket, would take
+    the first one's live runs for leftovers of a crash and end them."""
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(state / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid, _, theirs = os.pread(fd, 4096, 0).decode(errors="replace").strip().partition(" ")
+            if theirs == str(socket):
+                raise AlreadyRunning(
+                    f"a daemon is already running (pid {pid or '?'}) on {socket}",
+                    pid=pid,
+                    socket=str(socket),
+                ) from None
+            raise AlreadyRunning(
+                f"another daemon of yours (pid {pid or '?'}) serves {theirs or '?'}: one daemon"
+                f" serves every project of a user; point ORCHESTRA_SOCKET at {theirs or 'it'},"
+                " or stop that daemon first (`orchestra daemon stop` with its socket)",
+                pid=pid,
+                socket=theirs,
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -182,7 +216,7 @@ def run(environ: Mapping[str, str] = os.environ) -> int:
     )
     try:
         paths.private_dir(socket.parent)
-        with single_instance(socket):
+        with one_per_user(paths.state_home(environ), socket), single_instance(socket):
             print(
                 f"orchestra daemon {os.getpid()} listening on {socket}", file=sys.stderr, flush=True
             )

@@ -20,6 +20,7 @@ import orchestra
 from orchestra.core.errors import EXIT_UNREACHABLE
 from tests.conftest import Env, call
 from tests.daemon.wire import Raw, alive, log_lines, stop_and_forget, wait_until
+from tests.e2e.support import configure, toml
 
 
 @pytest.fixture
@@ -123,6 +124,40 @@ def test_second_daemon_run_is_refused(running: Env) -> None:
     assert "already running" in proc.stderr
     assert f"pid {pid}" in proc.stderr
     assert status(running)["pid"] == pid  # the first one is untouched and still serves
+
+
+@pytest.mark.parametrize("where", ["absolute", "relative"])
+def test_a_second_daemon_on_another_socket_is_refused(
+    running: Env, project: Path, where: str
+) -> None:
+    """A daemon started on another socket (absolute or relative) by the same user is refused,
+    naming the running one and its socket; the first daemon's agents live on, and its record
+    of them is intact: after a kill -9 of it, the next daemon still ends their leftovers."""
+    root = str(project)
+    # It outlives the hung-up terminal a killed daemon leaves: only the next daemon's
+    # clean-up of the runs recorded ends it.
+    stubborn = [
+        "/bin/sh", "-c", 'trap "" HUP; exec "$0" "$@"', "{python}", "-c",
+        "import time; print('stubborn ready', flush=True); time.sleep(3600)",
+    ]  # fmt: skip
+    configure(project, f"agents.stubborn.command = {toml(stubborn)}")
+    call(running, "task.new", {"project": root, "slug": "alpha", "agent": "stubborn"})
+    call(running, "task.start", {"project": root, "task": "alpha"})
+    pid = status(running)["pid"]
+    agent = call(running, "task.get", {"project": root, "task": "alpha"})["run"]["pid"]
+    other = "other.sock" if where == "relative" else str(running.base / "run2" / "o.sock")
+    proc = running.run("daemon", "start", cwd=project, extra={"ORCHESTRA_SOCKET": other})
+    assert proc.returncode != 0
+    assert f"another daemon of yours (pid {pid}) serves {running.socket}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert alive(agent), "the second daemon ended the first one's agent"
+    assert status(running)["pid"] == pid
+    assert not (project / "other.sock").exists()
+
+    kill9(running)
+    assert alive(agent)
+    running.run("daemon", "start", check=True)
+    wait_until(lambda: not alive(agent), "the killed daemon's agent to be ended")
 
 
 def test_daemon_start_when_running_reports_it(running: Env) -> None:
