@@ -67,6 +67,50 @@ def _run(argv: list[str]) -> None:
         raise ServiceError(f"`{' '.join(argv)}` failed: {detail[0]}")
 
 
+def check(p: Plan) -> None:
+    """Raise ServiceError unless the user's service manager answers: asked before anything
+    is written or stopped, so a failing install leaves things as they were."""
+    if p.kind == "systemd":
+        probe = ["systemctl", "--user", "show-environment"]
+        hint = (
+            "run it in a login session with a user bus, or `loginctl enable-linger` the user;"
+            " the daemon keeps running as it is"
+        )
+    else:
+        probe = ["launchctl", "print", f"gui/{os.getuid()}"]
+        hint = "run it in the user's GUI session; the daemon keeps running as it is"
+    try:
+        _run(probe)
+    except ServiceError as exc:
+        raise ServiceError(
+            f"cannot reach the user's service manager: {exc.message}; {hint}"
+        ) from None
+
+
+def write(p: Plan) -> bytes | None:
+    """Write the service file; what was there before (None: nothing), for `restore`."""
+    try:
+        before: bytes | None = p.path.read_bytes()
+    except FileNotFoundError:
+        before = None
+    p.path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.path.with_name(f".{p.path.name}.tmp")
+    tmp.write_bytes(p.content)
+    tmp.replace(p.path)
+    return before
+
+
+def restore(p: Plan, before: bytes | None) -> None:
+    """Put the service file back as it was before `write`, and tell the manager."""
+    if before is None:
+        p.path.unlink(missing_ok=True)
+    else:
+        p.path.write_bytes(before)
+    if p.kind == "systemd":
+        with contextlib.suppress(ServiceError):
+            _run(["systemctl", "--user", "daemon-reload"])
+
+
 def enable(p: Plan) -> list[str]:
     """Register and start the service; the commands run, for the report."""
     if p.kind == "systemd":

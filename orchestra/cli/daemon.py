@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -43,11 +45,33 @@ def _stop(ctx: typer.Context, timeout: float = 60.0) -> int | None:
         return None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        # Gone once it no longer holds the lock: a `daemon start` right after succeeds.
-        if not socket.exists() and not is_running(socket) and not lock_held(socket):
+        # Gone once it no longer holds the lock (a `daemon start` right after succeeds)
+        # and its process has ended.
+        if (
+            not socket.exists()
+            and not is_running(socket)
+            and not lock_held(socket)
+            and not _alive(pid)
+        ):
             return pid
         time.sleep(0.01)
     raise DaemonUnreachable(f"the daemon (pid {pid}) did not stop within {timeout:.0f} s")
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie waiting for its reaper has ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    try:
+        stat = (proc / str(pid) / "stat").read_bytes()
+    except OSError:
+        return not proc.joinpath("self").exists()  # no /proc (macOS): signal 0 reached it
+    return stat.rpartition(b")")[2].split()[0] not in (b"Z", b"X")
 
 
 @app.command()
@@ -147,6 +171,9 @@ def install(
 
     Writes the file, enables and starts it (unless --no-start), and prints what it did.
     A daemon already running outside the service is stopped first so the service owns it.
+    It first checks that the user's service manager answers (systemctl --user needs a user
+    bus); if enabling fails all the same, the file is put back as it was and the daemon it
+    stopped is started again: a failed install changes nothing.
 
     Example: orchestra daemon install
     """
@@ -155,14 +182,23 @@ def install(
     done: list[str] = []
     with errors(as_json):
         plan = service.plan()
-        plan.path.parent.mkdir(parents=True, exist_ok=True)
-        plan.path.write_bytes(plan.content)
+        if not no_start:
+            service.check(plan)  # before anything is written or stopped
+        before = service.write(plan)
         done.append(f"wrote {plan.path}")
         if not no_start:
             pid = _stop(ctx)
             if pid is not None:
                 done.append(f"stopped the running daemon (pid {pid})")
-            done += [f"ran {cmd}" for cmd in service.enable(plan)]
+            try:
+                done += [f"ran {cmd}" for cmd in service.enable(plan)]
+            except service.ServiceError as exc:
+                # As it was: no half-installed unit, and the daemon that ran runs again.
+                service.restore(plan, before)
+                again = " (the daemon it stopped was started again)" if pid is not None else ""
+                if pid is not None:
+                    _start(ctx)
+                raise service.ServiceError(f"{exc.message}; nothing was installed{again}") from None
     if as_json:
         emit_json(
             {"kind": plan.kind, "file": str(plan.path), "started": not no_start, "done": done}

@@ -206,12 +206,13 @@ def test_shutdown_method(running: Env) -> None:
 
 
 def test_daemon_stop_cli(running: Env) -> None:
-    """`orchestra daemon stop` stops it gracefully and says which pid stopped."""
+    """`orchestra daemon stop` stops it gracefully, says which pid stopped, and returns
+    only once that process has ended."""
     pid = status(running)["pid"]
     proc = running.run("daemon", "stop", check=True)
     assert proc.stdout.strip() == f"daemon stopped (pid {pid})"
     assert not running.socket.exists()
-    wait_until(lambda: not alive(pid), f"daemon {pid} to exit")
+    assert not alive(pid), f"daemon {pid} still runs after `daemon stop` returned"
     assert running.run("daemon", "stop", check=True).stdout.strip() == "daemon not running"
 
 

@@ -76,3 +76,52 @@ def test_install_no_start_then_uninstall(env: Env) -> None:
     assert f"removed {unit}" in proc.stdout
     assert not unit.exists()
     assert env.run("daemon", "uninstall", check=True).stdout.strip() == "nothing was installed"
+
+
+NO_BUS = {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus"}
+
+
+@pytest.mark.skipif(shutil.which("systemctl") is None, reason="needs systemctl")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="systemd path")
+def test_install_without_a_user_bus_changes_nothing(env: Env) -> None:
+    """Where `systemctl --user` reaches no user bus, install fails with one line saying so
+    and what to do, writes no unit, and leaves the running daemon running."""
+    env.run("daemon", "start", check=True)
+    pid = env.daemon_pid()
+    unit = Path(env.vars["XDG_CONFIG_HOME"]) / "systemd" / "user" / "orchestra.service"
+    proc = env.run("daemon", "install", extra=NO_BUS)
+    assert proc.returncode != 0
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("orchestra: cannot reach the user's service manager: ")
+    assert "the daemon keeps running as it is" in line
+    assert not unit.exists()
+    assert env.daemon_pid() == pid
+    env.client().call("daemon.ping")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="systemd path")
+def test_install_that_fails_to_enable_puts_everything_back(env: Env) -> None:
+    """When enabling fails after the check passed (here a systemctl that answers but
+    cannot enable), the unit file is as it was before and the daemon that was stopped
+    runs again."""
+    bin_dir = env.base / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "systemctl"
+    stub.write_text(
+        "#!/bin/sh\n"
+        'case "$2" in enable) echo "Failed to enable unit: Access denied" >&2; exit 1;; esac\n'
+        "exit 0\n"
+    )
+    stub.chmod(0o755)
+    unit = Path(env.vars["XDG_CONFIG_HOME"]) / "systemd" / "user" / "orchestra.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("# the user's own unit\n")
+    env.run("daemon", "start", check=True)
+    path = {"PATH": f"{bin_dir}:{env.vars['PATH']}"}
+    proc = env.run("daemon", "install", extra=path)
+    assert proc.returncode != 0
+    [line] = proc.stderr.splitlines()
+    assert "Failed to enable unit: Access denied" in line
+    assert line.endswith("nothing was installed (the daemon it stopped was started again)")
+    assert unit.read_text() == "# the user's own unit\n"
+    env.client().call("daemon.ping")
