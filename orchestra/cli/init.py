@@ -47,6 +47,7 @@ IGNORED = (
     "/.orchestra/worktrees/",
     "/.orchestra/logs.jsonl",
     "/.orchestra/.lock",
+    "/.orchestra/next_id",  # this clone's id counter: ids come from the task files too
     "/.orchestra/.*.tmp",
 )
 
