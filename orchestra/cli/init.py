@@ -26,7 +26,8 @@ CONFIG_TEMPLATE = """\
 # base_branch = "main"      # branch new tasks start from (default: the current branch)
 # autostart = true          # start the daemon when a command needs it
 
-# setup = ["npm", "ci"]     # argv run in each new worktree before the agent (no shell)
+# setup = []               # argv run in each new worktree before the agent, no shell:
+#                           #   e.g. setup = ["npm", "ci"]
 # teardown = []             # argv run before a task's worktree is removed
 # stop_grace = 5.0          # seconds between SIGTERM and SIGKILL when stopping an agent
 # port_base = 20000         # ORCHESTRA_PORT of task 1; each task gets port_block ports
