@@ -184,6 +184,46 @@ class Handlers:
         contents = types.TextResourceContents(uri=params.uri, mime_type="text/markdown", text=text)
         return types.ReadResourceResult(contents=[contents])
 
+    # -- prompts: each task's prompt (its description), to hand to another agent --------
+
+    async def list_prompts(
+        self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        try:
+            project = self.bridge.project({})
+            tasks = (await self.bridge.call("task.list", project))["tasks"]
+        except OrchestraError as exc:
+            raise _resource_error(exc) from None
+        return types.ListPromptsResult(
+            prompts=[
+                types.Prompt(
+                    name=t["slug"],
+                    title=t.get("title") or t["ref"],
+                    description=f"the prompt of task {t['ref']} ({t['status']}, agent"
+                    f" {t['agent']})",
+                )
+                for t in tasks
+            ]
+        )
+
+    async def get_prompt(
+        self, _ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        try:
+            project = self.bridge.project({})
+            task = await self.bridge.call("task.get", project, task=params.name)
+        except OrchestraError as exc:
+            wire = exc.to_wire()
+            raise MCPError(types.INVALID_PARAMS, wire["message"], wire["data"]) from None
+        return types.GetPromptResult(
+            description=f"the prompt of task {task['ref']}",
+            messages=[
+                types.PromptMessage(
+                    role="user", content=types.TextContent(text=task["description"])
+                )
+            ],
+        )
+
 
 def _resource_error(exc: OrchestraError, uri: str | None = None) -> MCPError:
     wire = exc.to_wire()
@@ -206,6 +246,8 @@ def build(bridge: Bridge) -> Server[Any]:
         on_list_resources=h.list_resources,
         on_list_resource_templates=h.list_templates,
         on_read_resource=h.read_resource,
+        on_list_prompts=h.list_prompts,
+        on_get_prompt=h.get_prompt,
     )
 
 

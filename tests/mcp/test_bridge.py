@@ -117,6 +117,7 @@ async def test_initialize_lists_tools_with_valid_schemas(env: Env, project: Path
         info = session.initialize_result
         assert info is not None and info.server_info.name == "orchestra"
         assert info.capabilities.tools is not None and info.capabilities.resources is not None
+        assert info.capabilities.prompts is not None
         assert info.instructions and "set_task_status" in info.instructions
         tools = (await session.list_tools()).tools
     assert {t.name for t in tools} == TOOLS
@@ -281,6 +282,23 @@ async def test_task_files_are_resources(env: Env, project: Path) -> None:
         with pytest.raises(MCPError, match="no task 42") as info:
             await session.read_resource("orchestra://task/42")
         assert info.value.code == -32002
+
+
+async def test_task_prompts_are_prompts(env: Env, project: Path) -> None:
+    """The bridge advertises prompts and offers each task's prompt (its description) by
+    slug; an unknown one is an invalid-params error naming it."""
+    async with bridge(env, project) as session:
+        await ok(session, "create_task", slug="readme", description="Write the README.")
+        listed = (await session.list_prompts()).prompts
+        assert [(p.name, p.arguments) for p in listed] == [("readme", None)]
+        got = await session.get_prompt("readme")
+        [message] = got.messages
+        assert message.role == "user"
+        assert isinstance(message.content, types.TextContent)
+        assert message.content.text.strip() == "Write the README."
+        with pytest.raises(MCPError, match="no task 'nope'") as info:
+            await session.get_prompt("nope")
+        assert info.value.code == types.INVALID_PARAMS
 
 
 async def test_task_diff_and_merge(env: Env, project: Path) -> None:
