@@ -494,8 +494,14 @@ class Project:
                 "base_sha": wt.base_sha,
                 "worktree_created": wt.created,
                 "copied": list(wt.copied),
+                "not_copied": list(wt.not_copied),
             },
         )
+        for why in wt.not_copied:
+            self.log.warning(
+                f"task {task.ref}: .worktreeinclude file not copied: {why}",
+                extra={"event": "task.copy_refused", "task_id": task.id, "slug": task.slug},
+            )
 
     def worktree_records(self) -> dict[int, dict[str, Any]]:
         """Each task's last `task.worktree` event (base branch, base_sha, path), from the
