@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from orchestra.adapters import merging
+from orchestra.adapters import merging, worktrees
 from orchestra.adapters.git import Git, GitError
 from orchestra.adapters.merging import (
     SCRATCH_PREFIX,
@@ -121,7 +121,12 @@ def plan(
         clear = True
         removing = False
         entry = by_path.get(wt.resolve())
-        if entry is not None and "prunable" not in entry and wt.is_dir():
+        if wt.is_symlink():  # never removed through: git would empty what it points to
+            skipped.append(
+                Skipped(task=ref, what="worktree", reason=worktrees.link_refused(wt).message)
+            )
+            clear = False
+        elif entry is not None and "prunable" not in entry and wt.is_dir():
             dirty = changed_files(git, wt)
             if "locked" in entry:
                 skipped.append(Skipped(task=ref, what="worktree", reason=f"{wt} is locked"))
@@ -275,7 +280,9 @@ def orphans(
 
 
 def remove_worktree(git: Git, path: Path) -> None:
-    """Remove a clean linked worktree at `path`; anything else is refused."""
+    """Remove a clean linked worktree at `path`; anything else is refused, a symbolic link
+    first of all (`git worktree remove` would empty its target, ignored files included)."""
+    worktrees.check_path(ProjectPaths(git.root).worktrees, path)
     entry = next((e for e in git.worktrees() if _same(Path(e["path"]), path)), None)
     if entry is None:
         raise Conflict(f"{path} is not a worktree of this repository", path=str(path))

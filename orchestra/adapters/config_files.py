@@ -30,10 +30,15 @@ def env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     return {key: environ[var] for var, key in ENV_KEYS.items() if environ.get(var)}
 
 
-def read_file(path: Path) -> dict[str, Any] | None:
-    """A config file's table, None when it does not exist; bad TOML names the file and line."""
+def read_file(path: Path, *, nofollow: bool = False) -> dict[str, Any] | None:
+    """A config file's table, None when it does not exist; bad TOML names the file and line.
+
+    `nofollow`: refuse a symbolic link (the project's file comes with the repository,
+    which could point it at any file of yours; the global one may well be a dotfile link).
+    """
     try:
-        f = path.open("rb")
+        opened = paths.open_nofollow(path, os.O_RDONLY) if nofollow else path
+        f = open(opened, "rb")  # noqa: SIM115 - closed by the `with` below
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -52,11 +57,11 @@ def raw_layers(
 ) -> list[tuple[str, dict[str, Any]]]:
     """(source, values) pairs, lowest precedence first, defaults excluded."""
     layers: list[tuple[str, dict[str, Any]]] = []
-    files = [paths.global_config_file(environ)]
+    files = [(paths.global_config_file(environ), False)]
     if project is not None:
-        files.append(paths.ProjectPaths(project).config)
-    for path in files:
-        values = read_file(path)
+        files.append((paths.ProjectPaths(project).config, True))
+    for path, nofollow in files:
+        values = read_file(path, nofollow=nofollow)
         if values is not None:
             layers.append((str(path), values))
     env = env_layer(environ)

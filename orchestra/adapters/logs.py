@@ -4,14 +4,20 @@ Every line is an object with `timestamp` (RFC 3339, UTC), `level`, `event`,
 `message`, and `task_id` / `slug` and other context where they apply:
 
     log.info("task created", extra={"event": "task.created", "task_id": 3, "slug": "fix"})
+
+A log file is created 0600 (it holds what agents printed) and opened with O_NOFOLLOW:
+the project's sits in `.orchestra/`, which comes with the repository, and a committed
+`logs.jsonl -> ../../somefile` must not have the daemon append to somefile.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+from io import TextIOWrapper
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -42,6 +48,46 @@ class _Formatter(JsonFormatter):
         log_data.setdefault("event", record.name.rpartition(".")[2])
 
 
+class _PrivateFileHandler(logging.FileHandler):
+    """A FileHandler whose file is created 0600 and never opened through a symbolic link.
+
+    A file it cannot open (a link planted there, a directory we may not write) is said
+    once in the daemon log and its lines are dropped: logging never fails the operation
+    that logs.
+    """
+
+    failed = False
+
+    def _open(self) -> TextIOWrapper:
+        stream = open(  # noqa: SIM115 - the handler owns the stream and closes it
+            self.baseFilename,
+            self.mode,
+            encoding=self.encoding,
+            errors=self.errors,
+            opener=_private_opener,
+        )
+        return cast(TextIOWrapper, stream)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.failed:
+            return
+        try:
+            super().emit(record)
+        except OSError as exc:
+            self.failed = True
+            daemon = logging.getLogger("orchestra.daemon")
+            if self not in daemon.handlers:
+                daemon.warning(
+                    f"cannot write the log {self.baseFilename}: {exc.strerror}; its lines are"
+                    " dropped until the daemon restarts",
+                    extra={"event": "log.unwritable", "path": self.baseFilename},
+                )
+
+
+def _private_opener(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
 def file_logger(name: str, path: Path, level: str) -> logging.Logger:
     """A logger writing JSON lines to `path` at `level` (one of LEVELS); idempotent."""
     logger = logging.getLogger(name)
@@ -54,7 +100,7 @@ def file_logger(name: str, path: Path, level: str) -> logging.Logger:
         logger.removeHandler(handler)
         handler.close()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler = _PrivateFileHandler(path, encoding="utf-8", delay=True)
     handler.setFormatter(_Formatter())
     logger.addHandler(handler)
     return logger

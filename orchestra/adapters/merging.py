@@ -38,6 +38,7 @@ from typing import Any
 import attrs
 
 from orchestra.adapters.git import Git, GitError
+from orchestra.adapters.worktrees import check_path
 from orchestra.core import names
 from orchestra.core.config import MERGE_STRATEGIES
 from orchestra.core.errors import Conflict, InvalidParams, NotFound
@@ -352,6 +353,8 @@ class Merged:
 
 def merge(git: Git, plan: MergePlan, *, message: str, scratch_dir: Path) -> Merged:
     """Do the planned merge (see the module docstring); on any failure nothing changed."""
+    scratch = scratch_dir / f"{SCRATCH_PREFIX}{plan.stem}-{secrets.token_hex(4)}"
+    check_path(scratch_dir, scratch)  # in the real worktrees/, not through a link
     source = plan.branch_tip
     if plan.uncommitted:
         assert plan.holder is not None
@@ -362,7 +365,6 @@ def merge(git: Git, plan: MergePlan, *, message: str, scratch_dir: Path) -> Merg
             f"Uncommitted changes of {plan.branch}\n\nCommitted by `orchestra merge"
             " --include-uncommitted`.\n",
         )
-    scratch = scratch_dir / f"{SCRATCH_PREFIX}{plan.stem}-{secrets.token_hex(4)}"
     start = source if plan.strategy == "rebase" else plan.target_tip
     scratch_dir.mkdir(parents=True, exist_ok=True)
     _must(git, "worktree", "add", "--detach", "--quiet", "--", str(scratch), start)
@@ -513,7 +515,10 @@ def _advance(git: Git, plan: MergePlan, after: str) -> None:
 
 
 def drop_scratch(git: Git, scratch: Path) -> None:
-    """Remove a scratch worktree and its record, whatever state it was left in."""
+    """Remove a scratch worktree and its record, whatever state it was left in; one that
+    became a symbolic link is left alone (removing it would empty what it points to)."""
+    if scratch.is_symlink():
+        return
     proc = _proc(git, "worktree", "remove", "--force", "--force", "--", str(scratch))
     if proc.returncode != 0 and scratch.exists():
         with contextlib.suppress(OSError):

@@ -2,6 +2,12 @@
 
 Stdlib-only (the CLI's fast path uses it). Nothing here creates files except
 `private_dir`, which makes the daemon's 0700 socket directory.
+
+A project's `.orchestra/` comes with the repository, so it is checked before it is
+used (`check_dot`): no symbolic link in it (a committed `logs.jsonl -> ~/.bashrc` would
+have the daemon append to that file), and nothing another user owns or may write (as
+git's `safe.directory` refuses a repository another user owns). Files in it are opened
+with O_NOFOLLOW (`open_nofollow`), so a link planted after the check is refused too.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from orchestra.core.errors import NotAProject
+from orchestra.core.errors import NotAProject, UnsafeProject
 
 DOT = ".orchestra"
 
@@ -90,6 +96,16 @@ class ProjectPaths:
     def worktree(self, stem: str) -> Path:
         return self.worktrees / stem
 
+    @property
+    def dirs(self) -> tuple[Path, ...]:
+        """The directories of `.orchestra/` that Orchestra reads or writes in."""
+        return (self.tasks, self.worktrees, self.archive)
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The files directly in `.orchestra/` that Orchestra reads or writes."""
+        return (self.config, self.log, self.lock, self.next_id)
+
 
 def find_project(start: Path) -> Path:
     """The project root holding `start`: the nearest dir with `.orchestra/`.
@@ -112,16 +128,110 @@ def find_project(start: Path) -> Path:
 
 
 def check_project_root(raw: object) -> Path:
-    """Validate a project root sent over the wire: absolute, existing, initialised."""
+    """Validate a project root sent over the wire: absolute, existing, initialised, and
+    its `.orchestra/` safe to use (`check_dot`)."""
     if not isinstance(raw, str) or not raw or "\x00" in raw:
         raise NotAProject(f"invalid project path {raw!r}: give an absolute path", path=str(raw))
     path = Path(raw)
     if not path.is_absolute():
         raise NotAProject(f"invalid project path {raw!r}: give an absolute path", path=raw)
     root = path.resolve()
-    if not (root / DOT).is_dir():
+    dot = root / DOT
+    if not (dot.is_symlink() or dot.is_dir()):
         raise NotAProject(
             f"{raw} is not an Orchestra project (no {DOT}/ directory): run `orchestra init` there",
             path=raw,
         )
+    check_dot(ProjectPaths(root))
     return root
+
+
+def check_dot(paths: ProjectPaths) -> None:
+    """Refuse a `.orchestra/` that Orchestra would not have made (see the module docstring).
+
+    `.orchestra/` and each entry Orchestra uses in it (those that exist) must be a real
+    directory or file, not a symbolic link, owned by us and writable by nobody else. A
+    dozen lstat calls: cheap enough for every call that names the project.
+    """
+    _check_entry(paths.dot, paths.dot, directory=True)
+    for path in paths.dirs:
+        _check_entry(path, paths.dot, directory=True)
+    for path in paths.files:
+        _check_entry(path, paths.dot, directory=False)
+
+
+def _check_entry(path: Path, dot: Path, *, directory: bool) -> None:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise symlink_refused(path)
+    if directory != stat.S_ISDIR(info.st_mode) or not (directory or stat.S_ISREG(info.st_mode)):
+        kind = "a directory" if directory else "a regular file"
+        raise UnsafeProject(
+            f"{path} is not {kind}: move it out of {dot}/ and run the command again",
+            path=str(path),
+        )
+    if info.st_uid != os.geteuid():
+        raise UnsafeProject(
+            f"{path} belongs to {_user(info.st_uid)}, not to you ({_user(os.geteuid())}):"
+            f" Orchestra only uses a {DOT}/ you own. If you trust it, take it over"
+            f" (`chown -R {_user(os.geteuid(), bare=True)} {dot}`)",
+            path=str(path),
+            uid=info.st_uid,
+        )
+    if _writable_by_others(info):
+        raise UnsafeProject(
+            f"{path} can be written by other users (mode {stat.S_IMODE(info.st_mode):04o}):"
+            f" Orchestra only uses a {DOT}/ nobody else can change; run `chmod go-w {path}`",
+            path=str(path),
+            mode=stat.S_IMODE(info.st_mode),
+        )
+
+
+def _writable_by_others(info: os.stat_result) -> bool:
+    """World-writable, or writable by a group other than our own primary group (a umask of
+    002 gives every file of a user-private group that bit: it lets nobody else in)."""
+    if info.st_mode & stat.S_IWOTH:
+        return True
+    return bool(info.st_mode & stat.S_IWGRP) and info.st_gid != os.getegid()
+
+
+def _user(uid: int, *, bare: bool = False) -> str:
+    import pwd  # only on the error path
+
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid) if bare else f"uid {uid}"
+    return name if bare else f"{name} (uid {uid})"
+
+
+def symlink_refused(path: Path) -> UnsafeProject:
+    """The error for a symbolic link where Orchestra expects its own file or directory."""
+    return UnsafeProject(
+        f"{path} is a symbolic link{link_target(path)}; Orchestra never follows links in {DOT}/ (a"
+        f" repository could point them anywhere): remove it (`rm {path}`) and run the"
+        " command again",
+        path=str(path),
+    )
+
+
+def link_target(path: Path) -> str:
+    """ " (to 'target')" for a message about the symbolic link `path`."""
+    try:
+        return f" (to {str(path.readlink())!r})"
+    except OSError:
+        return ""
+
+
+def open_nofollow(path: Path, flags: int, mode: int = 0o600) -> int:
+    """`os.open` that refuses `path` if it is a symbolic link (UnsafeProject); the parents
+    are `check_dot`'s. Created files get `mode` (0600: the log holds agents' output)."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise symlink_refused(path) from None
+        raise

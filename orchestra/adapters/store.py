@@ -4,33 +4,57 @@ Blocking I/O; the daemon calls it from a worker thread while holding the
 project's lock, so each method may assume it is the only writer in-process.
 Cross-process safety (ids, creation) comes from an flock on `.orchestra/.lock`.
 Every write is atomic: temp file in the same directory, fsync, rename, fsync dir.
+Nothing is read through a symbolic link (`.orchestra/` itself is checked when the
+daemon opens the project: paths.check_dot), and a write `.orchestra/` refuses is an
+`Unwritable` error naming the directory, not an internal error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 
-from orchestra.adapters.paths import ProjectPaths
+from orchestra.adapters.paths import ProjectPaths, open_nofollow, symlink_refused
 from orchestra.core import names
-from orchestra.core.errors import Conflict, NotFound, TaskFileError
+from orchestra.core.errors import Conflict, NotFound, OrchestraError, TaskFileError, Unwritable
 from orchestra.core.tasks import Task, TaskDocument, parse_task_text
 from orchestra.daemon.faults import crash_point
 
 _FILE = re.compile(r"(?P<id>[1-9][0-9]*)-(?P<slug>[a-z0-9][a-z0-9-]{0,62})\.md")
 
 
+@contextlib.contextmanager
+def writing(where: Path) -> Iterator[None]:
+    """Report a write that `where` (a directory or file) refuses as `Unwritable`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise Unwritable(
+            f"cannot write in {where}: {exc.strerror}; make it writable for you"
+            f" (`chmod u+w {where}`), or run Orchestra as the user who owns it",
+            path=str(where),
+        ) from None
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` so a crash leaves the old or the new file, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Replace `path` with `text` so a crash leaves the old or the new file, never half.
+
+    The rename replaces `path` itself, so a symbolic link there is replaced, not followed.
+    """
+    with writing(path.parent):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -76,7 +100,9 @@ class TaskStore:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """The project's cross-process lock (ids, creation, renames)."""
-        fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
+        lock = self.paths.lock
+        with writing(lock if os.path.lexists(lock) else self.paths.dot):
+            fd = open_nofollow(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -93,11 +119,11 @@ class TaskStore:
             entries = []
         for entry in entries:
             match = _FILE.fullmatch(entry.name)
-            if not match or not entry.is_file():
+            if not match or not (entry.is_file() or entry.is_symlink()):
                 continue
             path = Path(entry.path)
             seen.add(path)
-            info = entry.stat()
+            info = entry.stat(follow_symlinks=False)
             key = (info.st_mtime_ns, info.st_size, info.st_ino)
             cached = self._cache.get(path)
             if cached is None or cached[0] != key:
@@ -111,11 +137,13 @@ class TaskStore:
     def _read(self, path: Path, task_id: int, slug: str) -> Loaded | Broken:
         source = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)
             doc = parse_task_text(text, source=source)
             return Loaded(path=path, doc=doc, task=doc.to_task(task_id, slug, source=source))
         except TaskFileError as exc:
             return Broken(path=path, error=exc)
+        except OrchestraError as exc:  # a symbolic link or not a file: refused, named
+            return Broken(path=path, error=TaskFileError(exc.message, file=source))
         except (OSError, UnicodeDecodeError) as exc:
             return Broken(
                 path=path, error=TaskFileError(f"{source}: cannot read: {exc}", file=source)
@@ -141,6 +169,7 @@ class TaskStore:
         """Allocate the next id and write the new task file, under the project lock."""
         names.check_slug(slug)
         with self.locked():
+            self._make_tasks_dir()
             items = self.scan()
             if any(self._name(item.path)[1] == slug for item in items):
                 raise Conflict(f"a task with slug {slug!r} already exists", slug=slug)
@@ -153,10 +182,19 @@ class TaskStore:
             crash_point("task.new:file")
         return self._reload(path)
 
+    def _make_tasks_dir(self) -> None:
+        """Recreate a missing `tasks/` (git keeps no empty directory: a fresh clone of a
+        project whose task files are not committed has none)."""
+        if not os.path.lexists(self.paths.tasks):
+            with writing(self.paths.dot), contextlib.suppress(FileExistsError):
+                self.paths.tasks.mkdir()
+        if self.paths.tasks.is_symlink():
+            raise symlink_refused(self.paths.tasks)
+
     def _next_id(self, items: list[Loaded | Broken]) -> int:
         counter = 1
         with contextlib.suppress(FileNotFoundError, ValueError):
-            counter = int(self.paths.next_id.read_text().strip())
+            counter = int(read_text(self.paths.next_id).strip())
         used = [self._name(item.path)[0] for item in items]
         if self.paths.archive.is_dir():
             used += [
@@ -184,6 +222,16 @@ class TaskStore:
         if isinstance(item, Broken):
             raise item.error
         return item
+
+
+def read_text(path: Path) -> str:
+    """A file's text, refusing a symbolic link (UnsafeProject) or anything but a regular
+    file (a FIFO would block the reader: O_NONBLOCK opens it, fstat then refuses it)."""
+    fd = open_nofollow(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise TaskFileError(f"{path} is not a regular file: move it away", file=str(path))
+        return f.read().decode("utf-8")
 
 
 def now() -> dt.datetime:

@@ -100,6 +100,19 @@ class NotAProject(OrchestraError):
     kind = "not_a_project"
 
 
+class UnsafeProject(NotAProject):
+    """`.orchestra/` holds what Orchestra never makes: a symbolic link, or an entry another
+    user owns or may write. Refused as a whole, as git refuses a repository another user owns."""
+
+    kind = "unsafe_project"
+
+
+class Unwritable(OrchestraError):
+    """A file or directory of `.orchestra/` that a write needs does not let us write it."""
+
+    kind = "unwritable"
+
+
 class DaemonUnreachable(OrchestraError, ConnectionError):
     """Client side only: the daemon's socket does not answer."""
 

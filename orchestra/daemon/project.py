@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -493,15 +494,22 @@ class Project:
                 "base_sha": wt.base_sha,
                 "worktree_created": wt.created,
                 "copied": list(wt.copied),
+                "not_copied": list(wt.not_copied),
             },
         )
+        for why in wt.not_copied:
+            self.log.warning(
+                f"task {task.ref}: .worktreeinclude file not copied: {why}",
+                extra={"event": "task.copy_refused", "task_id": task.id, "slug": task.slug},
+            )
 
     def worktree_records(self) -> dict[int, dict[str, Any]]:
         """Each task's last `task.worktree` event (base branch, base_sha, path), from the
         event log. Blocking: call it from a worker thread."""
         records: dict[int, dict[str, Any]] = {}
         try:
-            with self.paths.log.open(encoding="utf-8", errors="replace") as f:
+            fd = paths.open_nofollow(self.paths.log, os.O_RDONLY)
+            with open(fd, encoding="utf-8", errors="replace") as f:
                 for line in f:
                     if '"task.worktree"' not in line:
                         continue
@@ -510,7 +518,7 @@ class Project:
                         records[int(entry["task_id"])] = entry
                     except (ValueError, KeyError, TypeError):
                         continue
-        except OSError:
+        except (OSError, OrchestraError):  # none yet, or a link: the records are gone
             pass
         return records
 

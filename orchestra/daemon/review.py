@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from orchestra.adapters import cleanup, merging
+from orchestra.adapters import cleanup, merging, worktrees
 from orchestra.adapters.git import Git
 from orchestra.adapters.store import Broken, Loaded
 from orchestra.core import api
@@ -319,6 +319,7 @@ async def _remove_worktree(project: Project, task: Task, config: Config) -> dict
         return out
 
     def check() -> None:
+        worktrees.check_path(project.paths.worktrees, wt)  # a link: no teardown, no removal
         entry = next(
             (e for e in git.worktrees() if Path(e["path"]).resolve() == wt.resolve()), None
         )
