@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.cli.output import json_text, printable
+from orchestra.cli import output
 from orchestra.core import names
 from tests.conftest import Env, git
 
@@ -142,18 +142,18 @@ def test_printable_escapes_exactly_what_a_terminal_would_act_on() -> None:
         category = unicodedata.category(char)
         if category == "Cn":
             continue  # unassigned here; the class may know a newer Unicode's format characters
-        assert (printable(char) != char) == (category in UNSAFE), (hex(code), category)
+        assert (output.printable(char) != char) == (category in UNSAFE), (hex(code), category)
 
 
 def test_printable_forms() -> None:
     """One-line fields escape line breaks too; blocks keep newlines, tabs and CRLF but not a
     lone CR (which would let a line overwrite itself); JSON stays valid JSON."""
-    assert printable("a\x1b[2Jb\u202ec\x85\r\n\t\U000e0001") == (
+    assert output.printable("a\x1b[2Jb\u202ec\x85\r\n\t\U000e0001") == (
         "a\\x1b[2Jb\\u202ec\\x85\\r\\n\\t\\U000e0001"
     )
-    assert printable("one\r\ntwo\rthree\tfour\n", block=True) == "one\r\ntwo\\rthree\tfour\n"
+    assert output.printable("one\r\ntwo\rthree\tfour\n", block=True) == "one\r\ntwo\\rthree\tfour\n"
     value = {"k\x9b": "\x1b\x7f\u2028\U000e0001\ud800é"}
-    text = json_text(value)
+    text = output.json_text(value)
     assert inert(text) and json.loads(text) == value
 
 
