@@ -610,13 +610,13 @@ def hostile_params(
     path: tuple[str, ...], shape: str, value: str, base: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """`base` (valid params) with `value` at `path`, each way the field's shape holds it."""
-    holders: list[Any] = {
+    shapes: dict[str, list[Any]] = {
         "str": [value],
         "list": [[value]],
         "dict": [{value: "rgb:00/00/00"}, {"1": value}],
-    }[shape]
+    }
     out = []
-    for held in holders:
+    for held in shapes[shape]:
         params = dict(base)
         node = params
         for key in path[:-1]:
