@@ -23,6 +23,7 @@ from typing import Any
 from orchestra.cli.output import (
     emit_json,
     fail,
+    printable,
     render_move,
     render_slugs,
     render_status,
@@ -34,7 +35,7 @@ from orchestra.core.errors import OrchestraError
 # command -> (method, extra params, takes a TASK argument, human renderer)
 FORMS: dict[str, tuple[str, dict[str, Any], bool, Callable[[Any], str]]] = {
     "status": ("task.list", {}, False, render_status),
-    "path": ("task.path", {}, True, lambda d: d["worktree"]),
+    "path": ("task.path", {}, True, lambda d: printable(d["worktree"])),
     "show": ("task.get", {}, True, render_task),
     "start": ("task.start", {}, True, render_move),
     **{

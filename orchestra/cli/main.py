@@ -15,6 +15,7 @@ import typer
 
 import orchestra
 from orchestra.cli.common import Session
+from orchestra.cli.output import printable
 from orchestra.core.errors import EXIT_ERROR
 
 # Where each top-level command lives: (module, attribute, is a group). Only the
@@ -123,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("orchestra: interrupted\n")
         sys.exit(130)
+    except BrokenPipeError:
+        raise  # the reader went away: the entry point ends quietly (output.quiet_broken_pipe)
     except Exception as exc:  # the last line of defence: one line, never a traceback
-        sys.stderr.write(f"orchestra: internal error: {type(exc).__name__}: {exc}\n")
+        message = printable(f"{type(exc).__name__}: {exc}")
+        sys.stderr.write(f"orchestra: internal error: {message}\n")
         sys.exit(EXIT_ERROR)

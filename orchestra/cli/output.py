@@ -1,20 +1,105 @@
 """Everything the CLI prints: results (human or `--json`) and the one failure path.
 
 Typer-free on purpose: the fast path (cli/fast.py) renders with it too.
+
+Text from a task file, the daemon or git is not ours: a committed title could hold
+`ESC ] 52` (a clipboard write) or `CSI 2 J`, a branch name U+202E (which turns the rest of
+the line around). So every human-readable line goes through `printable`, which shows such
+characters as Python escapes (`\x1b`, `\u202e`), and `--json` escapes them as JSON does
+(`\u001b`, `\u202e`). Only a running agent's own output (`attach`) reaches the terminal raw.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from orchestra.core.errors import EXIT_ERROR, OrchestraError, RemoteError
 
+# What a terminal would act on or hide rather than show: C0 and C1 controls and DEL (Cc),
+# format characters such as bidi overrides and zero-width spaces (Cf), lone surrogates
+# (Cs), and the line and paragraph separators (Zl, Zp). tests/cli/test_output.py checks
+# this class against unicodedata, code point by code point.
+_C0 = "\x00-\x1f"
+_UNSAFE_BEYOND_C0 = (
+    "\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f"
+)
+_UNSAFE = re.compile(f"[{_C0}{_UNSAFE_BEYOND_C0}]")
+# json.dumps escapes C0 (the only raw ones in its output are the newlines of `indent`),
+# not DEL, C1 or format characters: those, only ever inside strings, are escaped after it.
+_UNSAFE_IN_JSON = re.compile(f"[{_UNSAFE_BEYOND_C0}]")
+# Kept as they are in a block of text (a description, a screen); escaped in a one-line field.
+_LAYOUT = "\n\t"
+
+
+_SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if char in _SHORT:
+        return _SHORT[char]
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(text: str, *, block: bool = False) -> str:
+    """`text` with each control, format or separator character shown as its Python escape
+    (ESC as `\\x1b`, U+202E as `\\u202e`, CR as `\\r`). With `block`, newlines and tabs are
+    kept (and CR before LF), for multi-line text; otherwise line breaks are escaped too."""
+    if block:
+        return _UNSAFE.sub(lambda m: _block_escape(m, text), text)
+    return _UNSAFE.sub(lambda m: _escape(m.group()), text)
+
+
+def _block_escape(match: re.Match[str], text: str) -> str:
+    char = match.group()
+    if char in _LAYOUT or (char == "\r" and text.startswith("\n", match.end())):
+        return char
+    return _escape(char)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # JSON spells an astral character as a UTF-16 surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def json_text(value: Any, *, indent: int | None = None) -> str:
+    """`value` as JSON that is safe on a terminal, non-ASCII text kept readable."""
+    return _UNSAFE_IN_JSON.sub(_json_escape, json.dumps(value, indent=indent, ensure_ascii=False))
+
 
 def emit_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_text(value, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def quiet_broken_pipe() -> Iterator[None]:
+    """End the command quietly (exit 1) when its reader goes away, as in `orchestra status
+    | head -1`: the recipe of Python's signal docs (Typer exits 1 for this too)."""
+    try:
+        try:
+            yield
+        finally:
+            if sys.__stdout__ is not None:
+                sys.__stdout__.flush()  # buffered output meets the closed pipe here, if not before
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)  # what is still buffered goes nowhere at exit, without a traceback
+        os.dup2(devnull, 2)
+        raise SystemExit(EXIT_ERROR) from None
 
 
 def abort(
@@ -33,7 +118,7 @@ def abort(
         error = {"message": message, "exit_code": code, "code": rpc_code, "data": data or {}}
         emit_json({"error": error})
     else:
-        sys.stderr.write(f"orchestra: {message}\n")
+        sys.stderr.write(f"orchestra: {printable(message)}\n")
     raise SystemExit(code)
 
 
@@ -44,6 +129,8 @@ def fail(exc: OrchestraError, *, as_json: bool = False) -> NoReturn:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Aligned columns, each cell made `printable` (a cell is one line)."""
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
@@ -107,7 +194,7 @@ def render_status(result: dict[str, Any]) -> str:
     headers = ["id", "slug", "status", "agent", "branch", "age", "idle", "ahead", "labels", "title"]
     text = table(headers, rows) if rows else "no tasks"
     for err in result.get("errors", []):
-        text += f"\nbroken: {err['message']}"
+        text += f"\nbroken: {printable(err['message'])}"
     return text
 
 
@@ -133,15 +220,16 @@ def render_task(data: dict[str, Any]) -> str:
         value = data.get(key)
         if isinstance(value, list):
             value = ", ".join(value)
-        lines.append(f"{key + ':':13} {'' if value is None else value}".rstrip())
-    description = str(data.get("description", ""))
+        shown = "" if value is None else printable(str(value))
+        lines.append(f"{key + ':':13} {shown}".rstrip())
+    description = printable(str(data.get("description", "")), block=True)
     return "\n".join(lines) + "\n\n" + description.rstrip()
 
 
 def render_slugs(result: dict[str, Any]) -> str:
     """`shell-hook --slugs` (for completion): the slugs of unmerged tasks, one per line."""
-    return "\n".join(t["slug"] for t in result["tasks"] if t["status"] != "merged")
+    return "\n".join(printable(t["slug"]) for t in result["tasks"] if t["status"] != "merged")
 
 
 def render_move(data: dict[str, Any]) -> str:
-    return f"task {data['ref']} is {data['status']}"
+    return printable(f"task {data['ref']} is {data['status']}")

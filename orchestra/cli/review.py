@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from orchestra.cli.common import JSON, YES, errors, session
-from orchestra.cli.output import abort, emit_json, render_slugs
+from orchestra.cli.output import abort, emit_json, printable, render_slugs
 from orchestra.cli.session import Session
 from orchestra.core.errors import EXIT_ERROR, EXIT_USAGE, OrchestraError
 
@@ -180,7 +180,7 @@ def render_merge(result: dict[str, Any]) -> str:
             if branch["deleted"]
             else f"kept branch {branch['branch']}: {branch.get('kept')}"
         )
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def merge(
@@ -297,7 +297,7 @@ def render_gc(plan: dict[str, Any], results: list[dict[str, Any]] | None = None)
     if plan["orphans"]:
         lines.append("not Orchestra's to remove (no task):")
         lines += [f"  {o['kind']} {o['name']}: {o['detail']}" for o in plan["orphans"]]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # branch names, git's messages
 
 
 def gc(

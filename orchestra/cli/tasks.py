@@ -11,7 +11,15 @@ from typing import Any
 import typer
 
 from orchestra.cli.common import JSON, YES, errors, session
-from orchestra.cli.output import abort, emit_json, render_move, render_status, render_task
+from orchestra.cli.output import (
+    abort,
+    emit_json,
+    json_text,
+    printable,
+    render_move,
+    render_status,
+    render_task,
+)
 from orchestra.core.errors import EXIT_OK, EXIT_USAGE
 
 app = typer.Typer()
@@ -90,7 +98,7 @@ def new(
     if as_json:
         emit_json(task)
     else:
-        print(f"created task {task['ref']} ({task['status']}): {task['file']}")
+        print(printable(f"created task {task['ref']} ({task['status']}): {task['file']}"))
 
 
 @app.command()
@@ -119,7 +127,7 @@ def edit(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
             if as_json:
                 emit_json(current)
             else:
-                print(f"task {current['ref']}: no changes")
+                print(printable(f"task {current['ref']}: no changes"))
             return
         try:
             updated = s.call("task.update", task=task, text=text)
@@ -130,7 +138,7 @@ def edit(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
     if as_json:
         emit_json(updated)
     else:
-        print(f"task {updated['ref']} updated")
+        print(printable(f"task {updated['ref']} updated"))
 
 
 @app.command()
@@ -205,9 +213,7 @@ def _watch(s: Any, params: dict[str, Any], result: dict[str, Any], as_json: bool
 
 
 def json_line(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
+    return json_text(value)
 
 
 def _move(ctx: typer.Context, method: str, task: str, as_json: bool, **params: Any) -> None:
@@ -298,7 +304,7 @@ def path(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
     if as_json:
         emit_json(data)
     else:
-        print(data["worktree"])
+        print(printable(data["worktree"]))
 
 
 @session_app.command("set")
@@ -317,7 +323,7 @@ def session_set(
     if as_json:
         emit_json(data)
     else:
-        print(f"task {data['ref']} session {data['session_id']}")
+        print(printable(f"task {data['ref']} session {data['session_id']}"))
 
 
 @session_app.command("clear")
@@ -331,7 +337,7 @@ def session_clear(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) ->
     if as_json:
         emit_json(data)
     else:
-        print(f"task {data['ref']} has no session")
+        print(printable(f"task {data['ref']} has no session"))
 
 
 @app.command()
@@ -383,7 +389,7 @@ def send(
         print("no running agents")
     else:
         for ref, n in sent.items():
-            print(f"sent {n} bytes to {ref}")
+            print(printable(f"sent {n} bytes to {ref}"))
 
 
 @app.command()
@@ -407,4 +413,4 @@ def peek(
     if as_json:
         emit_json(data)
     else:
-        print(data["text"])
+        print(printable(data["text"], block=True))  # the screen as text: no controls expected

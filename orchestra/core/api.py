@@ -45,7 +45,9 @@ class TaskParams:
 class NewParams:
     project: str
     slug: str = attrs.field(validator=lambda _i, _a, v: names.check_slug(v))
-    description: str = ""
+    description: str = attrs.field(
+        default="", validator=lambda _i, _a, v: names.check_text(v, "description")
+    )
     title: str | None = attrs.field(
         default=None, validator=lambda _i, _a, v: v is None or names.check_title(v)
     )
@@ -72,7 +74,9 @@ class UpdateParams:
 
     project: str
     task: TaskRef
-    description: str | None = None
+    description: str | None = attrs.field(
+        default=None, validator=lambda _i, _a, v: v is None or names.check_text(v, "description")
+    )
     title: str | None = attrs.field(
         default=None, validator=lambda _i, _a, v: v is None or names.check_title(v)
     )
@@ -132,6 +136,12 @@ class TailParams:
 def _max_len(value: str, limit: int, field: str) -> None:
     if len(value) > limit:
         raise InvalidParams(f"{field} is longer than {limit} characters", field=field)
+
+
+def _message(value: str | None) -> None:
+    if value is not None:
+        _max_len(value, 1 << 20, "message")
+        names.check_text(value, "message")  # git refuses a NUL in a commit message
 
 
 def _in_range(value: float, low: float, high: float, field: str) -> None:
@@ -210,10 +220,7 @@ class MergeParams:
     strategy: str | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.in_(MERGE_STRATEGIES))
     )
-    message: str | None = attrs.field(
-        default=None,
-        validator=lambda _i, _a, v: None if v is None else _max_len(v, 1 << 20, "message"),
-    )
+    message: str | None = attrs.field(default=None, validator=lambda _i, _a, v: _message(v))
     force: bool = False
     include_uncommitted: bool = False
     cleanup: bool | None = None  # None: config merge.cleanup
@@ -239,7 +246,16 @@ def _converter() -> cattrs.Converter:
 
         return hook
 
-    conv.register_structure_hook(str, exact(str, "a string"))
+    def string(value: Any, _t: Any) -> str:
+        exact(str, "a string")(value, _t)
+        if names.has_surrogate(value):
+            # json.loads takes "\ud800"; no file, argv or log line (all UTF-8) could hold it.
+            raise ValueError(
+                f"expected valid Unicode text, found a lone surrogate in {value!r:.60}"
+            )
+        return value  # type: ignore[no-any-return]
+
+    conv.register_structure_hook(str, string)
     conv.register_structure_hook(bool, exact(bool, "true or false"))
     conv.register_structure_hook(int, exact(int, "an integer"))
 

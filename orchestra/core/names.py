@@ -33,6 +33,11 @@ SESSION_RULE = "1-200 printable characters with no spaces, not starting with '-'
 _SESSION = re.compile(r"[\x21-\x2c\x2e-\x7e][\x21-\x7e]{0,199}")
 
 TITLE_MAX = 200
+TITLE_RULE = f"one line of at most {TITLE_MAX} printable characters"
+
+TEXT_RULE = "any text but NUL (U+0000) and lone surrogates (U+D800-U+DFFF)"
+# JSON can carry a lone surrogate ("\ud800"), UTF-8 cannot: no file, argv or log could hold it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # git-check-ref-format(1), plus: no leading '-' (it would read as an option).
 _BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
@@ -81,11 +86,26 @@ def check_session_id(session_id: object) -> str:
     return session_id
 
 
+def has_surrogate(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
+
+
+def check_text(text: object, field: str) -> str:
+    """Free text (a description, a commit message): anything a file and an argv element can
+    hold, so no NUL (argv is NUL-terminated) and no lone surrogate (not encodable)."""
+    if not isinstance(text, str) or "\x00" in text or has_surrogate(text):
+        shown = repr(text)
+        shown = shown if len(shown) <= 60 else shown[:60] + "..."
+        raise InvalidParams(
+            f"invalid {field} {shown}: use {TEXT_RULE}", field=field, rule=TEXT_RULE
+        )
+    return text
+
+
 def check_title(title: object) -> str:
     if not isinstance(title, str) or len(title) > TITLE_MAX or not title.isprintable():
         raise InvalidParams(
-            f"invalid title {title!r}: use one line of at most {TITLE_MAX} printable characters",
-            field="title",
+            f"invalid title {title!r}: use {TITLE_RULE}", field="title", rule=TITLE_RULE
         )
     return title
 
@@ -99,8 +119,14 @@ def check_branch(name: object, field: str = "base_branch") -> str:
         problem = "it is longer than 200 characters"
     elif name.startswith(("-", "/")) or name.endswith(("/", ".", ".lock")):
         problem = "it starts with '-' or '/', or ends with '/', '.' or '.lock'"
-    elif _BAD_REF_CHARS.search(name):
-        problem = "it contains a space, a control character or one of ~^:?*[\\"
+    elif _BAD_REF_CHARS.search(name) or not name.isprintable():
+        # isprintable() also refuses C1 controls (U+0085), bidi overrides (U+202E), other
+        # format characters, separators and lone surrogates: git takes some, but they lie
+        # about what a name looks like on a terminal.
+        problem = (
+            "it contains a space, a control or formatting character (such as U+0085 or"
+            " U+202E) or one of ~^:?*[\\"
+        )
     elif ".." in name or "@{" in name or "//" in name or name == "@":
         problem = "it contains '..', '@{' or '//'"
     elif any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):

@@ -21,6 +21,7 @@ every write the daemon makes.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -29,7 +30,7 @@ import tomlkit.exceptions
 from tomlkit.items import Item
 
 from orchestra.core import names
-from orchestra.core.errors import TaskFileError
+from orchestra.core.errors import InvalidParams, TaskFileError
 from orchestra.core.states import Status
 
 FENCE = "+++"
@@ -102,7 +103,8 @@ class TaskDocument:
         return f"{FENCE}\n{front}{FENCE}\n\n{body}" if body else f"{FENCE}\n{front}{FENCE}\n"
 
     def to_task(self, task_id: int, slug: str, *, source: str) -> Task:
-        """Validate the stored fields and build the Task; errors name the file and key."""
+        """Validate the stored fields, by the rules the wire applies to the same fields, and
+        build the Task; errors name the file, the key and the rule."""
 
         def bad(key: str, expected: str) -> TaskFileError:
             return TaskFileError(
@@ -110,6 +112,18 @@ class TaskDocument:
                 file=source,
                 key=key,
             )
+
+        def rule(key: str, check: Callable[[Any], object], value: Any) -> None:
+            try:
+                check(value)
+            except InvalidParams as exc:
+                where = "the description (the text after the front matter)"
+                raise TaskFileError(
+                    f"{source}: {where if key == 'description' else f'key {key!r}'}: {exc.message}",
+                    file=source,
+                    key=key,
+                    **({"rule": exc.data["rule"]} if "rule" in exc.data else {}),
+                ) from None
 
         status_raw = self.get("status")
         try:
@@ -119,20 +133,26 @@ class TaskDocument:
         agent = self.get("agent")
         if not isinstance(agent, str):
             raise bad("agent", "a string")
+        rule("agent", names.check_agent, agent)
         labels = self.get("labels")
         if labels is None:
             labels = []
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise bad("labels", "a list of strings")
+        for label in labels:
+            rule("labels", names.check_label, label)
         created_at = self.get("created_at")
         if not isinstance(created_at, dt.datetime):
             raise bad("created_at", "a TOML date-time such as 2026-11-27T10:00:00Z")
         optional: dict[str, str | None] = {}
-        for key in ("base_branch", "session_id", "title"):
+        for key, check in _OPTIONAL_RULES.items():
             value = self.get(key)
             if value is not None and not isinstance(value, str):
                 raise bad(key, "a string")
+            if value is not None:
+                rule(key, check, value)
             optional[key] = value
+        rule("description", lambda text: names.check_text(text, "description"), self.body)
         return Task(
             id=task_id,
             slug=slug,
@@ -145,6 +165,15 @@ class TaskDocument:
             title=optional["title"],
             description=self.body,
         )
+
+
+# The optional string keys and the wire's rule for each: a file breaking one is broken,
+# so nothing a person (or a commit) wrote reaches git's argv or a terminal unchecked.
+_OPTIONAL_RULES: dict[str, Callable[[Any], object]] = {
+    "base_branch": names.check_branch,
+    "session_id": names.check_session_id,
+    "title": names.check_title,
+}
 
 
 def parse_task_text(text: str, *, source: str) -> TaskDocument:

@@ -13,8 +13,9 @@ import attrs
 import trio
 
 import orchestra
+from orchestra.adapters.terminal import parse_color
 from orchestra.core import api, jsonrpc
-from orchestra.core.errors import OrchestraError
+from orchestra.core.errors import InvalidParams, OrchestraError
 from orchestra.daemon import review
 from orchestra.daemon.events import EventHub, Subscription
 from orchestra.daemon.registry import Registry
@@ -137,13 +138,11 @@ ATTACH = "pty.attach"
 async def prepare_attach(d: Daemon, params: Any) -> tuple[Any, Any]:
     """Validate an attach and find its run: (reply result, run, params)."""
     p = api.structure(params, api.AttachParams)
+    palette = None if p.colors is None else _checked_colors(p.colors)
     project = await d.registry.get(p.project)
     run = await project.attachable(p.task)
     with run.lock:
         if p.colors is not None:
-            palette = {
-                int(k): v for k, v in p.colors.palette.items() if k.isdigit() and int(k) < 256
-            }
             run.terminal.set_colors(fg=p.colors.fg, bg=p.colors.bg, palette=palette)
         alt_screen = run.terminal.alt_screen
     result = {
@@ -155,6 +154,30 @@ async def prepare_attach(d: Daemon, params: Any) -> tuple[Any, Any]:
         "framing": "kind(1) length(4, big-endian) payload",
     }
     return result, (run, p)
+
+
+def _checked_colors(colors: api.Colors) -> dict[int, str]:
+    """The palette by index, once every spec parses: a bad one is the client's error
+    (-32602), refused before anything is looked up or changed."""
+    specs: dict[str, str | None] = {"colors.fg": colors.fg, "colors.bg": colors.bg}
+    palette: dict[int, str] = {}
+    for key, spec in colors.palette.items():
+        if not (len(key) <= 3 and key.isascii() and key.isdigit() and int(key) < 256):
+            raise InvalidParams(
+                f"invalid palette index {key!r:.40}: use 0 to 255", field="colors.palette"
+            )
+        specs[f"colors.palette.{key}"] = palette[int(key)] = spec
+    for field, value in specs.items():
+        if value is None:
+            continue
+        try:
+            parse_color(value)
+        except ValueError:
+            raise InvalidParams(
+                f"invalid colour {value!r:.60} for {field}: use rgb:RRRR/GGGG/BBBB or #RRGGBB",
+                field=field,
+            ) from None
+    return palette
 
 
 # -- events.* -------------------------------------------------------------------

@@ -190,6 +190,18 @@ def test_invalid_branches(branch: Any) -> None:
     assert info.value.data == {"field": "base_branch"}
 
 
+@pytest.mark.parametrize(
+    "branch",
+    ["a\u202eb", "\u202ex", "a\x85b", "a\x9bb", "a\u200bb", "a\u2028b", "a\ud800", "a\xa0b"],
+)
+def test_branches_that_lie_on_a_terminal(branch: str) -> None:
+    """C1 controls (U+0085), bidi overrides (U+202E), zero-width and other format characters,
+    separators and lone surrogates are refused: git may take them, a terminal hides them."""
+    with pytest.raises(InvalidParams, match="control or formatting character") as info:
+        names.check_branch(branch)
+    assert repr(branch) in info.value.message
+
+
 def test_branch_error_names_the_field() -> None:
     """The caller can say which field held the bad branch name."""
     with pytest.raises(InvalidParams) as info:
@@ -295,3 +307,25 @@ def test_invalid_titles(title: Any) -> None:
     """Multi-line, control characters, over-long or non-string titles are refused."""
     with pytest.raises(InvalidParams, match="one line of at most 200 printable characters"):
         names.check_title(title)
+
+
+# --- free text ---
+
+
+@pytest.mark.parametrize(
+    "text", ["", "line one\nline two\r\n\ttabbed", "\x1b[2J \u202e \x85 é ✓ 😀", "x" * 100_000]
+)
+def test_free_text_takes_any_text(text: str) -> None:
+    """A description may hold any text a file and an argv element can: controls are shown
+    escaped on output, not refused."""
+    assert names.check_text(text, "description") == text
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\x00", "\ud800", "a\udfffb", None, 3])
+def test_free_text_refuses_nul_and_lone_surrogates(text: Any) -> None:
+    """NUL (argv cannot hold it) and lone surrogates (UTF-8 cannot) are refused, naming the
+    field, quoting the value and stating the rule."""
+    with pytest.raises(InvalidParams) as info:
+        names.check_text(text, "description")
+    assert info.value.message == f"invalid description {text!r}: use {names.TEXT_RULE}"
+    assert info.value.data == {"field": "description", "rule": names.TEXT_RULE}

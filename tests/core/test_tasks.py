@@ -7,7 +7,14 @@ import datetime as dt
 import pytest
 
 from orchestra.core.errors import TaskFileError
-from orchestra.core.names import TITLE_MAX
+from orchestra.core.names import (
+    AGENT_RULE,
+    LABEL_RULE,
+    SESSION_RULE,
+    TEXT_RULE,
+    TITLE_MAX,
+    TITLE_RULE,
+)
 from orchestra.core.states import Status
 from orchestra.core.tasks import (
     Task,
@@ -335,3 +342,63 @@ def test_optional_keys_may_be_missing() -> None:
 def test_title_from_description(description: str, title: str | None) -> None:
     """The default title is the first non-empty line without heading marks, cut to the maximum."""
     assert title_from_description(description) == title
+
+
+# --- hostile text in a file: the wire's rules, applied to what is on disk ---
+
+OSC52 = "\x1b]52;c;cm0gLXJmIH4=\x07"  # a clipboard write
+CLEAR = "\x1b[2J"
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "rule"),
+    [
+        ('title = "\\u001b]52;c;cm0gLXJmIH4=\\u0007"', "title", TITLE_RULE),  # OSC 52
+        ('title = "two\\nlines"', "title", TITLE_RULE),
+        ('title = "\\u202eevil"', "title", TITLE_RULE),
+        ('labels = ["ui", "\\u001b[2J"]', "labels", LABEL_RULE),
+        ('labels = ["needs review"]', "labels", LABEL_RULE),
+        ('agent = "\\u001b[2J"', "agent", AGENT_RULE),
+        ('base_branch = "ma\\u0000in"', "base_branch", "invalid branch name"),
+        ('base_branch = "ma\\u202ein"', "base_branch", "invalid branch name"),
+        ('base_branch = "--upload-pack=x"', "base_branch", "invalid branch name"),
+        ('session_id = "\\u0085x"', "session_id", SESSION_RULE),
+    ],
+)
+def test_a_field_breaking_the_wire_rule_breaks_the_file(line: str, key: str, rule: str) -> None:
+    """A stored field the API would refuse makes the file broken: the error names the file
+    and the key, quotes the value escaped (no raw control character) and states the rule."""
+    fields = [f for f in VALID_FIELDS if not f.startswith(key)]
+    err = file_error(front(*fields, line))
+    assert err.message.startswith(f"{SOURCE}: key {key!r}: ")
+    assert rule in err.message
+    assert err.data["file"] == SOURCE and err.data["key"] == key
+    assert err.message.isprintable(), err.message
+
+
+def test_a_nul_in_the_description_breaks_the_file() -> None:
+    """A NUL in the body (no argv element can carry it to the agent) makes the file broken."""
+    err = file_error(front(*VALID_FIELDS, body="Fix it\x00 now\n"))
+    assert err.message.startswith(f"{SOURCE}: the description")
+    assert TEXT_RULE in err.message
+    assert err.data == {"file": SOURCE, "key": "description", "rule": TEXT_RULE}
+
+
+def test_free_text_and_unicode_stay_legal() -> None:
+    """Escapes, bidi controls and tabs in the description, and non-ASCII printable titles and
+    branches, are still a valid task: only the output escapes them."""
+    body = f"Clear with {CLEAR}, copy with {OSC52}; \u202eevil\n\tindented\r\n"
+    text = front(
+        *VALID_FIELDS,
+        'title = "Café ✓ 😀"',
+        'base_branch = "feature/é"',
+        'labels = ["a.b:c"]',
+        body=body,
+    )
+    task = task_of(text)
+    assert (task.title, task.base_branch, task.labels, task.description) == (
+        "Café ✓ 😀",
+        "feature/é",
+        ("a.b:c",),
+        body,
+    )

@@ -36,7 +36,9 @@ from orchestra.core.errors import InvalidParams
 from orchestra.core.states import Status
 from orchestra.daemon.dispatch import ATTACH, METHODS
 from tests.conftest import (
+    TEST_AGENT_CONFIG,
     Env,
+    make_repo,
     served_project,
 )
 from tests.daemon.wire import Raw, alive, stop_and_forget, wait_until
@@ -558,3 +560,153 @@ def test_nesting_near_the_limit(target: Target) -> None:
                     assert "error" in reply, reply
             c.ping()
     assert snapshot(target.root) == target.files
+
+
+# -- hostile text in every text field ----------------------------------------------
+
+# Text JSON carries but no file, argv or terminal should take as is: lone surrogates, NUL,
+# bidi and C1 controls (accepted in branch names once), escapes, separators, sheer size.
+HOSTILE_TEXT = [
+    "\ud800",
+    "a\udc00b",
+    "\x00",
+    "a\x00b",
+    "\u202e",
+    "a\u202eb",
+    "\u0085",
+    "a\x85b",
+    "\x9b2J",
+    "\x1b]52;c;cm0gLXJmIH4=\x07",
+    "\x1b[2J",
+    "\x7f\x01\x1f",
+    "\u2028",
+    "\ufeff\u200b",
+    "\U000e0001",
+    "x" * 300_000,
+]
+
+
+def text_paths(cls: type, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    """Each field of a params class that takes text, as (path, shape): shape "str" for a
+    string (or a task reference), "list" for a list of strings, "dict" for a mapping."""
+    out: list[tuple[tuple[str, ...], str]] = []
+    hints = typing.get_type_hints(cls)
+    for field in attrs.fields(cls):
+        hint, path = hints[field.name], (*prefix, field.name)
+        inner = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        kind = inner[0]
+        if attrs.has(kind):
+            out += text_paths(kind, path)
+        elif typing.get_origin(kind) is dict:
+            out.append((path, "dict"))
+        elif typing.get_origin(kind) is list:
+            out.append((path, "list"))
+        elif hint == api.TaskRef or str in inner or kind is str:
+            out.append((path, "str"))
+    return out
+
+
+def hostile_params(
+    path: tuple[str, ...], shape: str, value: str, base: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """`base` (valid params) with `value` at `path`, each way the field's shape holds it."""
+    shapes: dict[str, list[Any]] = {
+        "str": [value],
+        "list": [[value]],
+        "dict": [{value: "rgb:00/00/00"}, {"1": value}],
+    }
+    out = []
+    for held in shapes[shape]:
+        params = dict(base)
+        node = params
+        for key in path[:-1]:
+            node = node[key] = dict(node.get(key, {}))
+        node[path[-1]] = held
+        out.append(params)
+    return out
+
+
+@attrs.frozen
+class Scratch:
+    """A second project on the fuzzed daemon, which these tests may change at will."""
+
+    env: Env
+    root: Path
+
+
+@pytest.fixture(scope="module")
+def scratch(target: Target) -> Scratch:
+    root = make_repo(target.env.base / "scratch")
+    target.env.run("init", cwd=root, check=True)
+    with (root / ".orchestra" / "config.toml").open("a") as f:
+        f.write(TEST_AGENT_CONFIG)
+    with Raw(target.env.socket) as c:
+        for slug in TASKS:
+            assert "result" in c.request("task.new", {"project": str(root), "slug": slug})
+    return Scratch(target.env, root)
+
+
+@pytest.mark.timeout(120)
+def test_hostile_text_in_every_text_field(scratch: Scratch) -> None:
+    """Surrogates, NUL, bidi, C1 and C0 controls and huge strings, in each text field of each
+    method, get a result or a typed error, never -32603; what is accepted reads back intact
+    and leaves no broken file; a refused task.new allocates no id; the daemon stays up."""
+    root = str(scratch.root)
+    pid = daemon_pid(scratch.env)
+    created: list[int] = []
+    n = 0
+    with Raw(scratch.env.socket, timeout=30) as c:
+        for method, cls in sorted(PARAMS.items()):
+            fields = attrs.fields_dict(cls)
+            required = [f.name for f in fields.values() if f.default is attrs.NOTHING]
+            for path, shape in text_paths(cls):
+                for value in HOSTILE_TEXT:
+                    n += 1
+                    base = {k: REQUIRED[k] for k in required if k in REQUIRED}
+                    base |= {"project": root} | ({"slug": f"s{n}"} if "slug" in fields else {})
+                    for params in hostile_params(path, shape, value, base):
+                        reply = c.request(method, params)
+                        _envelope(reply)  # never -32603
+                        if "error" in reply:
+                            continue
+                        if method == "task.new":
+                            created.append(reply["result"]["id"])
+                        if method in ("task.new", "task.update") and shape == "str":
+                            stored = reply["result"][path[0]]  # a body ends with "\n"
+                            assert stored in (value, value + "\n"), (method, path, value)
+            c.ping()
+        after = c.request("task.new", {"project": root, "slug": "last"})["result"]
+        listed = c.request("task.list", {"project": root})["result"]
+    start = len(TASKS) + 1
+    assert created == list(range(start, start + len(created)))
+    assert after["id"] == start + len(created)  # no refused task.new took an id
+    assert listed["errors"] == []
+    assert alive(pid)
+
+
+@pytest.mark.timeout(60)
+def test_attach_with_bad_colours_is_refused(scratch: Scratch) -> None:
+    """pty.attach to a running agent with a colour it cannot parse, or a palette index out
+    of range, is answered -32602 naming the field, and the connection stays JSON-RPC."""
+    root = str(scratch.root)
+    bad = [
+        {"fg": "red"},
+        {"bg": "rgb:zz/00/00"},
+        {"fg": "\x00"},
+        {"palette": {"1": "nope"}},
+        {"palette": {"300": "rgb:00/00/00"}},
+        {"palette": {"\u00b2": "rgb:00/00/00"}},  # "²".isdigit(), but int("²") fails
+        {"palette": {"9" * 5000: "rgb:00/00/00"}},
+    ]
+    with Raw(scratch.env.socket) as c:
+        c.request("task.new", {"project": root, "slug": "colours"})
+        assert "result" in c.request("task.start", {"project": root, "task": "colours"})
+        try:
+            for colors in bad:
+                params = {"project": root, "task": "colours", "colors": colors}
+                reply = c.request("pty.attach", params)
+                assert reply["error"]["code"] == -32602, (colors, reply)
+                assert "colors" in json.dumps(reply["error"]["data"]), reply
+                c.ping()
+        finally:
+            c.request("task.stop", {"project": root, "task": "colours"})
