@@ -219,8 +219,9 @@ def check_peer(sock: _socket.socket, path: Path) -> None:
 
 
 def inside_agent(environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether we run inside a task (the daemon marks every agent's process tree)."""
-    return RUN_ID_VAR in environ
+    """Whether we run inside a task: the daemon marks every agent's process tree, and an
+    MCP client that passes on only some variables (Codex, Gemini) passes the task's id."""
+    return RUN_ID_VAR in environ or "ORCHESTRA_TASK_ID" in environ
 
 
 def refuse_autostart(path: Path, autostart: bool) -> None:

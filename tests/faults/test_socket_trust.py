@@ -309,12 +309,15 @@ AGENT_ENV = {
 
 
 @pytest.mark.timeout(60)
-def test_an_agent_does_not_start_a_daemon(env: Env, project: Path) -> None:
-    """With the daemon killed, `orchestra status` in an agent's environment says the daemon
-    is gone, in one line, and starts none."""
+@pytest.mark.parametrize("marker", ["ORCHESTRA_RUN_ID", "ORCHESTRA_TASK_ID"])
+def test_an_agent_does_not_start_a_daemon(env: Env, project: Path, marker: str) -> None:
+    """With the daemon killed, `orchestra status` in an agent's environment (its run marker,
+    or only its task id, as some MCP clients pass on) says the daemon is gone, in one line,
+    and starts none."""
     env.run("daemon", "start", check=True)
     kill_daemon(env)
-    proc = env.run("status", cwd=project, extra=AGENT_ENV)
+    agent = {k: v for k, v in AGENT_ENV.items() if k == marker or not k.startswith("ORCHESTRA_")}
+    proc = env.run("status", cwd=project, extra=agent)
     assert proc.returncode == EXIT_UNREACHABLE, proc
     line = one_line(proc)
     assert "is gone, and a task's agent does not start one" in line, line
