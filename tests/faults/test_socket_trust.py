@@ -341,7 +341,7 @@ def test_an_autostarted_daemon_has_a_clean_environment_in_root(env: Env, project
     """A daemon autostarted by a shell with stray variables (a secret, a task's, a git
     hook's) and a checkout as cwd keeps none of them, runs in /, and still serves."""
     stray = {"PROFILE_SECRET_TOKEN": "hunter2", "GIT_DIR": str(project / ".git")}
-    stray |= {"ORCHESTRA_TASK_ID": "7", "ORCHESTRA_PORT": "20000"}
+    stray |= {"ORCHESTRA_WORKTREE": str(project), "ORCHESTRA_PORT": "20000"}
     proc = env.run("status", cwd=project, extra=stray)
     assert proc.returncode == 0, proc.stderr
     pid = env.daemon_pid()
@@ -396,3 +396,11 @@ def test_what_orchestra_writes_is_private(env: Env, repo: Path) -> None:
     assert loose_modes(state) == []
     assert loose_modes(env.socket.parent) == []
     assert loose_modes(dot, skip=dot / "worktrees" / "1-private") == []
+
+
+def test_the_client_knows_the_daemons_run_marker() -> None:
+    """The client's "inside an agent" test looks for the very variable the daemon sets."""
+    from orchestra.adapters import procs
+    from orchestra.client import RUN_ID_VAR
+
+    assert RUN_ID_VAR == procs.RUN_ID_VAR
