@@ -1,7 +1,7 @@
 """Where things live: XDG dirs, the socket, a project's `.orchestra/` tree.
 
 Stdlib-only (the CLI's fast path uses it). Nothing here creates files except
-`private_dir`, which makes the daemon's 0700 socket directory.
+`private_dir`, which makes the daemon's 0700 socket and state directories.
 
 A project's `.orchestra/` comes with the repository, so it is checked before it is
 used (`check_dot`): no symbolic link in it (a committed `logs.jsonl -> ~/.bashrc` would
@@ -12,6 +12,7 @@ with O_NOFOLLOW (`open_nofollow`), so a link planted after the check is refused 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -63,17 +64,52 @@ def known_projects_file(environ: Mapping[str, str] = os.environ) -> Path:
     return state_home(environ) / "projects.json"
 
 
+def foreign(path: Path) -> str | None:
+    """Why the existing `path` is not a directory of ours (lstat: a symbolic link is not
+    followed), or None when it is; FileNotFoundError when there is nothing there."""
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        return f"{path} is a symbolic link"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{path} is not a directory"
+    if info.st_uid != os.geteuid():
+        return f"{path} belongs to uid {info.st_uid}, not to us (uid {os.geteuid()})"
+    return None
+
+
+def open_to_others(path: Path) -> int:
+    """The group and other permission bits of `path` (0 for a private one)."""
+    return stat.S_IMODE(os.lstat(path).st_mode) & 0o077
+
+
 def private_dir(path: Path) -> Path:
-    """Create `path` as a 0700 directory we own, or refuse one someone else can enter."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = path.stat()
-    if info.st_uid != os.getuid():
+    """Create `path` as a 0700 directory we own (tightening one of ours that is wider),
+    or refuse one someone else owns, a symbolic link or a file."""
+    with contextlib.suppress(FileExistsError):  # whatever is there is judged below
+        path.mkdir(mode=0o700, parents=True)
+    problem = foreign(path)
+    if problem is not None:
         raise PermissionError(  # with its errno, so callers report it as a refusal
-            errno.EACCES, f"{path} belongs to uid {info.st_uid}, not to us; refusing to use it"
+            errno.EACCES, f"{problem}; refusing to use it"
         )
-    if stat.S_IMODE(info.st_mode) & 0o077:
+    if open_to_others(path):
         path.chmod(0o700)
     return path
+
+
+def tighten(path: Path) -> None:
+    """Take the group and other bits off the file `path` if it exists (made before
+    everything Orchestra writes was 0600). A symbolic link there is left alone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            os.fchmod(fd, mode & 0o700)
+    finally:
+        os.close(fd)
 
 
 class ProjectPaths:

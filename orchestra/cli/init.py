@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -92,10 +93,12 @@ def init(
         created = []
         for d in (p.dot, p.tasks, p.worktrees):
             if not d.is_dir():
-                d.mkdir(parents=True)
+                d.mkdir(mode=0o700)  # the user's alone, as all Orchestra writes
                 created.append(str(d))
         if not p.config.exists():
-            p.config.write_text(CONFIG_TEMPLATE)
+            fd = os.open(p.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(CONFIG_TEMPLATE)
             created.append(str(p.config))
         ignore_file = root / ".gitignore" if gitignore else git.git_path(root, "info/exclude")
         added = _ensure_lines(ignore_file, IGNORED)

@@ -121,6 +121,15 @@ class DaemonUnreachable(OrchestraError, ConnectionError):
     kind = "unreachable"
 
 
+class UntrustedSocket(OrchestraError):
+    """Client side only: the socket's directory or its listener is not the user's own, so
+    nothing was sent (and no daemon is started there)."""
+
+    code = -32011
+    exit_code = EXIT_UNREACHABLE
+    kind = "untrusted_socket"
+
+
 class RemoteError(OrchestraError):
     """Client side: an error the daemon answered, kept with its code and data."""
 
@@ -146,6 +155,7 @@ ERROR_KINDS: tuple[type[OrchestraError], ...] = (
     ConfigError,
     NotAProject,
     DaemonUnreachable,
+    UntrustedSocket,
 )
 
 EXIT_BY_CODE: dict[int, int] = {

@@ -202,8 +202,18 @@ async def _signals(daemon: Daemon) -> None:
             daemon.shutdown.set()
 
 
+def _private_state(environ: Mapping[str, str]) -> None:
+    """The state dir 0700, and its logs from before the umask 0600."""
+    state = paths.private_dir(paths.state_home(environ))
+    paths.tighten(paths.daemon_log_file(environ))
+    paths.tighten(state / "daemon.out")  # the client opens it for our output (spawn_daemon)
+
+
 def run(environ: Mapping[str, str] = os.environ) -> int:
     """`orchestra daemon run`: serve in the foreground until stopped. Returns an exit code."""
+    # Everything the daemon writes (logs, state, task files, the project's log) is the
+    # user's alone: it holds prompts' summaries, setup output, session ids and paths.
+    os.umask(0o077)
     try:
         layers = config_files.raw_layers(None, environ)
         effective = config_files.load(None, environ)
@@ -211,6 +221,11 @@ def run(environ: Mapping[str, str] = os.environ) -> int:
         print(f"orchestra: {exc.message}", file=sys.stderr)
         return exc.exit_code
     socket = config_files.socket_path(layers, environ)
+    try:
+        _private_state(environ)
+    except OSError as exc:
+        print(f"orchestra: cannot keep state there: {exc.strerror}", file=sys.stderr)
+        return 1
     daemon_log = logs.file_logger(
         "orchestra.daemon", paths.daemon_log_file(environ), effective.config.log_level
     )

@@ -24,7 +24,7 @@ import anyio
 import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from orchestra.client import spawn_daemon
+from orchestra.client import check_peer, check_socket_dir, refuse_autostart, spawn_daemon
 from orchestra.core.errors import DaemonUnreachable, RemoteError
 
 log = logging.getLogger("orchestra.mcp")
@@ -142,26 +142,34 @@ class DaemonLink:
             return self._stream
         self.socket, autostart = self.where()
         try:
-            stream = await anyio.connect_unix(self.socket)
-        except OSError as exc:
-            if not autostart:
-                raise DaemonUnreachable(
-                    f"the daemon is not running on {self.socket} (autostart is off):"
-                    " run `orchestra daemon start`",
-                    socket=str(self.socket),
-                ) from None
-            log.info("no daemon on %s (%s); starting one", self.socket, exc.strerror or exc)
+            stream = await self._open()
+        except DaemonUnreachable as exc:
+            refuse_autostart(self.socket, autostart)
+            log.info("no daemon on %s (%s); starting one", self.socket, exc.message)
             await anyio.to_thread.run_sync(spawn_daemon, self.socket, self.log_dir)
-            try:
-                stream = await anyio.connect_unix(self.socket)
-            except OSError as again:
-                raise DaemonUnreachable(
-                    f"the daemon is not answering on {self.socket} ({again.strerror or again})",
-                    socket=str(self.socket),
-                ) from None
+            stream = await self._open()
         self._stream = stream
         self._reader = BufferedByteReceiveStream(stream)
         self.generation += 1
+        return stream
+
+    async def _open(self) -> anyio.abc.SocketStream:
+        """Connect as the CLI's client does: to a private directory of ours, and to a
+        listener of our own uid (UntrustedSocket otherwise, before a byte is sent)."""
+        check_socket_dir(self.socket)
+        try:
+            stream = await anyio.connect_unix(self.socket)
+        except OSError as exc:
+            raise DaemonUnreachable(
+                f"the daemon is not answering on {self.socket} ({exc.strerror or exc})",
+                socket=str(self.socket),
+            ) from None
+        try:
+            raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)  # noqa: S610 - not Django
+            check_peer(raw, self.socket)
+        except BaseException:
+            await stream.aclose()
+            raise
         return stream
 
     async def _drop(self) -> None:

@@ -105,15 +105,28 @@ def test_status_cli_json_matches_the_method(running: Env) -> None:
 
 
 def test_socket_permissions(user: Env) -> None:
-    """The socket's directory is 0700 (tightened if it existed looser) and the socket 0600."""
+    """The socket's directory is 0700 (the daemon tightens one that existed looser, which
+    clients refuse until then) and the socket 0600."""
     user.socket.parent.mkdir(mode=0o755, parents=True)
     user.socket.parent.chmod(0o755)
-    user.run("daemon", "start", check=True)
+    refused = user.run("daemon", "start")
+    assert refused.returncode == EXIT_UNREACHABLE and "run `chmod 700" in refused.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestra", "daemon", "run"],
+        env=user.vars,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wait_until(lambda: user.socket.exists(), "the daemon's socket")
+    user.run("daemon", "status", check=True)
     dir_mode = user.socket.parent.stat().st_mode
     sock_mode = user.socket.stat().st_mode
     assert stat.S_IMODE(dir_mode) == 0o700
     assert stat.S_ISSOCK(sock_mode)
     assert stat.S_IMODE(sock_mode) == 0o600
+    user.run("daemon", "stop", check=True)
+    assert proc.wait(timeout=30) == 0
 
 
 def test_second_daemon_run_is_refused(running: Env) -> None:
