@@ -221,7 +221,9 @@ class Reaper:
     so the reaper cannot see a foreign child before it is marked.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, umask: int | None = None) -> None:
+        # The umask the children get (None: the daemon's own); the daemon's is 077.
+        self.umask = umask
         self._spawn_lock = threading.Lock()
         self._foreign: set[int] = set()
         self._waiters: dict[int, trio.Event] = {}
@@ -249,6 +251,7 @@ class Reaper:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
                 start_new_session=True,
+                umask=-1 if self.umask is None else self.umask,
                 # Only syscalls between fork and exec (Cgroup.join_in_child).
                 preexec_fn=None if cgroup is None else cgroup.join_in_child,
             )
@@ -268,6 +271,21 @@ class Reaper:
         """The children the daemon started itself: agents and the commands it runs."""
         with self._spawn_lock:
             return set(self._waiters) | self._foreign
+
+    def child_setup(self, cgroup: Cgroup | None) -> Callable[[], None] | None:
+        """What a child forked by someone else (ptyprocess) runs before exec: our umask for
+        it, and its run's cgroup. Only syscalls: it runs between fork and exec."""
+        umask = self.umask
+        if umask is None and cgroup is None:
+            return None
+
+        def setup() -> None:
+            if umask is not None:
+                os.umask(umask)
+            if cgroup is not None:
+                cgroup.join_in_child()
+
+        return setup
 
     def spawning(self) -> threading.Lock:
         """Hold this around a fork whose child `watch()` will register (agents)."""

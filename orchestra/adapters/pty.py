@@ -64,7 +64,8 @@ class PtySession:
         reaper: Reaper,
         cgroup: Cgroup | None = None,
     ) -> PtySession:
-        """Start `argv` on a new PTY; it joins `cgroup` (if any) before it execs."""
+        """Start `argv` on a new PTY, with the reaper's umask; it joins `cgroup` (if any)
+        before it execs."""
         exe = shutil.which(argv[0], path=env.get("PATH")) if "/" not in argv[0] else argv[0]
         if exe is None:
             raise SpawnError(
@@ -79,7 +80,7 @@ class PtySession:
                     cwd=str(cwd),
                     env=dict(env),
                     dimensions=(rows, cols),
-                    preexec_fn=None if cgroup is None else cgroup.join_in_child,
+                    preexec_fn=reaper.child_setup(cgroup),
                 )
             # Registered before this (the loop's) thread yields, so the reaper cannot miss it.
             exited = reaper.watch(proc.pid)

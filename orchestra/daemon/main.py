@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -115,12 +116,17 @@ async def bind(socket: Path) -> trio.socket.SocketType:
 
 
 async def serve(
-    socket: Path, environ: Mapping[str, str], *, ready: trio.Event | None = None
+    socket: Path,
+    environ: Mapping[str, str],
+    *,
+    ready: trio.Event | None = None,
+    umask: int | None = None,
 ) -> None:
     """The nursery tree: reaper and signals at the root; runs in their own nursery,
-    which is cancelled (and fully torn down) before the reaper stops."""
+    which is cancelled (and fully torn down) before the reaper stops. `umask`: the one
+    the daemon was started with, for the agents and commands it runs."""
     hub = EventHub()
-    reaper = Reaper()
+    reaper = Reaper(umask=umask)
     procs.become_subreaper()
     sock = await bind(socket)
     listener = trio.SocketListener(sock)
@@ -213,7 +219,8 @@ def run(environ: Mapping[str, str] = os.environ) -> int:
     """`orchestra daemon run`: serve in the foreground until stopped. Returns an exit code."""
     # Everything the daemon writes (logs, state, task files, the project's log) is the
     # user's alone: it holds prompts' summaries, setup output, session ids and paths.
-    os.umask(0o077)
+    # What agents, setup and git write in worktrees is the user's code: their umask.
+    user_umask = os.umask(0o077)
     try:
         layers = config_files.raw_layers(None, environ)
         effective = config_files.load(None, environ)
@@ -235,7 +242,7 @@ def run(environ: Mapping[str, str] = os.environ) -> int:
             print(
                 f"orchestra daemon {os.getpid()} listening on {socket}", file=sys.stderr, flush=True
             )
-            trio.run(serve, socket, environ)
+            trio.run(functools.partial(serve, socket, environ, umask=user_umask))
     except AlreadyRunning as exc:
         print(f"orchestra: {exc.message}", file=sys.stderr)
         return exc.exit_code

@@ -26,6 +26,7 @@ from orchestra.core.errors import EXIT_UNREACHABLE, UntrustedSocket
 from orchestra.mcp.link import DaemonLink
 from tests.conftest import TEST_AGENT_CONFIG, Env, daemon_gone
 from tests.daemon.wire import wait_until
+from tests.e2e.support import configure, toml
 from tests.faults.test_security import other_user  # noqa: F401 - a fixture
 from tests.mcp.test_bridge import bridge, error
 
@@ -362,10 +363,10 @@ def test_an_autostarted_daemon_has_a_clean_environment_in_root(env: Env, project
 
 def loose_modes(top: Path, skip: Path | None = None) -> list[str]:
     """Every directory not 0700 and file with group or other bits under `top` (itself
-    included), skipping what is under `skip`."""
+    included), skipping `skip` and what is under it."""
     found = []
     for path in [top, *top.rglob("*")]:
-        if skip is not None and skip in path.parents:
+        if skip is not None and (path == skip or skip in path.parents):
             continue
         mode = stat.S_IMODE(path.lstat().st_mode)
         if (path.is_dir() and mode != 0o700) or mode & 0o077:
@@ -404,3 +405,34 @@ def test_the_client_knows_the_daemons_run_marker() -> None:
     from orchestra.client import RUN_ID_VAR
 
     assert RUN_ID_VAR == procs.RUN_ID_VAR
+
+
+UMASK_AGENT = "import os; m = os.umask(0); print('umask', oct(m), flush=True); input()"
+SETUP_FILE = "open('made-by-setup', 'w')"
+
+
+@pytest.mark.timeout(60)
+def test_agents_and_worktrees_get_the_users_umask(env: Env, project: Path) -> None:
+    """The daemon writes its own files 0600, but what it runs in a worktree (git's
+    checkout, the setup command, the agent) gets the umask the daemon was started with:
+    the user's code is not made private behind their back."""
+    configure(
+        project,
+        f"agents.probe.command = {toml([sys.executable, '-c', UMASK_AGENT])}\n"
+        f"setup = {toml([sys.executable, '-c', SETUP_FILE])}",
+    )
+    subprocess.run(
+        ["/bin/sh", "-c", 'umask 027 && exec "$0" -m orchestra daemon start', sys.executable],
+        env=env.vars,
+        check=True,
+        capture_output=True,
+    )
+    env.run("new", "probe", "-m", "x", "--agent", "probe", cwd=project, check=True)
+    env.run("start", "probe", cwd=project, check=True)
+    worktree = project / ".orchestra" / "worktrees" / "1-probe"
+    wait_until(
+        lambda: "umask 0o27" in env.run("peek", "probe", cwd=project).stdout, "the agent's umask"
+    )
+    assert stat.S_IMODE((worktree / "README.md").stat().st_mode) == 0o640
+    assert stat.S_IMODE((worktree / "made-by-setup").stat().st_mode) == 0o640
+    assert loose_modes(project / ".orchestra", skip=worktree) == []
