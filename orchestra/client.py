@@ -177,6 +177,8 @@ def check_socket_dir(path: Path) -> None:
     if problem is None and wide:
         problem = (
             f"{where} is open to other users (mode {0o700 | wide:04o}): run `chmod 700 {where}`"
+            " if it is a directory of yours for the socket alone, or set ORCHESTRA_SOCKET to a"
+            " path in one"
         )
     elif problem is not None:
         problem += ": remove it, or set ORCHESTRA_SOCKET to a path in a directory of your own"

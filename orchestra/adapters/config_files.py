@@ -87,12 +87,36 @@ def light_value(
     return default
 
 
+MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with its NUL
+
+
 def socket_path(layers: list[tuple[str, dict[str, Any]]], environ: Mapping[str, str]) -> Path:
+    """The daemon's socket: an absolute path (after `~`) of at most 107 bytes, or a
+    ConfigError naming where the setting came from. A relative one is refused: it would
+    mean another socket, and another daemon, in each directory a command runs in (and
+    put the socket and its lock in the repository)."""
     value = light_value(layers, "socket", str, None)
-    if value and "\x00" in value:  # no path can hold it: say which file, not a traceback
+    if not value:
+        path = paths.default_socket(environ)
+        source = "the default socket (from XDG_RUNTIME_DIR or XDG_STATE_HOME)"
+    else:
         source = next(s for s, v in reversed(layers) if v.get("socket") == value)
+        source = "ORCHESTRA_SOCKET" if source == "environment" else source
+        if "\x00" in value:  # no path can hold it: say which file, not a traceback
+            raise ConfigError(
+                f"{source}: socket must be a path (not empty, no NUL character), not {value!r}",
+                file=source,
+            )
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            raise ConfigError(
+                f"{source}: socket must be an absolute path (or start with ~/), not {value!r}",
+                file=source,
+            )
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
         raise ConfigError(
-            f"{source}: socket must be a path (not empty, no NUL character), not {value!r}",
+            f"{source}: socket path {str(path)!r} is longer than {MAX_SOCKET_PATH} bytes (the"
+            " limit of a Unix socket's path): set ORCHESTRA_SOCKET to a shorter one",
             file=source,
         )
-    return Path(value).expanduser() if value else paths.default_socket(environ)
+    return path

@@ -118,7 +118,8 @@ def abort(
         error = {"message": message, "exit_code": code, "code": rpc_code, "data": data or {}}
         emit_json({"error": error})
     else:
-        sys.stderr.write(f"orchestra: {printable(message)}\n")
+        # Block mode: a message may hold lines (a setup command's tail), never controls.
+        sys.stderr.write(f"orchestra: {printable(message, block=True)}\n")
     raise SystemExit(code)
 
 

@@ -36,7 +36,7 @@ from orchestra.daemon.supervisor import Supervisor
 
 log = logging.getLogger("orchestra.daemon")
 
-MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with the NUL
+MAX_SOCKET_PATH = config_files.MAX_SOCKET_PATH
 
 
 class AlreadyRunning(OrchestraError):
@@ -224,10 +224,10 @@ def run(environ: Mapping[str, str] = os.environ) -> int:
     try:
         layers = config_files.raw_layers(None, environ)
         effective = config_files.load(None, environ)
+        socket = config_files.socket_path(layers, environ)
     except ConfigError as exc:
         print(f"orchestra: {exc.message}", file=sys.stderr)
         return exc.exit_code
-    socket = config_files.socket_path(layers, environ)
     try:
         _private_state(environ)
     except OSError as exc:

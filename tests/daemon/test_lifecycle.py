@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import orchestra
-from orchestra.core.errors import EXIT_UNREACHABLE
+from orchestra.core.errors import EXIT_UNREACHABLE, EXIT_USAGE
 from tests.conftest import Env, call
 from tests.daemon.wire import Raw, alive, log_lines, stop_and_forget, wait_until
 from tests.e2e.support import configure, toml
@@ -139,11 +139,8 @@ def test_second_daemon_run_is_refused(running: Env) -> None:
     assert status(running)["pid"] == pid  # the first one is untouched and still serves
 
 
-@pytest.mark.parametrize("where", ["absolute", "relative"])
-def test_a_second_daemon_on_another_socket_is_refused(
-    running: Env, project: Path, where: str
-) -> None:
-    """A daemon started on another socket (absolute or relative) by the same user is refused,
+def test_a_second_daemon_on_another_socket_is_refused(running: Env, project: Path) -> None:
+    """A daemon started on another socket by the same user is refused,
     naming the running one and its socket; the first daemon's agents live on, and its record
     of them is intact: after a kill -9 of it, the next daemon still ends their leftovers."""
     root = str(project)
@@ -158,19 +155,44 @@ def test_a_second_daemon_on_another_socket_is_refused(
     call(running, "task.start", {"project": root, "task": "alpha"})
     pid = status(running)["pid"]
     agent = call(running, "task.get", {"project": root, "task": "alpha"})["run"]["pid"]
-    other = "other.sock" if where == "relative" else str(running.base / "run2" / "o.sock")
+    other = str(running.base / "run2" / "o.sock")
     proc = running.run("daemon", "start", cwd=project, extra={"ORCHESTRA_SOCKET": other})
     assert proc.returncode != 0
     assert f"another daemon of yours (pid {pid}) serves {running.socket}" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert alive(agent), "the second daemon ended the first one's agent"
     assert status(running)["pid"] == pid
-    assert not (project / "other.sock").exists()
 
     kill9(running)
     assert alive(agent)
     running.run("daemon", "start", check=True)
     wait_until(lambda: not alive(agent), "the killed daemon's agent to be ended")
+
+
+@pytest.mark.parametrize(
+    ("socket", "code", "says"),
+    [
+        ("rel/o.sock", EXIT_USAGE, "ORCHESTRA_SOCKET: socket must be an absolute path"),
+        ("/tmp/" + "a" * 110 + "/o.sock", EXIT_USAGE, "is longer than 107 bytes"),
+        ("/etc/passwd/o.sock", EXIT_UNREACHABLE, "/etc/passwd is not a directory"),
+    ],
+    ids=["relative", "too-long", "under-a-file"],
+)
+def test_a_bad_socket_setting_is_one_line(
+    user: Env, project: Path, socket: str, code: int, says: str
+) -> None:
+    """A relative socket, one over the Unix socket limit, or one under a file gets one
+    clear line and its exit code from every command, creates nothing, starts no daemon."""
+    before = sorted(p.name for p in project.iterdir())
+    for args in (["status"], ["daemon", "start"], ["daemon", "run"], ["new", "x", "-m", "y"]):
+        proc = user.run(*args, cwd=project, extra={"ORCHESTRA_SOCKET": socket})
+        # `daemon run` is no client: a place it cannot serve on is its exit 1.
+        serving = args == ["daemon", "run"] and code == EXIT_UNREACHABLE
+        assert proc.returncode == (1 if serving else code), (args, proc.stderr)
+        [line] = proc.stderr.splitlines()
+        assert says in line and "Traceback" not in line, (args, line)
+    assert sorted(p.name for p in project.iterdir()) == before
+    assert user.daemon_pid() is None
 
 
 def test_daemon_start_when_running_reports_it(running: Env) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchestra.core.errors import EXIT_CONFLICT, EXIT_INVALID_STATE, EXIT_USAGE
+from orchestra.core.errors import EXIT_CONFLICT, EXIT_ERROR, EXIT_INVALID_STATE, EXIT_USAGE
 from tests.conftest import git
 from tests.e2e.review_support import (
     checkout_view,
@@ -396,15 +396,16 @@ def test_option_injection_and_path_escapes_are_refused(api: Api) -> None:
     error = api.error("task.merge", task="alpha", into="-x")
     assert error.data["kind"] == "invalid_params"
 
-    # A person's hand edit cannot smuggle an option in either.
+    # A person's hand edit cannot smuggle an option in either: the file breaks the rule
+    # the wire has, so the task is broken until it is fixed.
     file = Path(api.get("alpha")["file"])
+    text = file.read_text()
     file.write_text(
-        file.read_text().replace(
-            "+++\n\n", f'base_branch = "--upload-pack=touch {pwned}"\n+++\n\n', 1
-        )
+        text.replace("+++\n\n", f'base_branch = "--upload-pack=touch {pwned}"\n+++\n\n', 1)
     )
     proc = api.cli("merge", "alpha", "-y")
-    assert proc.returncode == EXIT_USAGE and "invalid branch name" in proc.stderr
+    assert proc.returncode == EXIT_ERROR and "invalid branch name" in proc.stderr
+    file.write_text(text)
     proc = api.cli("merge", "alpha", "--into", "no;such branch", "-y")
     assert proc.returncode == EXIT_USAGE
 
