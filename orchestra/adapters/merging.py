@@ -340,7 +340,7 @@ def plan_merge(
                 files=dirty,
                 branch=target,
             )
-    base = own_base(git, base, branch_tip, branch)
+    base = _own_base(git, base, branch_tip, branch)
     shared = _merge_base(git, target_tip, branch_tip)
     if shared is not None and _descends(git, shared, base):
         # The target is ahead of the base and the task merged (some of) it in, to resolve
@@ -366,7 +366,7 @@ def plan_merge(
     )
 
 
-def own_base(git: Git, base: str, tip: str, branch: str) -> str:
+def _own_base(git: Git, base: str, tip: str, branch: str) -> str:
     """Where the task's own commits start: `base`, or, if the branch was rewritten so that
     it no longer descends from it, the last commit the two share."""
     shared = _merge_base(git, base, tip)
@@ -525,7 +525,13 @@ def _combine(git: Git, plan: MergePlan, scratch: Path, source: str, message: str
             # The task's own changes as one commit on its base, picked onto the target: a
             # three-way merge whose base is the task's base, whatever the target holds.
             change = git.run(
-                "commit-tree", f"{source}^{{tree}}", "-p", plan.base, "-F", str(msg)
+                "commit-tree",
+                "--no-gpg-sign",
+                f"{source}^{{tree}}",
+                "-p",
+                plan.base,
+                "-F",
+                str(msg),
             ).strip()
             proc = _proc(git, *SCRATCH_CONFIG, "cherry-pick", "--no-commit", change, cwd=scratch)
             _check(git, plan, scratch, proc)
