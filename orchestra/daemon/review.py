@@ -72,11 +72,13 @@ def _task_base(
     project: Project, git: Git, task: Task, config: Config, tip: str, known: str | None
 ) -> str:
     """The commit the task started from: its worktree's base_sha (from memory, else the
-    log), else where its branch leaves its base branch. Blocking: call it in a thread."""
+    log), else where its branch leaves its base branch. Blocking: call it in a thread.
+    Always a full sha: a hand-edited log line's value is resolved, never passed on."""
     record = _worktree_record(project, task.id)
     for sha in (known, record.get("base_sha")):
-        if isinstance(sha, str) and git.commit_of(sha) is not None:
-            return sha
+        commit = git.commit_of(sha) if isinstance(sha, str) else None
+        if commit is not None:
+            return commit
     base_branch = _base_branch(git, task, record, config)
     return git.run("merge-base", merging.heads(base_branch), tip, "--").strip()
 
