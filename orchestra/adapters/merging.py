@@ -1,6 +1,16 @@
 """A task's branch, read and merged back, without ever losing work.
 
-Theory of operation. A merge's result is computed in a scratch worktree
+Theory of operation. A merge carries the task's own changes, `base..tip`, where
+`base` is the commit its worktree was made from (moved up to the merge base when
+the task merged a later target into itself, say to resolve a conflict), whatever
+the target: `squash` applies that diff as one three-way merge whose base is
+`base`; `rebase` copies the commits of `base..tip` only. So a target behind the
+base, or beside it, never receives base commits it lacks, and a change that does
+not apply there is a conflict. `merge` makes a true merge, which brings the
+task's whole history (the base's commits the target lacks included): the plan
+counts them.
+
+A merge's result is computed in a scratch worktree
 (`.orchestra/worktrees/.merge-{stem}-{hex}`, detached), never in a checkout a
 person uses. Only when that worked is the target branch moved, and only ever by
 a fast-forward to the new commit:
@@ -227,6 +237,15 @@ def diff(
 
 
 @attrs.frozen(kw_only=True)
+class Changed:
+    """One file a merge changes on the target, with its lines (None for a binary file)."""
+
+    path: str
+    added: int | None
+    deleted: int | None
+
+
+@attrs.frozen(kw_only=True)
 class MergePlan:
     """What a merge will do, checked before anything changes."""
 
@@ -234,23 +253,30 @@ class MergePlan:
     branch: str  # the task branch
     target: str  # the branch to update
     strategy: str
+    base: str  # where the task's own changes start (its worktree's base_sha)
     branch_tip: str
     target_tip: str
     holder: Path | None  # where the task branch is checked out
     checkout: Path | None  # where the target is checked out (updated there)
     uncommitted: tuple[str, ...]  # files to commit first (include_uncommitted)
-    commits: int  # task commits the target does not have
+    commits: int  # the task's own commits (base..tip) the target does not have
+    base_commits: int  # base commits the target lacks: only a true merge brings them
+    files: tuple[Changed, ...]  # what lands on the target (committed changes)
 
     def describe(self) -> dict[str, Any]:
         return {
             "branch": self.branch,
             "target": self.target,
             "strategy": self.strategy,
+            "base_sha": self.base,
             "branch_sha": self.branch_tip,
             "before": self.target_tip,
             "checkout": None if self.checkout is None else str(self.checkout),
             "uncommitted": list(self.uncommitted),
             "commits": self.commits,
+            "base_commits": self.base_commits,
+            "brings_base_commits": self.strategy == "merge" and self.base_commits > 0,
+            "files": [attrs.asdict(f) for f in self.files],
         }
 
 
@@ -261,6 +287,7 @@ def plan_merge(
     branch: str,
     target: str,
     strategy: str,
+    base: str,
     worktree: Path,
     include_uncommitted: bool,
 ) -> MergePlan:
@@ -314,19 +341,76 @@ def plan_merge(
                 files=dirty,
                 branch=target,
             )
-    commits = int(git.run("rev-list", "--count", f"{target_tip}..{branch_tip}", "--").strip())
+    base = _own_base(git, base, branch_tip, branch)
+    shared = _merge_base(git, target_tip, branch_tip)
+    if shared is not None and _descends(git, shared, base):
+        # The target is ahead of the base and the task merged (some of) it in, to resolve
+        # a conflict: what it merged is not its own change.
+        base = shared
+    # A true merge changes what lies between the merge base and the tip; the others, the
+    # task's own changes only.
+    since = (shared or base) if strategy == "merge" else base
     return MergePlan(
         stem=stem,
         branch=branch,
         target=target,
         strategy=strategy,
+        base=base,
         branch_tip=branch_tip,
         target_tip=target_tip,
         holder=holder,
         checkout=checkout,
         uncommitted=tuple(uncommitted),
-        commits=commits,
+        commits=_count(git, branch_tip, f"^{base}", f"^{target_tip}"),
+        base_commits=_count(git, base, f"^{target_tip}"),
+        files=changed_between(git, since, branch_tip),
     )
+
+
+def _own_base(git: Git, base: str, tip: str, branch: str) -> str:
+    """Where the task's own commits start: `base`, or, if the branch was rewritten so that
+    it no longer descends from it, the last commit the two share."""
+    shared = _merge_base(git, base, tip)
+    if shared is None:
+        raise Conflict(
+            f"{branch} shares no history with {base[:12]}, the commit the task started from:"
+            " merge it with git yourself",
+            branch=branch,
+            base_sha=base,
+        )
+    return shared
+
+
+def _descends(git: Git, commit: str, ancestor: str) -> bool:
+    return commit != ancestor and git.ok("merge-base", "--is-ancestor", ancestor, commit)
+
+
+def _merge_base(git: Git, one: str, other: str) -> str | None:
+    proc = _proc(git, "merge-base", one, other, "--")
+    out = (proc.stdout or b"").decode().strip()
+    return out if proc.returncode == 0 and out else None
+
+
+def _count(git: Git, *revs: str) -> int:
+    return int(git.run("rev-list", "--count", *revs, "--").strip() or 0)
+
+
+def changed_between(git: Git, old: str, new: str) -> tuple[Changed, ...]:
+    """The files `git diff old new` changes, with their added and deleted lines."""
+    out = git.run("diff", "--no-color", "--no-renames", "--numstat", "-z", old, new, "--")
+    files: list[Changed] = []
+    for entry in out.split("\0"):
+        added, _, rest = entry.partition("\t")
+        deleted, _, path = rest.partition("\t")
+        if path:
+            files.append(
+                Changed(
+                    path=path,
+                    added=None if added == "-" else int(added),
+                    deleted=None if deleted == "-" else int(deleted),
+                )
+            )
+    return tuple(files)
 
 
 @attrs.frozen(kw_only=True)
@@ -353,26 +437,8 @@ class Merged:
 
 def merge(git: Git, plan: MergePlan, *, message: str, scratch_dir: Path) -> Merged:
     """Do the planned merge (see the module docstring); on any failure nothing changed."""
-    scratch = scratch_dir / f"{SCRATCH_PREFIX}{plan.stem}-{secrets.token_hex(4)}"
-    check_path(scratch_dir, scratch)  # in the real worktrees/, not through a link
-    source = plan.branch_tip
-    if plan.uncommitted:
-        assert plan.holder is not None
-        source = commit_uncommitted(
-            git,
-            plan.holder,
-            plan.branch_tip,
-            f"Uncommitted changes of {plan.branch}\n\nCommitted by `orchestra merge"
-            " --include-uncommitted`.\n",
-        )
-    start = source if plan.strategy == "rebase" else plan.target_tip
-    scratch_dir.mkdir(parents=True, exist_ok=True)
-    _must(git, "worktree", "add", "--detach", "--quiet", "--", str(scratch), start)
-    try:
-        after = _combine(git, plan, scratch, source, message)
-        crash_point("merge:combined")
-    finally:
-        drop_scratch(git, scratch)
+    source = _source(git, plan)
+    after = _compute(git, plan, source, message, scratch_dir)
     if after != plan.target_tip:
         _advance(git, plan, after)
         crash_point("merge:advanced")
@@ -390,6 +456,42 @@ def merge(git: Git, plan: MergePlan, *, message: str, scratch_dir: Path) -> Merg
         )
         git.run("reset", "--quiet", cwd=plan.holder)  # index := the new HEAD; files untouched
     return Merged(plan=plan, source=source, after=after, kept=kept)
+
+
+def try_merge(git: Git, plan: MergePlan, *, message: str, scratch_dir: Path) -> None:
+    """Make the planned merge's result and throw it away: raises what `merge` would (a
+    conflict above all); changes no ref, index or file."""
+    _compute(git, plan, _source(git, plan), message, scratch_dir)
+
+
+def _source(git: Git, plan: MergePlan) -> str:
+    """What is merged: the branch tip, or a commit of the uncommitted changes on it (that
+    no ref names yet)."""
+    if not plan.uncommitted:
+        return plan.branch_tip
+    assert plan.holder is not None
+    return commit_uncommitted(
+        git,
+        plan.holder,
+        plan.branch_tip,
+        f"Uncommitted changes of {plan.branch}\n\nCommitted by `orchestra merge"
+        " --include-uncommitted`.\n",
+    )
+
+
+def _compute(git: Git, plan: MergePlan, source: str, message: str, scratch_dir: Path) -> str:
+    """The merged commit, made in a scratch worktree removed afterwards, whatever happens."""
+    scratch = scratch_dir / f"{SCRATCH_PREFIX}{plan.stem}-{secrets.token_hex(4)}"
+    check_path(scratch_dir, scratch)  # in the real worktrees/, not through a link
+    start = source if plan.strategy == "rebase" else plan.target_tip
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    _must(git, "worktree", "add", "--detach", "--quiet", "--", str(scratch), start)
+    try:
+        after = _combine(git, plan, scratch, source, message)
+        crash_point("merge:combined")  # a scratch worktree left behind: gc removes it
+        return after
+    finally:
+        drop_scratch(git, scratch)
 
 
 def commit_uncommitted(git: Git, worktree: Path, parent: str, message: str) -> str:
@@ -422,7 +524,18 @@ def _combine(git: Git, plan: MergePlan, scratch: Path, source: str, message: str
         msg = Path(tmp) / "message"
         msg.write_text(message, encoding="utf-8")
         if plan.strategy == "squash":
-            proc = _proc(git, *SCRATCH_CONFIG, "merge", "--squash", source, cwd=scratch)
+            # The task's own changes as one commit on its base, picked onto the target: a
+            # three-way merge whose base is the task's base, whatever the target holds.
+            change = git.run(
+                "commit-tree",
+                "--no-gpg-sign",
+                f"{source}^{{tree}}",
+                "-p",
+                plan.base,
+                "-F",
+                str(msg),
+            ).strip()
+            proc = _proc(git, *SCRATCH_CONFIG, "cherry-pick", "--no-commit", change, cwd=scratch)
             _check(git, plan, scratch, proc)
             staged = _proc(git, "diff", "--cached", "--quiet", cwd=scratch)
             if staged.returncode == 0:
@@ -443,7 +556,17 @@ def _combine(git: Git, plan: MergePlan, scratch: Path, source: str, message: str
             )
             _check(git, plan, scratch, proc)
         else:
-            proc = _proc(git, *SCRATCH_CONFIG, "rebase", "--quiet", plan.target_tip, cwd=scratch)
+            # --onto with the base as upstream: the task's commits only, not the base's.
+            proc = _proc(
+                git,
+                *SCRATCH_CONFIG,
+                "rebase",
+                "--quiet",
+                "--onto",
+                plan.target_tip,
+                plan.base,
+                cwd=scratch,
+            )
             _check(git, plan, scratch, proc)
     after = git.run("rev-parse", "--verify", "HEAD^{commit}", cwd=scratch).strip()
     if after != plan.target_tip and not git.ok(
@@ -461,11 +584,21 @@ def _check(
     listed = _proc(git, "diff", "--name-only", "-z", "--diff-filter=U", cwd=scratch)
     files = sorted({f for f in (listed.stdout or b"").decode(errors="replace").split("\0") if f})
     if files:
+        if plan.base_commits and plan.strategy != "merge":
+            how = (
+                f"The task's changes do not apply to {plan.target}, which lacks"
+                f" {plan.base_commits} commit(s) of the base the task started from: bring"
+                f" them into {plan.target} first, or pick the changes by hand"
+                f" (git cherry-pick {plan.base[:12]}..{plan.branch_tip[:12]})"
+            )
+        else:
+            how = (
+                f"Resolve it on the task's branch (for instance `git merge {plan.target}` in"
+                " its worktree), then merge again"
+            )
         raise MergeConflict(
             f"merging {plan.branch} into {plan.target} ({plan.strategy}) conflicts in"
-            f" {len(files)} file(s): {first_lines(files, 10)}; nothing was changed. Resolve it"
-            f" on the task's branch (for instance `git merge {plan.target}` in its worktree),"
-            " then merge again",
+            f" {len(files)} file(s): {first_lines(files, 10)}; nothing was changed. {how}",
             files=files,
             target=plan.target,
             strategy=plan.strategy,

@@ -213,13 +213,12 @@ def _story(d: Demo, *, interactive: bool) -> None:
     d.step("What did fix-login's agent change? (against the commit it started from)")
     d.run("diff", "fix-login", "--stat")
 
-    d.step("Squash-merge it into main; its worktree and branch are cleaned up")
-    d.run("stop", "-y", "fix-login")
+    d.step("Squash-merge it into main: its agent is stopped, its worktree and branch cleaned up")
+    d.run("merge", "fix-login", "--dry-run")
     d.run("merge", "fix-login", "-y")
     d.git("log", "--oneline", "-n", "3", "main")
 
     d.step("add-search touched the same file: the merge is refused, nothing is changed")
-    d.run("stop", "-y", "add-search")
     before = d.git_quiet("rev-parse", "main")
     d.run("merge", "add-search", "-y", expect_failure=True)
     if d.git_quiet("rev-parse", "main") != before:

@@ -142,17 +142,58 @@ def _short(sha: str | None) -> str:
     return (sha or "")[:12]
 
 
-def _question(plan: dict[str, Any]) -> str:
-    commits = plan["commits"]
-    what = f"{commits} commit{'s' if commits != 1 else ''}"
+def _commits(n: int) -> str:
+    return f"{n} commit{'s' if n != 1 else ''}"
+
+
+def _landing(plan: dict[str, Any]) -> str:
+    """What lands on the target: the task's commits, and with a true merge its history."""
+    what = f"its {_commits(plan['commits'])}"
+    if plan["strategy"] == "squash" and plan["commits"] > 1:
+        what += " squashed into one"
     if plan["uncommitted"]:
         what += f" and {len(plan['uncommitted'])} uncommitted file(s), committed first"
+    if plan["brings_base_commits"]:
+        what += (
+            f", and, a true merge bringing the task's history, {_commits(plan['base_commits'])}"
+            f" of its base that {plan['target']} lacks"
+        )
+    return what
+
+
+def _question(plan: dict[str, Any]) -> str:
+    stop = f"Stop the agent of task {plan['task']}, then merge" if plan["stops_agent"] else None
     where = f", updating the checkout at {plan['checkout']}" if plan["checkout"] else ""
     then = ", then remove its worktree and branch" if plan["cleanup"] else ""
-    return (
-        f"Merge task {plan['task']} ({what}) into {plan['target']} by {plan['strategy']}"
-        f"{where}{then}?"
-    )
+    head = stop or f"Merge task {plan['task']}"
+    return f"{head} ({_landing(plan)}) into {plan['target']} by {plan['strategy']}{where}{then}?"
+
+
+def render_plan(plan: dict[str, Any]) -> str:
+    """`merge --dry-run`: what would land where, and the files it changes."""
+    lines = [
+        f"would merge task {plan['task']} into {plan['target']} by {plan['strategy']}:"
+        f" {_landing(plan)} ({_short(plan['base_sha'])}..{_short(plan['branch_sha'])})"
+    ]
+    if plan["base_commits"] and not plan["brings_base_commits"]:
+        lines.append(
+            f"{plan['target']} lacks {_commits(plan['base_commits'])} of the task's base:"
+            f" they stay out ({plan['strategy']} carries the task's own changes only)"
+        )
+    if plan["stops_agent"]:
+        lines.append("its agent is running: it would be stopped first")
+    if plan["checkout"]:
+        lines.append(f"the checkout at {plan['checkout']} would be updated")
+    files = plan["files"]
+    lines.append(f"{len(files)} file(s) changed:" if files else "no committed file changes")
+    for f in files:
+        counts = "binary" if f["added"] is None else f"+{f['added']} -{f['deleted']}"
+        lines.append(f"  {f['path']} | {counts}")
+    lines += [f"  {name} | uncommitted" for name in plan["uncommitted"]]
+    if plan["cleanup"]:
+        lines.append("then its worktree would be removed and its branch deleted")
+    lines.append("(dry run: nothing was changed)")
+    return "\n".join(lines)
 
 
 def render_merge(result: dict[str, Any]) -> str:
@@ -164,6 +205,8 @@ def render_merge(result: dict[str, Any]) -> str:
         ]
     else:
         lines = [f"task {task['ref']}: {m['target']} already has all of it; marked merged"]
+    if m.get("stopped_agent"):
+        lines.insert(0, f"stopped the agent of task {task['ref']} first")
     if m["committed_uncommitted"]:
         lines.append(f"committed the uncommitted changes first as {_short(m['branch_sha'])}")
     report = result.get("cleanup") or {}
@@ -217,18 +260,26 @@ def merge(
     force: bool = typer.Option(
         False, "--force", help="Merge a task that is not completed or reviewed (stopped, failed)."
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Only show what would land: commits, files; change nothing."
+    ),
     yes: bool = YES,
     as_json: bool = JSON,
 ) -> None:
     """Merge a task's branch into its base branch (or --into BRANCH), safely.
 
-    The merge is made in a temporary worktree; the target branch then moves forward where
-    it is: in its checkout when it is checked out (refused if that has uncommitted changes),
-    else as a bare ref. A conflict changes nothing and lists the files. Then the task is
-    `merged`, and (config merge.cleanup) its worktree is removed and its branch deleted; the
-    merged tip stays reachable as refs/orchestra/merged/ID-SLUG. Asks first unless -y.
+    What lands is the task's own changes, since the commit it started from, whatever the
+    target: squash and rebase never bring base commits the target lacks (a change that does
+    not apply there is a conflict). A true merge (--strategy merge) brings the task's
+    history, base commits included; the plan says how many. A running agent of the task is
+    stopped first. The merge is made in a temporary worktree; the target branch then moves
+    forward where it is: in its checkout when it is checked out (refused if that has
+    uncommitted changes), else as a bare ref. A conflict changes nothing and lists the
+    files. Then the task is `merged`, and (config merge.cleanup) its worktree is removed and
+    its branch deleted; the merged tip stays reachable as refs/orchestra/merged/ID-SLUG.
+    Asks first unless -y.
 
-    Example: orchestra merge fix-login --strategy merge -y
+    Example: orchestra merge fix-login --into release --dry-run
     """
     if strategy is not None and strategy not in STRATEGIES:
         abort(
@@ -249,6 +300,12 @@ def merge(
         params["cleanup"] = cleanup
     with errors(as_json):
         plan = s.call("task.merge", dry_run=True, **params)
+        if dry_run:
+            if as_json:
+                emit_json(plan)
+            else:
+                print(render_plan(plan))
+            return
         s.confirm(_question(plan), yes, as_json=as_json)
         result = s.call("task.merge", **params)
     if as_json:

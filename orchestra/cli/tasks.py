@@ -236,14 +236,23 @@ def start(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
 
 @app.command()
 def stop(ctx: typer.Context, task: str = TASK, yes: bool = YES, as_json: bool = JSON) -> None:
-    """Stop a task's agent (a queued task goes back to draft). Asks first unless -y.
+    """Stop a task's agent. Asks first unless -y.
+
+    A running or idle task becomes stopped; a completed, failed or reviewed one keeps its
+    state (only its agent stops); a queued one goes back to draft.
 
     Example: orchestra stop fix-login -y
     """
     s = session(ctx)
     with errors(as_json):
         s.confirm(f"Stop task {task}?", yes, as_json=as_json)
-    _move(ctx, "task.stop", task, as_json)
+        data = s.call("task.stop", task=task)
+    if as_json:
+        emit_json(data)
+    elif data.get("stopped_agent") and data["status"] != "stopped":
+        print(f"stopped the agent of task {data['ref']}; the task stays {data['status']}")
+    else:
+        print(render_move(data))
 
 
 SUMMARY = typer.Option(None, "--summary", "-m", help="A note for the task's log.")

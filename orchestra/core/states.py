@@ -68,7 +68,8 @@ ALLOWED: Final[dict[Status, frozenset[Status]]] = {
 # `merge --force` may take it from).
 MERGEABLE: Final = frozenset({S.COMPLETED, S.REVIEWED})
 
-# States whose agent process is alive (they hold a running slot).
+# States whose agent is at work: they, and only they, hold a running slot (the agent of a
+# completed or failed task may live on, holding none).
 ACTIVE: Final = frozenset({S.RUNNING, S.IDLE})
 
 # What `task.set_status` accepts, and the state each word means.

@@ -302,18 +302,29 @@ class Project:
             raise
 
     async def stop(self, ref: api.TaskRef) -> dict[str, Any]:
-        """Stop the agent (its whole process tree) and wait until it is gone."""
+        """Stop the agent (its whole process tree) and wait until it is gone. A running or
+        idle task becomes stopped; a completed, failed or reviewed one keeps its state (its
+        report stands: only its agent goes); a queued one goes back to draft."""
         loaded = await self.load(ref)
         run = self.supervisor.get(self, loaded.task.id)
         if run is not None:
             await self.supervisor.stop(run, "stopped on request")
-            return await self.get(loaded.task.id)
+            return {**await self.get(loaded.task.id), "stopped_agent": True}
 
         def decide(current: Loaded) -> Status:
-            queued = current.task.status is Status.QUEUED
-            return Status.DRAFT if queued else Status.STOPPED
+            status = current.task.status
+            if status is Status.QUEUED:
+                return Status.DRAFT
+            if status not in ACTIVE:
+                raise InvalidTransition(
+                    f"task {current.task.ref} is {status} and has no running agent:"
+                    " there is nothing to stop",
+                    current=str(status),
+                    target=str(Status.STOPPED),
+                )
+            return Status.STOPPED
 
-        return await self.move(ref, decide, "stop")
+        return {**await self.move(ref, decide, "stop"), "stopped_agent": False}
 
     async def move(
         self, ref: api.TaskRef, target: Target, why: str, **context: Any
@@ -407,9 +418,16 @@ class Project:
         await self.fill_slots()
 
     def _occupied(self, items: Sequence[Loaded | Broken]) -> int:
-        """Running slots in use: tasks running or idle, and any agent still alive."""
-        ids = {i.task.id for i in items if isinstance(i, Loaded) and i.task.status in ACTIVE}
-        ids |= {task_id for (root, task_id) in self.supervisor.runs if root == self.root}
+        """Running slots in use: tasks running or idle. The agent of a completed, failed or
+        reviewed task may live on (until stopped or merged) but holds none; a live agent
+        whose task file cannot be read holds one (its state is unknown)."""
+        states = {i.task.id: i.task.status for i in items if isinstance(i, Loaded)}
+        ids = {task_id for task_id, status in states.items() if status in ACTIVE}
+        ids |= {
+            task_id
+            for (root, task_id) in self.supervisor.runs
+            if root == self.root and task_id not in states
+        }
         return len(ids)
 
     async def serve_queue(self) -> None:

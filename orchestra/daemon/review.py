@@ -15,8 +15,10 @@ client hanging up cannot leave the target merged and the task not.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +44,7 @@ from orchestra.daemon.faults import crash_point
 
 if TYPE_CHECKING:
     from orchestra.daemon.project import Project
+    from orchestra.daemon.runner import Run
 
 TEARDOWN_TIMEOUT = 600.0  # seconds
 
@@ -65,6 +68,21 @@ def _base_branch(git: Git, task: Task, record: dict[str, Any], config: Config) -
     return base
 
 
+def _task_base(
+    project: Project, git: Git, task: Task, config: Config, tip: str, known: str | None
+) -> str:
+    """The commit the task started from: its worktree's base_sha (from memory, else the
+    log), else where its branch leaves its base branch. Blocking: call it in a thread.
+    Always a full sha: a hand-edited log line's value is resolved, never passed on."""
+    record = _worktree_record(project, task.id)
+    for sha in (known, record.get("base_sha")):
+        commit = git.commit_of(sha) if isinstance(sha, str) else None
+        if commit is not None:
+            return commit
+    base_branch = _base_branch(git, task, record, config)
+    return git.run("merge-base", merging.heads(base_branch), tip, "--").strip()
+
+
 # -- task.diff --------------------------------------------------------------------
 
 
@@ -83,18 +101,7 @@ async def diff(project: Project, p: api.DiffParams) -> dict[str, Any]:
                 f"task {task.ref} has no branch yet (it is {task.status}): start it first",
                 current=str(task.status),
             )
-        record = _worktree_record(project, task.id)
-        base = next(
-            (
-                sha
-                for sha in (known_base, record.get("base_sha"))
-                if isinstance(sha, str) and git.commit_of(sha) is not None
-            ),
-            None,
-        )
-        if base is None:
-            base_branch = _base_branch(git, task, record, config)
-            base = git.run("merge-base", merging.heads(base_branch), tip, "--").strip()
+        base = _task_base(project, git, task, config, tip, known_base)
         holder = None
         if on_branch:
             try:
@@ -150,19 +157,13 @@ def _check_mergeable(project: Project, task: Task, force: bool) -> None:
             current=str(task.status),
             target="merged",
         )
-    if project.supervisor.get(project, task.id) is not None:
-        raise InvalidTransition(
-            f"task {task.ref} still has a running agent: stop it first"
-            f" (orchestra stop {task.slug})",
-            current=str(task.status),
-            target="merged",
-        )
     check_transition(task.status, Status.MERGED, task=f"task {task.ref}")
 
 
 async def merge(project: Project, p: api.MergeParams) -> dict[str, Any]:
     """Merge the task's branch into its target (see adapters/merging.py), mark it merged,
-    then clean up (config merge.cleanup): teardown, worktree, branch."""
+    then clean up (config merge.cleanup): teardown, worktree, branch. A live agent of the
+    task is stopped first: its worktree is about to go, and its work is done."""
     task = (await project.load(p.task)).task
     _check_mergeable(project, task, p.force)
     config = project.config()
@@ -175,61 +176,103 @@ async def merge(project: Project, p: api.MergeParams) -> dict[str, Any]:
     tidy = config.merge.cleanup if p.cleanup is None else p.cleanup
     message = p.message if p.message is not None else default_message(task, strategy)
     git = project.git()
-    wt = project.paths.worktree(task.stem)
+    scratch = project.paths.worktrees
+    make_plan = functools.partial(_plan, project, task, p, config, strategy)
     with trio.CancelScope(shield=True):
+        run = project.supervisor.get(project, task.id)
         async with project.supervisor.worktree_lock(project):
-
-            def make_plan() -> merging.MergePlan:
-                record = _worktree_record(project, task.id)
-                target = p.into or _base_branch(git, task, record, config)
-                return merging.plan_merge(
-                    git,
-                    stem=task.stem,
-                    branch=task.branch,
-                    target=target,
-                    strategy=strategy,
-                    worktree=wt,
-                    include_uncommitted=p.include_uncommitted,
-                )
-
             plan = await trio.to_thread.run_sync(make_plan)
             if p.dry_run:
                 return {
                     "dry_run": True,
                     "task": task.ref,
                     **plan.describe(),
+                    "stops_agent": run is not None,
                     "cleanup": tidy,
                     "message": None if strategy == "rebase" else message,
                 }
+            if run is not None:
+                # Tried with the agent still running: a merge refused (a conflict) leaves
+                # it be, to resolve the conflict if asked.
+                with _refusal_logged(project, task, plan):
+                    await trio.to_thread.run_sync(
+                        lambda: merging.try_merge(git, plan, message=message, scratch_dir=scratch)
+                    )
+        if run is not None:
+            # Outside the worktree lock: the slot it frees may start a queued task.
+            await _stop_agent(project, task, run)
+        async with project.supervisor.worktree_lock(project):
+            if run is not None:
+                plan = await trio.to_thread.run_sync(make_plan)  # it may have committed
             task = (await project.load(task.id)).task  # it may have moved meanwhile
             _check_mergeable(project, task, p.force)
-            try:
+            if project.supervisor.get(project, task.id) is not None:
+                raise Conflict(
+                    f"task {task.ref}: its agent started again while merging; nothing was"
+                    " merged: merge again",
+                )
+            with _refusal_logged(project, task, plan):
                 done = await trio.to_thread.run_sync(
-                    lambda: merging.merge(
-                        git, plan, message=message, scratch_dir=project.paths.worktrees
-                    )
+                    lambda: merging.merge(git, plan, message=message, scratch_dir=scratch)
                 )
-            except OrchestraError as exc:
-                project.log.warning(
-                    f"task {task.ref}: merge into {plan.target} refused: {exc.message}",
-                    extra={
-                        "event": "task.merge_failed",
-                        "task_id": task.id,
-                        "slug": task.slug,
-                        "target": plan.target,
-                        "strategy": strategy,
-                        "error": exc.to_wire()["data"],
-                    },
-                )
-                raise
         await _record(project, task, done, p.force)
         crash_point("merge:recorded")
         report = await clean_task(project, task, config) if tidy else None
     return {
         "task": await project.get(task.id),
-        "merge": done.describe(),
+        "merge": {**done.describe(), "stopped_agent": run is not None},
         "cleanup": report,
     }
+
+
+def _plan(
+    project: Project, task: Task, p: api.MergeParams, config: Config, strategy: str
+) -> merging.MergePlan:
+    """The merge's checks and plan (blocking: call it in a thread, under the worktree lock)."""
+    git = project.git()
+    record = _worktree_record(project, task.id)
+    target = p.into or _base_branch(git, task, record, config)
+    tip = merging.heads(task.branch)
+    known = project.base_shas.get(task.id)
+    return merging.plan_merge(
+        git,
+        stem=task.stem,
+        branch=task.branch,
+        target=target,
+        strategy=strategy,
+        base=_task_base(project, git, task, config, tip, known),
+        worktree=project.paths.worktree(task.stem),
+        include_uncommitted=p.include_uncommitted,
+    )
+
+
+@contextlib.contextmanager
+def _refusal_logged(project: Project, task: Task, plan: merging.MergePlan) -> Iterator[None]:
+    """Log a merge refused (a conflict, a checkout in the way), then let the error go on."""
+    try:
+        yield
+    except OrchestraError as exc:
+        project.log.warning(
+            f"task {task.ref}: merge into {plan.target} refused: {exc.message}",
+            extra={
+                "event": "task.merge_failed",
+                "task_id": task.id,
+                "slug": task.slug,
+                "target": plan.target,
+                "strategy": plan.strategy,
+                "error": exc.to_wire()["data"],
+            },
+        )
+        raise
+
+
+async def _stop_agent(project: Project, task: Task, run: Run) -> None:
+    """Stop the agent of a task about to be merged (it keeps its state), and log it."""
+    await project.supervisor.stop(run, "stopped to merge the task")
+    project.log.info(
+        f"task {task.ref}: agent stopped to merge it",
+        extra={"event": "task.merge_stopped_agent", "task_id": task.id, "slug": task.slug},
+    )
 
 
 async def _record(project: Project, task: Task, done: merging.Merged, force: bool) -> None:

@@ -517,8 +517,11 @@ def render_diff(data: dict[str, Any]) -> str:
     "Merge a task",
     "Merge a completed or reviewed task's branch into its base branch (or `into`); the task"
     " becomes merged and, unless cleanup=false (config merge.cleanup), its worktree and branch"
-    " are removed. Stop its agent first. A merge that conflicts is refused and changes"
-    " nothing. Review with task_diff first; dry_run=true says what would happen.",
+    " are removed. Squash and rebase carry only the task's own changes; strategy=merge brings"
+    " its history (base commits the target lacks too). Its agent, if still running, is"
+    " stopped first. A merge that conflicts is refused and changes nothing (the agent is"
+    " left running). Review with task_diff first; dry_run=true says what would land"
+    " (commits, files) and changes nothing.",
     _schema(
         task=TASK,
         into={"type": "string", "description": "The branch to merge into (default: its base)."},

@@ -143,7 +143,7 @@ def test_default_task_name_in_message() -> None:
 
 
 def test_active_states() -> None:
-    """Only running and idle hold an agent process (a running slot)."""
+    """Only running and idle hold a running slot."""
     assert frozenset({Status.RUNNING, Status.IDLE}) == ACTIVE
 
 

@@ -294,9 +294,9 @@ def test_not_found_and_conflict(api: Api) -> None:
 
 
 def test_start_stop_and_max_running_queue(api: Api) -> None:
-    """With max_running = 1 a second start queues; the slot frees when the first task's agent
-    is gone (completing it is not enough while its agent lives), and the queue runs oldest
-    first; stop sends queued back to draft and running to stopped."""
+    """With max_running = 1 a second start queues; the slot frees when the first task
+    completes (its agent living on holds none), and the queue runs oldest first; stop sends
+    queued back to draft and running to stopped, and a completed task's agent away."""
     config = api.root / ".orchestra" / "config.toml"
     config.write_text(config.read_text() + "\nmax_running = 1\n")
     for slug in ("first", "second", "third"):
@@ -309,9 +309,15 @@ def test_start_stop_and_max_running_queue(api: Api) -> None:
     assert api("task.start", task="third")["status"] == "queued"
 
     api("task.set_status", task="first", status="complete")
+    assert api("task.get", task="first")["run"] is not None  # its agent lives on
     statuses = {t["slug"]: t["status"] for t in api("task.list")["tasks"]}
-    assert statuses == {"first": "completed", "second": "queued", "third": "queued"}
-    assert api("task.stop", task="first")["status"] == "completed"  # its agent is stopped
+    assert statuses == {"first": "completed", "second": "running", "third": "queued"}
+    stopped = api("task.stop", task="first")
+    assert (stopped["status"], stopped["stopped_agent"], stopped["run"]) == (
+        "completed",
+        True,
+        None,
+    )
     statuses = {t["slug"]: t["status"] for t in api("task.list")["tasks"]}
     assert statuses == {"first": "completed", "second": "running", "third": "queued"}
     slot = [x for x in log_lines(api.root) if x.get("why") == "a running slot freed"]
@@ -327,7 +333,7 @@ def test_start_stop_and_max_running_queue(api: Api) -> None:
     assert api("task.get", task="third")["status"] == "running"
     err = api.error("task.stop", task="first")
     assert err.remote_code == -32002
-    assert "is completed" in err.message
+    assert "is completed and has no running agent" in err.message
 
 
 def test_list_filters(api: Api) -> None:

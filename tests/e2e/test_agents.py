@@ -413,6 +413,28 @@ def test_demo_agent_reports_done_and_quitting_keeps_it_completed(api: Api) -> No
     assert git("log", "-1", "--format=%s", "orchestra/1-alpha", cwd=api.root).strip()
 
 
+@pytest.mark.shared_daemon  # one project's queue: any daemon will do (tests/conftest.py)
+def test_a_completed_tasks_agent_frees_its_slot(api: Api) -> None:
+    """With max_running = 1, when the running demo agent is told `done` (it reports
+    completion and lives on), the queued task starts at once: a completed task's agent
+    holds no running slot."""
+    configure(api.root, 'max_running = 1\nagents.demo.env = {ORCHESTRA_DEMO_STEP_DELAY = "0"}')
+    for slug in ("one", "two"):
+        api.new(slug, agent="demo")
+        api("task.start", task=slug)
+    assert (api.status("one"), api.status("two")) == ("running", "queued")
+    api.wait_output("one", "type `done`")
+
+    proc = api.cli("send", "one", "done", "--enter")
+    assert proc.returncode == 0, proc.stderr
+
+    api.wait_status("two", "running")
+    one = api.get("one")
+    assert (one["status"], one["run"] is not None) == ("completed", True)
+    freed = [x for x in api.events("task.status") if x["why"] == "a running slot freed"]
+    assert [x["slug"] for x in freed] == ["two"]
+
+
 def test_kill9_of_the_daemon_then_restart_resumes(api: Api) -> None:
     """After kill -9 of the daemon its agents die of SIGHUP (the kernel hangs up their
     terminal when the PTY master closes) while a setsid helper survives until the next

@@ -14,6 +14,7 @@ import pytest
 
 from orchestra.core.errors import EXIT_CONFLICT, EXIT_ERROR, EXIT_INVALID_STATE, EXIT_USAGE
 from tests.conftest import git
+from tests.daemon.wire import alive
 from tests.e2e.review_support import (
     checkout_view,
     commit_in,
@@ -209,6 +210,146 @@ def test_target_being_rebased_in_a_checkout_is_left_alone(api: Api) -> None:
     assert api.status("alpha") == "completed"
 
 
+# -- into a branch that is not the base -------------------------------------------------
+
+
+def base_moved_past(api: Api, shape: str) -> str:
+    """Commits on main that `release` lacks (uv.lock, pyproject.toml, a doc), `release`
+    made at main~2 and, for `diverged`, given a commit of its own; or for `ahead`, release
+    is main itself, later moved on past the task's base (see `ahead_later`)."""
+    commit_in(api.root, {"uv.lock": "lock 1\n"}, "lock")
+    commit_in(api.root, {"pyproject.toml": "[project]\n"}, "pyproject")
+    commit_in(api.root, {"docs.md": "docs\n"}, "docs")
+    git("branch", "release", "HEAD" if shape == "ahead" else "HEAD~2", cwd=api.root)
+    if shape == "diverged":
+        git("switch", "-q", "release", cwd=api.root)
+        commit_in(api.root, {"RELEASE.md": "1.0\n"}, "release notes")
+        git("switch", "-q", "main", cwd=api.root)
+    return tip(api.root, "release")
+
+
+TWO_STEPS = [{"a.txt": "one\n"}, {"a.txt": "one\ntwo\n"}]
+
+
+def landed(repo: Path, before: str, after: str) -> list[str]:
+    return git("diff", "--name-only", before, after, cwd=repo).split()
+
+
+@pytest.mark.parametrize("shape", ["behind", "diverged", "ahead"])
+@pytest.mark.parametrize("strategy", ["squash", "rebase"])
+def test_into_another_branch_carries_only_the_tasks_changes(
+    api: Api, strategy: str, shape: str
+) -> None:
+    """Squash and rebase into a branch behind the task's base, beside it or ahead of it
+    carry exactly the task's own changes (one file, its two commits, or one squash commit),
+    never the base's commits the target lacks; the plan counts the task's commits only."""
+    before = base_moved_past(api, shape)
+    finished(api, "alpha", TWO_STEPS)
+    if shape == "ahead":
+        git("switch", "-q", "release", cwd=api.root)
+        before = commit_in(api.root, {"later.txt": "later\n"}, "release moved on")
+        git("switch", "-q", "main", cwd=api.root)
+
+    plan = merge(api, "alpha", "--strategy", strategy, "--into", "release", "--dry-run")
+    assert (plan["dry_run"], plan["commits"], plan["brings_base_commits"]) == (True, 2, False)
+    assert plan["base_commits"] == {"behind": 2, "diverged": 2, "ahead": 0}[shape]
+    assert plan["files"] == [{"path": "a.txt", "added": 2, "deleted": 0}]
+    assert tip(api.root, "release") == before
+
+    result = merge(api, "alpha", "--strategy", strategy, "--into", "release")
+
+    after = result["merge"]["after"]
+    assert landed(api.root, before, after) == ["a.txt"]
+    assert show(api.root, "release", "a.txt") == "one\ntwo\n"
+    new = git("rev-list", "--reverse", f"{before}..{after}", cwd=api.root).split()
+    if strategy == "squash":
+        assert new == [after] and parents(api.root, after) == [before]
+    else:
+        assert [subject(api.root, c) for c in new] == ["alpha: step 1", "alpha: step 2"]
+        assert parents(api.root, new[0]) == [before]
+
+
+def test_true_merge_into_another_branch_says_it_brings_the_tasks_history(api: Api) -> None:
+    """`--strategy merge --into` a branch behind the base says, in its plan, its question
+    and --help, that it brings the task's history, with the count of base commits."""
+    before = base_moved_past(api, "behind")
+    finished(api, "alpha", TWO_STEPS)
+    args = ("alpha", "--strategy", "merge", "--into", "release")
+
+    plan = merge(api, *args, "--dry-run")
+    assert (plan["commits"], plan["base_commits"], plan["brings_base_commits"]) == (2, 2, True)
+    assert [f["path"] for f in plan["files"]] == ["a.txt", "docs.md", "pyproject.toml"]
+    text = api.cli("merge", *args, "--dry-run")
+    assert text.returncode == 0, text.stderr
+    assert "2 commits of its base that release lacks" in text.stdout
+    asked = api.cli("merge", *args)
+    assert asked.returncode == EXIT_USAGE
+    assert "a true merge bringing the task's history, 2 commits of its base" in asked.stderr
+    help_text = " ".join(api.cli("merge", "--help").stdout.split())
+    assert "brings the task's history, base commits included" in help_text
+
+    after = merge(api, *args)["merge"]["after"]
+    assert landed(api.root, before, after) == ["a.txt", "docs.md", "pyproject.toml"]
+
+
+@pytest.mark.parametrize("strategy", ["squash", "rebase"])
+def test_changes_that_need_base_commits_conflict_into_release(api: Api, strategy: str) -> None:
+    """A task's change to a file only its base has (release lacks it) does not apply to
+    release: refused as a conflict naming the file, with refs, indexes and files as they
+    were, the task still completed."""
+    base_moved_past(api, "behind")
+    finished(api, "alpha", [{"pyproject.toml": "[project]\nname = 'x'\n"}])
+    before = state(api.root)
+
+    error = refused(
+        api, "alpha", "--strategy", strategy, "--into", "release", "-y", code=EXIT_CONFLICT
+    )
+
+    assert error["data"]["kind"] == "merge_conflict"
+    assert error["data"]["files"] == ["pyproject.toml"]
+    assert "release, which lacks 2 commit(s) of the base" in error["message"]
+    assert state(api.root) == before
+    assert api.status("alpha") == "completed"
+
+
+@pytest.mark.parametrize("strategy", ["squash", "merge"])
+def test_a_conflict_resolved_by_merging_the_base_in_then_merges(api: Api, strategy: str) -> None:
+    """A task that merged its moved-on base in to resolve a conflict merges cleanly into
+    it: what it merged in counts as the base's, not as the task's own change. (A rebase
+    drops merge commits, the resolution with them: it conflicts again, as git's would.)"""
+    task = finished(api, "alpha", [{"README.md": "agent's words\n"}])
+    commit_in(api.root, {"README.md": "person's words\n"}, "edit readme on main")
+    wt = Path(task["worktree"])
+    subprocess.run(["git", "merge", "-q", "main"], cwd=wt, env=api.env.vars, check=False)
+    commit_in(wt, {"README.md": "both words\n"}, "resolve")
+
+    plan = merge(api, "alpha", "--strategy", strategy, "--dry-run")
+    assert [f["path"] for f in plan["files"]] == ["README.md"]
+    result = merge(api, "alpha", "--strategy", strategy)
+
+    assert show(api.root, "main", "README.md") == "both words\n"
+    assert result["merge"]["changed"]
+
+
+def test_dry_run_shows_what_would_land_and_changes_nothing(api: Api) -> None:
+    """`merge --dry-run` prints the strategy, target, commit count and files with their
+    lines, exits 0 and changes nothing; with --json it prints the plan."""
+    finished(api, "alpha", [{"a.txt": "one\n", "b.txt": "x\ny\n"}, {"a.txt": "two\n"}])
+    before = state(api.root)
+
+    proc = api.cli("merge", "alpha", "--dry-run")
+
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("would merge task 1-alpha into main by squash: its 2 commits")
+    assert "  a.txt | +1 -0" in lines and "  b.txt | +2 -0" in lines
+    assert lines[-1] == "(dry run: nothing was changed)"
+    data = json.loads(api.cli("merge", "alpha", "--dry-run", "--json").stdout)
+    assert (data["dry_run"], data["commits"], data["target"]) == (True, 2, "main")
+    assert state(api.root) == before
+    assert api.status("alpha") == "completed"
+
+
 # -- conflicts ----------------------------------------------------------------------
 
 
@@ -308,16 +449,78 @@ def test_only_completed_or_reviewed_tasks_merge_unless_forced(api: Api) -> None:
     assert "already merged" in again["message"]
 
 
-def test_running_agent_is_refused(api: Api) -> None:
-    """A completed task whose agent still runs is refused until it is stopped."""
-    api.new("alpha")
-    api("task.start", task="alpha")
-    api("task.set_status", task="alpha", status="complete")
+def completed_with_agent(api: Api, slug: str = "alpha") -> dict[str, Any]:
+    """A task with one commit, reported completed while its agent lives on."""
+    task = api.new(slug)
+    api("task.start", task=slug)
+    api.wait_output(slug, "sleeper ready")
+    commit_in(Path(task["worktree"]), {f"{slug}.txt": f"{slug}\n"}, f"{slug}: step 1")
+    api("task.set_status", task=slug, status="complete")
+    assert api.get(slug)["run"] is not None
+    return api.get(slug)
 
-    error = refused(api, "alpha", "-y", code=EXIT_INVALID_STATE)
 
-    assert "orchestra stop alpha" in error["message"]
+def test_merge_stops_a_completed_tasks_agent_first(api: Api) -> None:
+    """Merging a completed task whose agent still runs stops the agent first: the plan and
+    the question say so, and the merge then goes through without a manual stop."""
+    completed_with_agent(api)
+    agent = api.pid("alpha")
+
+    plan = json.loads(api.cli("merge", "alpha", "--dry-run", "--json").stdout)
+    assert plan["stops_agent"] is True
+    asked = api.cli("merge", "alpha")
+    assert asked.returncode == EXIT_USAGE and "Stop the agent of task 1-alpha" in asked.stderr
     assert api.get("alpha")["run"] is not None
+
+    proc = api.cli("merge", "alpha", "-y")
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("stopped the agent of task 1-alpha first\nmerged task")
+    task = api.get("alpha")
+    assert (task["status"], task["run"]) == ("merged", None)
+    assert not alive(agent)
+    assert show(api.root, "main", "alpha.txt") == "alpha\n"
+    assert api.events("task.merge_stopped_agent", 1)
+
+
+@pytest.mark.parametrize("kind", ["dirty", "merge_conflict"])
+def test_a_refused_merge_keeps_the_agent(api: Api, kind: str) -> None:
+    """A merge refused (uncommitted changes in the task's worktree, or a conflict, tried
+    before the agent is stopped) leaves the completed task's agent running, to fix it."""
+    task = completed_with_agent(api)
+    if kind == "dirty":
+        (Path(task["worktree"]) / "alpha.txt").write_text("not committed\n")
+    else:
+        commit_in(api.root, {"alpha.txt": "the person's\n"}, "alpha.txt on main")
+    agent = api.pid("alpha")
+    before = state(api.root)
+
+    error = refused(api, "alpha", "-y", code=EXIT_CONFLICT)
+
+    assert error["data"]["kind"] == kind
+    assert api.pid("alpha") == agent and alive(agent)
+    assert state(api.root) == before
+    assert api.status("alpha") == "completed"
+
+
+def test_stop_of_a_completed_task_stops_its_agent_and_says_so(api: Api) -> None:
+    """`stop` of a completed task whose agent lives stops the agent, says the task stays
+    completed (exit 0); once no agent runs, `stop` says there is nothing to stop."""
+    completed_with_agent(api)
+    agent = api.pid("alpha")
+
+    proc = api.cli("stop", "-y", "alpha")
+
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        0,
+        "stopped the agent of task 1-alpha; the task stays completed\n",
+        "",
+    )
+    assert not alive(agent)
+    assert (api.status("alpha"), api.get("alpha")["run"]) == ("completed", None)
+    again = api.cli("stop", "-y", "alpha")
+    assert again.returncode == EXIT_INVALID_STATE
+    assert "is completed and has no running agent: there is nothing to stop" in again.stderr
 
 
 def test_draft_has_nothing_to_merge(api: Api) -> None:
