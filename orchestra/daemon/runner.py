@@ -225,8 +225,12 @@ class Run:
         with self.lock:
             terminal = self.terminal
             clean = terminal.strip(data)  # `data` itself, when the relay forwarded it
-            late = []
+            late, due = [], []
             for viewer in self.viewers:
+                if viewer.cropped:  # of another size: shown a picture instead (attach.py)
+                    if viewer.changed(time.monotonic()):
+                        due.append(viewer)
+                    continue
                 took = None if written is None else written.get(viewer)
                 if viewer.push(clean) if took is None else viewer.took(clean, took):
                     late.append(viewer)
@@ -255,9 +259,9 @@ class Run:
                 self._reroute()
         # The watchdog waits for output only when not running; the typed prompt, for the first.
         poke = first or self.status is not Status.RUNNING
-        if not (late or attention or poke):
+        if not (late or due or attention or poke):
             return None
-        return partial(self._after_output, late, attention, poke)
+        return partial(self._after_output, late + due, attention, poke)
 
     def reroute(self) -> None:
         """In the relay's thread: see `_reroute`."""
