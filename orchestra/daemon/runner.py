@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -292,10 +293,22 @@ class Run:
             self.poke()
 
 
+# What a shell sets for the command it runs, about where it runs: the daemon's own would
+# tell the agent the daemon's directory (see `task_env`, `program_env`).
+SHELL_VARS = ("PWD", "OLDPWD", "_")
+
+
 def task_env(
     project: Project, run: Run, *, base: str, port: int, extra: dict[str, str]
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRA_")}
+    """The environment of the run's setup command and agent: the daemon's, less its own
+    ORCHESTRA_* and shell variables, with the profile's, the task's, and PWD the worktree
+    (they run there). `program_env` adds `_` for each program."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ORCHESTRA_") and k not in SHELL_VARS
+    }
     env.update(extra)
     env.update(
         {
@@ -309,9 +322,16 @@ def task_env(
             "ORCHESTRA_PORT": str(port),
             procs.RUN_ID_VAR: run.run_id,
             "TERM": "xterm-256color",
+            "PWD": str(run.worktree),
         }
     )
     return env
+
+
+def program_env(env: Mapping[str, str], argv: list[str]) -> dict[str, str]:
+    """`env` to run `argv` with: `_` is the program's path, as a shell sets it."""
+    found = shutil.which(argv[0], path=env.get("PATH")) if argv else None
+    return {**env, "_": found or (argv[0] if argv else "")}
 
 
 async def run_task(
@@ -358,13 +378,15 @@ async def run_task(
             )
             env = task_env(project, run, base=wt.base, port=port, extra=dict(spec.env))
             if config.setup:
-                await _setup(project, run, task.ref, config.setup, wt.path, env)
+                await _setup(
+                    project, run, task.ref, config.setup, wt.path, program_env(env, config.setup)
+                )
             if spec.session_id is not None and spec.session_id != task.session_id:
                 await project.record_session(task.id, spec.session_id)
             run.session = PtySession.spawn(
                 spec.argv,
                 cwd=wt.path,
-                env=env,
+                env=program_env(env, spec.argv),
                 rows=ROWS,
                 cols=COLS,
                 reaper=supervisor.reaper,
