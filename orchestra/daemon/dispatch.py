@@ -146,6 +146,8 @@ async def prepare_attach(d: Daemon, params: Any) -> tuple[Any, Any]:
             }
             run.terminal.set_colors(fg=p.colors.fg, bg=p.colors.bg, palette=palette)
         alt_screen = run.terminal.alt_screen
+    if p.colors is not None:  # valid: the terminal took them
+        await d.registry.supervisor.remember_colors(p.colors.fg, p.colors.bg, palette)
     result = {
         "attached": True,
         "task": f"{run.task_id}-{run.slug}",
