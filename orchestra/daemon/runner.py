@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from orchestra.daemon.attach import Viewer
     from orchestra.daemon.project import Project
 
-ROWS, COLS = 30, 100  # until a client attaches and says its size
+ROWS, COLS = 30, 100  # until a client was ever seen (Supervisor.seen), or attaches
 DAEMON_STOPPING = "daemon stopping"  # why every run ends when the daemon stops
 DRAIN = 0.5  # seconds to read what an exited agent left in the PTY
 
@@ -387,8 +387,8 @@ async def run_task(
                 spec.argv,
                 cwd=wt.path,
                 env=program_env(env, spec.argv),
-                rows=ROWS,
-                cols=COLS,
+                rows=run.size[1],  # the last client's (Supervisor.start), else ROWS x COLS
+                cols=run.size[0],
                 reaper=supervisor.reaper,
                 cgroup=run.cgroup,
             )
