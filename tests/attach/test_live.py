@@ -37,8 +37,9 @@ from tests.conftest import Env
 from tests.daemon.wire import stop_and_forget, wait_until
 from tests.e2e.support import Api, add_agent, configure, toml
 
-# One daemon for the module, a fresh project for each test (tests/conftest.py).
-pytestmark = pytest.mark.shared_daemon
+# A daemon of its own for each test: the daemon starts agents at the size of the last
+# interactive client it saw (adapters/seen_terminal.py), and these tests attach at many
+# sizes and expect an agent to start at PANE.
 
 PANE = (100, 30)  # the size the daemon gives a PTY before anyone attaches
 SHA = re.compile(r"(?<=committed )[0-9a-f]{7,}")  # commit ids differ between checkouts
