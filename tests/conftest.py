@@ -10,7 +10,9 @@ each still gets a fresh base directory, repository and project of its own, and a
 each test everything it left on the daemon is stopped and the daemon is checked to be
 as the test found it (see `leave`). A test that stops, kills or restarts the daemon,
 reads its log, counts what it serves globally, or changes its user (HOME, the global
-config) must not share: mark it `own_daemon` (it then gets its own, as usual).
+config, the terminal it remembers: an interactive attach sets the size agents start at)
+must not share, if a test after it could tell: mark it `own_daemon` (it then gets its
+own, as usual).
 """
 
 from __future__ import annotations

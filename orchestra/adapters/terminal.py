@@ -204,6 +204,8 @@ class _Engine(Protocol):
     def colors(self) -> tuple[RGB, RGB, RGB, list[RGB]]: ...
     def set_colors(self, fg: RGB, bg: RGB, palette: list[RGB]) -> None: ...
     def snapshot(self, primary: bool) -> bytes: ...
+    def cells(self, x: int, y: int, cols: int, rows: int) -> bytes: ...
+    def decor(self) -> bytes: ...
     def close(self) -> None: ...
 
 
@@ -482,28 +484,40 @@ class _Ghostty:
         tab stops, keyboard modes, hyperlinks and charsets; without the cursor position
         and pen (done by `_GhosttyEngine`, which gets origin mode right) and without the
         palette (the client keeps its own)."""
-        ffi, lib = self.ffi, self.lib
         cols, rows = self.size()
+        return self._format((0, 0), (cols - 1, rows - 1), state=True)
+
+    def format_cells(
+        self, start: tuple[int, int], end: tuple[int, int], *, rectangle: bool = False
+    ) -> bytes:
+        """The formatter's VT rendering of the cells from `start` to `end` (x, y), or of
+        the rectangle they span (rows joined by CR LF): their text, styles and
+        hyperlinks, with no terminal state."""
+        return self._format(start, end, state=False, rectangle=rectangle)
+
+    def _format(
+        self,
+        start: tuple[int, int],
+        end: tuple[int, int],
+        *,
+        state: bool,
+        rectangle: bool = False,
+    ) -> bytes:
+        ffi, lib = self.ffi, self.lib
         sel = self._init_sized("GhosttySelection")
-        sel.start = self.t.ref(0, 0)[0]
-        sel.end = self.t.ref(cols - 1, rows - 1)[0]
+        sel.start = self.t.ref(*start)[0]
+        sel.end = self.t.ref(*end)[0]
+        sel.rectangle = rectangle
         o = self._init_sized("GhosttyFormatterTerminalOptions")
         o.emit = lib.GHOSTTY_FORMATTER_FORMAT_VT
         o.unwrap = False
         o.trim = False
         e = o.extra
-        e.palette, e.modes, e.scrolling_region, e.tabstops, e.pwd, e.keyboard = (
-            False,
-            True,
-            True,
-            True,
-            False,
-            True,
-        )
+        e.palette, e.pwd = False, False
+        e.modes = e.scrolling_region = e.tabstops = e.keyboard = state
         sc = e.screen
-        sc.cursor, sc.style, sc.hyperlink, sc.protection, sc.kitty_keyboard, sc.charsets = (
-            False, False, True, True, True, True,
-        )  # fmt: skip
+        sc.cursor, sc.style, sc.hyperlink = False, False, True
+        sc.protection = sc.kitty_keyboard = sc.charsets = state
         o.selection = sel
         f = ffi.new("GhosttyFormatter*")
         self._check(lib.ghostty_formatter_terminal_new(ffi.NULL, f, self.h, o[0]), "formatter")
@@ -512,7 +526,7 @@ class _Ghostty:
             lib.ghostty_formatter_format_buf(f[0], ffi.NULL, 0, n)  # asks for the size
             buf = ffi.new("uint8_t[]", max(n[0], 1))
             self._check(lib.ghostty_formatter_format_buf(f[0], buf, len(buf), n), "format")
-            return bytes(ffi.buffer(buf, n[0]))
+            return _sixteen_colors(bytes(ffi.buffer(buf, n[0])))
         finally:
             lib.ghostty_formatter_free(f[0])
 
@@ -560,6 +574,26 @@ class _Ghostty:
     def close(self) -> None:
         if self.t._t is not None:
             self.t.close()
+
+
+# libghostty-vt keeps a palette colour as its index alone, and its formatter writes every
+# one as `38;5;n`; but a terminal may show `38;5;1` unlike `31` (bold brightens only
+# 30-37 in some, themes recolour only the 16-colour codes). Programs set colours 0-15
+# with the 16-colour codes, so a redraw writes them so, as avt's dump and `Pen.sgr` do.
+_INDEXED_SGR = re.compile(rb"\x1b\[([34])8;5;(\d{1,2})m")
+
+
+def _sixteen_colors(vt: bytes) -> bytes:
+    """`vt` with each `38;5;n`/`48;5;n` SGR for n < 16 written as `3x`/`9x`/`4x`/`10x`."""
+
+    def one(m: re.Match[bytes]) -> bytes:
+        n = int(m[2])
+        if n >= 16:
+            return m[0]
+        base = int(m[1]) * 10 + (60 if n >= 8 else 0)
+        return b"\x1b[%dm" % (base + n % 8)
+
+    return _INDEXED_SGR.sub(one, vt)
 
 
 _TRAILING_CHARSETS = re.compile(
@@ -662,6 +696,52 @@ class _GhosttyEngine:
             saved = SavedCursor(x=x, y=y, pen=probe.pen(), origin=bool(probe.mode(6)))
         return _ghostty_snapshot(g, saved)
 
+    def cells(self, x: int, y: int, cols: int, rows: int) -> bytes:
+        g, lib = self.g, self.g.lib
+        if not (cols and rows):
+            return b""
+        x1 = x + cols - 1
+        block = g.format_cells((x, y), (x1, y + rows - 1), rectangle=True).split(b"\r\n")
+        out = []
+        for r in range(rows):
+            row = y + r
+            body = block[r] if len(block) == rows else None
+            x0, end, lead, trail = x, x1, b"", b""
+            # A wide character cut by an edge is a blank, as tmux draws it: it cannot be
+            # shown in part, and in full it would push the row out of line.
+            if g.cell_wide(x0, row) == lib.GHOSTTY_CELL_WIDE_SPACER_TAIL:
+                x0, lead, body = x0 + 1, b" ", None
+            if end > x0 and g.cell_wide(end, row) == lib.GHOSTTY_CELL_WIDE_WIDE:
+                end, trail, body = end - 1, b" ", None
+            if body is None:
+                body = g.format_cells((x0, row), (end, row)) if x0 <= end else b""
+            out.append(_cup(r, 0) + b"\x1b[0m" + lead + body + b"\x1b[0m" + trail)
+        return b"".join(out)
+
+    def decor(self) -> bytes:
+        return _ghostty_decor(self.g)
+
+
+def _ghostty_decor(g: _Ghostty) -> bytes:
+    """Colours the program set (OSC 10/11/12, OSC 4; the client keeps its defaults),
+    the cursor's shape and the title."""
+    out = []
+    for key, num in (("COLOR_FOREGROUND", 10), ("COLOR_BACKGROUND", 11), ("COLOR_CURSOR", 12)):
+        cur, default = g.rgb(key), g.rgb(key + "_DEFAULT")
+        if cur is not None and cur != default:
+            out.append(_osc(b"%d;" % num + color_spec(cur)))
+    pal, pal_default = g.palette(), g.palette("COLOR_PALETTE_DEFAULT")
+    for i, (c, d) in enumerate(zip(pal, pal_default, strict=True)):
+        if c != d:
+            out.append(_osc(b"4;%d;" % i + color_spec(c)))
+    shape = g.cursor_shape()
+    if shape != ("block", False):
+        out.append(b"\x1b[%d q" % _DECSCUSR[shape])
+    title = g.title()
+    if title:
+        out.append(_osc(b"2;" + title.encode()))
+    return b"".join(out)
+
 
 def _ghostty_snapshot(g: _Ghostty, saved: SavedCursor | None) -> bytes:
     """The formatter's rendering, completed: colours the program set, the DECSC saved
@@ -672,15 +752,6 @@ def _ghostty_snapshot(g: _Ghostty, saved: SavedCursor | None) -> bytes:
     if m is not None:
         body, charsets = body[: m.start()], m.group()
     out = [body]
-    # Colours the program set (OSC 10/11/12, OSC 4); the client keeps its defaults.
-    for key, num in (("COLOR_FOREGROUND", 10), ("COLOR_BACKGROUND", 11), ("COLOR_CURSOR", 12)):
-        cur, default = g.rgb(key), g.rgb(key + "_DEFAULT")
-        if cur is not None and cur != default:
-            out.append(_osc(b"%d;" % num + color_spec(cur)))
-    pal, pal_default = g.palette(), g.palette("COLOR_PALETTE_DEFAULT")
-    for i, (c, d) in enumerate(zip(pal, pal_default, strict=True)):
-        if c != d:
-            out.append(_osc(b"4;%d;" % i + color_spec(c)))
     rm = _REGION.search(body)
     top = int(rm[1]) - 1 if rm else 0
     origin = g.mode(6)
@@ -702,12 +773,7 @@ def _ghostty_snapshot(g: _Ghostty, saved: SavedCursor | None) -> bytes:
         out.append(_cup(row, x))
     out.append(g.pen().sgr())
     out.append(charsets)
-    shape = g.cursor_shape()
-    if shape != ("block", False):
-        out.append(b"\x1b[%d q" % _DECSCUSR[shape])
-    title = g.title()
-    if title:
-        out.append(_osc(b"2;" + title.encode()))
+    out.append(_ghostty_decor(g))
     return b"".join(out)
 
 
@@ -728,6 +794,16 @@ _ANSI_DEFAULTS: Final = {4: False, 20: False}
 # Modes the avt dump already renders; the rest are added to its snapshot.
 _AVT_RENDERS: Final = frozenset({1, 6, 7, 25, 47, 1047, 1049, 1048})
 _ALT_MODES: Final = (1049, 1047, 47)
+
+# The modes a region snapshot sets: those that decide what a terminal sends (cursor keys,
+# mouse, focus, paste, theme and size reports) and how the cursor and screen look. Not the
+# layout ones (origin, margins, wrap, scrolling region): nothing is drawn on the picture
+# but the next picture.
+_REGION_MODES: Final = (
+    1, 5, 12, 25, 1000, 1002, 1003, 1004, 1005, 1006, 1007, 1015, 1016, 1036, 2004, 2031,
+    2048,
+)  # fmt: skip
+DECKPAM: Final = b"\x1b="  # application keypad
 
 _CSI_PARAMS = re.compile(rb"\x1b\[([?>=<]?)([0-9;:]*)([\x20-\x2f]*)([\x40-\x7e])")
 
@@ -854,6 +930,11 @@ class _Modes:
         flags = self.kitty_flags()
         if flags:
             out.append(b"\x1b[=%d;1u" % flags)
+        return b"".join(out) + self.decor()
+
+    def decor(self) -> bytes:
+        """The cursor's shape, colours the program set and the title."""
+        out = []
         if self.shape:
             out.append(b"\x1b[%d q" % self.shape)
         for n, c in ((10, self.fg), (11, self.bg), (12, self.cursor_color)):
@@ -996,6 +1077,52 @@ class _AvtEngine:
                 dump = dump[:cut] + f"\x1b[m\x1b[?{mode}h" + dump[cut + len(marker) :]
             body = _avt_dump_bytes(dump)
         return body + self.m.render()
+
+    def cells(self, x: int, y: int, cols: int, rows: int) -> bytes:
+        out = []
+        lines = self.vt.view()
+        for r in range(rows):
+            cells = lines[y + r].cells
+            row, pen, seen = [_cup(r, 0), b"\x1b[0m"], Pen(), None
+            for i in range(x, x + cols):
+                cell = cells[i]
+                if cell.width == 0:  # the tail of a wide character
+                    if i > x:
+                        continue  # drawn with its head
+                    text, now = " ", Pen()  # its head is cut off by the left edge
+                elif cell.width == 2 and i == x + cols - 1:
+                    text, now = " ", Pen()  # its tail is cut off by the right edge
+                else:
+                    text = cell.char
+                    if seen is None or cell.pen != seen:  # pyavt's pens compare by value
+                        seen, converted = cell.pen, _avt_pen(cell.pen)
+                    now = converted
+                if now != pen:
+                    row.append(now.sgr())
+                    pen = now
+                row.append(text.encode("utf-8", "replace"))
+            out.append(b"".join(row) + b"\x1b[0m")
+        return b"".join(out)
+
+    def decor(self) -> bytes:
+        return self.m.decor()
+
+
+def _avt_color(c: Any) -> tuple[str, Any] | None:
+    if c is None:
+        return None
+    if hasattr(c, "_1"):
+        return ("rgb", (int(c._0), int(c._1), int(c._2)))
+    return ("palette", int(c._0))
+
+
+def _avt_pen(p: Any) -> Pen:
+    """pyavt's pen as ours."""
+    return Pen(
+        fg=_avt_color(p.foreground), bg=_avt_color(p.background), bold=bool(p.bold),
+        faint=bool(p.faint), italic=bool(p.italic), underline=int(bool(p.underline)),
+        blink=bool(p.blink), inverse=bool(p.inverse), strikethrough=bool(p.strikethrough),
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------
@@ -1183,6 +1310,45 @@ class Terminal:
         reproduce the active screen: cells, cursor (position, visibility, shape), modes,
         keyboard flags, scrolling region, the DECSC saved cursor and the title."""
         return self._e.snapshot(primary=False)
+
+    def snapshot_region(self, x: int, y: int, cols: int, rows: int) -> bytes:
+        """Escape sequences that, written to a terminal after a full reset and clear, show
+        the `cols` x `rows` cells of the active screen from (x, y) at its top left, the
+        cursor where it is among them, the modes that decide what the terminal sends
+        (keys, mouse, paste, focus), the cursor's look, colours the program set and the
+        title. A picture for a terminal of another size (the region is clipped to the
+        screen): the program's stream cannot continue from it, as it can from `snapshot`."""
+        width, height = self._e.size()
+        x, y = max(0, min(x, width - 1)), max(0, min(y, height - 1))
+        cols, rows = max(0, min(cols, width - x)), max(0, min(rows, height - y))
+        out = [self._input_modes(), self._e.cells(x, y, cols, rows)]
+        cx, cy = self._e.cursor()
+        row, col = min(max(cy - y, 0), max(rows - 1, 0)), min(max(cx - x, 0), max(cols - 1, 0))
+        out.append(_cup(row, col))
+        if not (x <= cx < x + cols and y <= cy < y + rows) and self.mode(25):
+            out.append(b"\x1b[?25l")  # not in the picture: not shown somewhere else
+        out.append(self._e.decor())
+        return b"".join(out)
+
+    def _input_modes(self) -> bytes:
+        """The modes a terminal must have for a region snapshot (see `_REGION_MODES`)."""
+        out = []
+        e = self._e
+        for n in _REGION_MODES:
+            v = e.mode(n, False)
+            if v and (v == 1) != _DEC_DEFAULTS[n]:
+                out.append(b"\x1b[?%d%s" % (n, b"h" if v == 1 else b"l"))
+        if e.mode(20, True) == 1:
+            out.append(b"\x1b[20h")  # Return sends CR LF
+        if e.mode(66, False) == 1:
+            out.append(DECKPAM)  # what every terminal knows, unlike DECNKM
+        flags = e.kitty_flags()
+        if flags:
+            out.append(b"\x1b[=%d;1u" % flags)
+        keys = e.modify_other_keys()
+        if keys:
+            out.append(b"\x1b[>4;%dm" % keys)
+        return b"".join(out)
 
     def primary_snapshot(self) -> bytes:
         """The primary screen's snapshot, even while the alternate screen is active: for

@@ -23,6 +23,14 @@ writer task (in the event loop). A viewer that falls too far behind is not
 buffered without bound: its queue is dropped and it is sent a fresh redraw
 instead (what it missed is on screen). The PTY follows the most recently active interactive viewer's
 size; read-only viewers never type or resize.
+
+A viewer whose size is not the PTY's cannot be sent the stream: the program draws for
+another size, and a narrower terminal would wrap its rows. Such a viewer is "cropped"
+(`sync_views`), as tmux treats a client of another size: it is out of the relay's
+route and sent, after output, a picture drawn from the model (`crop_redraw`: the
+part of the screen it can show, around the cursor), at most one per `FRAME` and
+always one once output settles. When the sizes match again (it resized, or the PTY
+took its size because it typed) it gets a full redraw and the stream again.
 """
 
 from __future__ import annotations
@@ -65,6 +73,10 @@ ALT_RESET_AND_CLEAR = b"\x1b[?1049h\x1b[!p\x1b[H\x1b[2J"
 MAX_BEHIND = 8 << 20  # bytes queued for one viewer before it is resynced instead
 FOCUS_IN, FOCUS_OUT = b"\x1b[I", b"\x1b[O"
 DECKPAM = b"\x1b="  # application keypad
+FRAME = 1 / 30  # seconds between two pictures for a cropped viewer, at least
+# Seconds a cropped viewer's picture waits for the program to end a synchronized update
+# (its frame is half drawn until then); a program that never ends it is shown anyway.
+SYNC_HOLD = 0.2
 
 
 @attrs.define(eq=False)
@@ -85,6 +97,12 @@ class Viewer:
     resync: bool = False
     gone: bool = False  # a write failed: the client or its terminal went away
     routed: bool = False  # the relay writes clean output straight to its fd (Run.reroute)
+    # Its size is not the PTY's (`sync_views`): it is shown pictures, not the stream; and
+    # `stale`: the screen changed since its last picture (since `stale_since`).
+    cropped: bool = False
+    stale: bool = False
+    stale_since: float = 0.0
+    drawn_at: float = -math.inf  # when its last picture was made
     ended: dict[str, Any] | None = None  # set when the run ends: the last word to the client
     _wake: trio.Event = attrs.field(factory=trio.Event)
 
@@ -122,7 +140,15 @@ class Viewer:
 
     def direct(self) -> bool:
         """Output may be written straight to its fd now (nothing queued or owed first)."""
-        return not (self.framed or self.pending or self.resync or self.gone) and self.ended is None
+        busy = self.framed or self.pending or self.resync or self.gone or self.cropped
+        return not busy and self.ended is None
+
+    def changed(self, now: float) -> bool:
+        """(Cropped.) The screen changed: whether its writer task must be woken for it."""
+        if self.stale:
+            return False
+        self.stale, self.stale_since = True, now
+        return True
 
     def _queue(self, data: bytes) -> None:
         self.pending.append(data)
@@ -181,6 +207,50 @@ def redraw(run: Run) -> bytes:
     return BSU + clear + terminal.snapshot() + keypad + end + terminal.pending()
 
 
+def crop_redraw(run: Run, viewer: Viewer) -> bytes:
+    """A picture of the run's screen for a viewer of another size (under the run's lock):
+    the part it can show, as tmux shows a window larger than its client: from the top
+    left where the screen fits, else centred on the cursor, within the screen."""
+    terminal = run.terminal
+    (cols, rows), (cx, cy) = run.size, terminal.cursor
+    x, y = _pan(cx, cols, viewer.cols), _pan(cy, rows, viewer.rows)
+    clear = ALT_RESET_AND_CLEAR if terminal.alt_screen else SOFT_RESET_AND_CLEAR
+    return BSU + clear + terminal.snapshot_region(x, y, viewer.cols, viewer.rows) + ESU
+
+
+def _pan(cursor: int, size: int, view: int) -> int:
+    if size <= view:
+        return 0
+    return max(0, min(cursor - view // 2, size - view))
+
+
+def sync_views(run: Run) -> list[Viewer]:
+    """(Under the lock.) Each viewer is cropped exactly while its size is not the PTY's;
+    returns those that changed: their writer task must run (`_show`), for a picture or,
+    back at the PTY's size, a full redraw and the stream again; and the relay's route
+    must be redone."""
+    changed = []
+    for viewer in run.viewers:
+        cropped = (viewer.cols, viewer.rows) != run.size
+        if cropped != viewer.cropped:
+            viewer.cropped = cropped
+            if cropped:
+                viewer.changed(time.monotonic())
+            else:
+                viewer.stale, viewer.resync = False, True
+            changed.append(viewer)
+    return changed
+
+
+def _show(run: Run, changed: list[Viewer]) -> None:
+    """(In the event loop.) After `sync_views`: wake the viewers that changed, redo the
+    relay's route."""
+    for viewer in changed:
+        viewer.wake()
+    if changed:
+        run.project.supervisor.relay.post(run.reroute)
+
+
 def active_size(run: Run) -> tuple[int, int] | None:
     """The size of the most recently active interactive viewer, if any."""
     interactive = [v for v in run.viewers if not v.read_only]
@@ -190,11 +260,13 @@ def active_size(run: Run) -> tuple[int, int] | None:
     return latest.cols, latest.rows
 
 
-def follow_size(run: Run) -> None:
-    """The PTY takes the most recently active interactive viewer's size (under the lock)."""
+def follow_size(run: Run) -> list[Viewer]:
+    """The PTY takes the most recently active interactive viewer's size (under the lock);
+    then `sync_views`."""
     size = active_size(run)
     if size is not None and size != run.size:
         run.resize(*size)
+    return sync_views(run)
 
 
 DETACHED, HUNG_UP, ENDED = "detached", "hung up", "ended"  # why a viewer's session ends
@@ -261,11 +333,14 @@ async def serve_viewer(
     # recently active interactive viewer), so the snapshot is drawn at the client's size.
     with run.lock:
         run.viewers.append(viewer)
-        if not read_only:
-            follow_size(run)
+        changed = [v for v in follow_size(run) if v is not viewer]
         viewer.attached_on_alt = run.terminal.alt_screen
-        if viewer.push(redraw(run)):
+        viewer.resync = viewer.stale = False
+        if viewer.cropped:
+            viewer.drawn_at = time.monotonic()
+        if viewer.push(crop_redraw(run, viewer) if viewer.cropped else redraw(run)):
             viewer.wake()
+    _show(run, changed)
     relay = run.project.supervisor.relay
     await relay.call(run.reroute)  # its clean output straight from the relay, if it can take it
     why = HUNG_UP
@@ -305,9 +380,9 @@ async def serve_viewer(
             if not read_only and run.session is not None and run.terminal_focus_events():
                 # Never waited for: an agent that does not read must not hold up the detach.
                 run.session.write_nowait(FOCUS_OUT)
-            if not read_only:
-                with run.lock:
-                    follow_size(run)
+            with run.lock:
+                changed = follow_size(run)
+            _show(run, changed)
             if reader is not None:
                 # Before the last word: once the client has it, its shell reads the keys.
                 await relay.call(reader.stop)
@@ -341,10 +416,15 @@ async def _last_word(viewer: Viewer, stream: trio.SocketStream, info: dict[str, 
 async def _write(run: Run, viewer: Viewer) -> str:
     """What `push` could not write at once; resyncs. Returns when the run has ended."""
     while True:
+        wait = math.inf
         with run.lock:
             if viewer.gone:
                 return HUNG_UP
-            if viewer.resync and viewer.ended is None:
+            if viewer.cropped and viewer.ended is None and not viewer.pending:
+                wait = _picture(run, viewer)
+                if wait <= 0:
+                    continue
+            elif viewer.resync and viewer.ended is None:
                 viewer.resync = False
                 viewer.drop()
                 viewer.push(redraw(run))
@@ -363,7 +443,25 @@ async def _write(run: Run, viewer: Viewer) -> str:
         else:
             if rejoin:  # caught up: the relay may write to it straight again
                 run.project.supervisor.relay.post(run.reroute)
-            await viewer.wait()
+            with trio.move_on_after(wait):  # until the next picture is due, or sooner news
+                await viewer.wait()
+
+
+def _picture(run: Run, viewer: Viewer) -> float:
+    """(Under the lock; a cropped viewer with nothing queued.) Push its next picture if
+    one is owed and due; else return how long until one may be (inf: none owed)."""
+    if not (viewer.stale or viewer.resync):
+        return math.inf
+    now = time.monotonic()
+    due = viewer.drawn_at + FRAME
+    if run.terminal.mode(2026):  # the program is in the middle of a frame
+        due = max(due, viewer.stale_since + SYNC_HOLD)
+    if now < due:
+        return due - now
+    viewer.stale = viewer.resync = False
+    viewer.drawn_at = now
+    viewer.push(crop_redraw(run, viewer))
+    return 0.0
 
 
 @attrs.define(eq=False)
@@ -459,7 +557,11 @@ class KeyReader:
             self.reroute()
         if run.size != (viewer.cols, viewer.rows):
             with run.lock:
-                follow_size(run)
+                changed = follow_size(run)
+                if changed:
+                    run._reroute()  # in the relay's thread already
+            if changed:
+                self.relay.soon(partial(_show, run, changed))
 
     def failed(self, _exc: Exception) -> None:
         self._finish(HUNG_UP)  # the relay logged it; this client's session ends
@@ -491,12 +593,13 @@ async def _control(run: Run, viewer: Viewer, stream: trio.SocketStream, leftover
                     size = json.loads(payload)
                     if not isinstance(size, dict):
                         return HUNG_UP
-                    viewer.cols = _clamp(size.get("cols"), 2, 1000, viewer.cols)
-                    viewer.rows = _clamp(size.get("rows"), 2, 1000, viewer.rows)
                     if not viewer.read_only:
                         viewer.last_active = time.monotonic()
-                        with run.lock:
-                            follow_size(run)
+                    with run.lock:
+                        viewer.cols = _clamp(size.get("cols"), 2, 1000, viewer.cols)
+                        viewer.rows = _clamp(size.get("rows"), 2, 1000, viewer.rows)
+                        changed = follow_size(run)
+                    _show(run, changed)
             data = bytes(await stream.receive_some(65536))
             if not data:
                 return HUNG_UP
@@ -510,7 +613,8 @@ async def _type(run: Run, viewer: Viewer, data: bytes) -> None:
     viewer.last_active = time.monotonic()
     if run.size != (viewer.cols, viewer.rows):
         with run.lock:
-            follow_size(run)
+            changed = follow_size(run)
+        _show(run, changed)
     # The agent's terminal may be closing: the run's end will be told.
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, InvalidTransition):
         await run.send_input(data)

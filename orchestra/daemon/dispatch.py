@@ -145,6 +145,11 @@ async def prepare_attach(d: Daemon, params: Any) -> tuple[Any, Any]:
         if p.colors is not None:
             run.terminal.set_colors(fg=p.colors.fg, bg=p.colors.bg, palette=palette)
         alt_screen = run.terminal.alt_screen
+    # What a person's terminal is like, for agents started later (valid: the run took it).
+    seen: dict[str, Any] = {} if p.read_only else {"size": (p.cols, p.rows)}
+    if p.colors is not None:
+        seen.update(fg=p.colors.fg, bg=p.colors.bg, palette=palette)
+    await d.registry.supervisor.remember(**seen)
     result = {
         "attached": True,
         "task": f"{run.task_id}-{run.slug}",

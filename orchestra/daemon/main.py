@@ -142,9 +142,11 @@ async def serve(
                     reaper=reaper,
                     relay=relay,
                     state_file=paths.state_home(environ) / "runs.json",
+                    seen_file=paths.state_home(environ) / "terminal.json",
                     cgroups=cgroups.Hierarchy.find(environ),
                 )
                 await supervisor.clean_leftovers()
+                await supervisor.load_seen()
                 registry = Registry(
                     state_file=paths.known_projects_file(environ),
                     hub=hub,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from orchestra.daemon.attach import Viewer
     from orchestra.daemon.project import Project
 
-ROWS, COLS = 30, 100  # until a client attaches and says its size
+ROWS, COLS = 30, 100  # until a client was ever seen (Supervisor.seen), or attaches
 DAEMON_STOPPING = "daemon stopping"  # why every run ends when the daemon stops
 DRAIN = 0.5  # seconds to read what an exited agent left in the PTY
 
@@ -225,8 +226,12 @@ class Run:
         with self.lock:
             terminal = self.terminal
             clean = terminal.strip(data)  # `data` itself, when the relay forwarded it
-            late = []
+            late, due = [], []
             for viewer in self.viewers:
+                if viewer.cropped:  # of another size: shown a picture instead (attach.py)
+                    if viewer.changed(time.monotonic()):
+                        due.append(viewer)
+                    continue
                 took = None if written is None else written.get(viewer)
                 if viewer.push(clean) if took is None else viewer.took(clean, took):
                     late.append(viewer)
@@ -255,9 +260,9 @@ class Run:
                 self._reroute()
         # The watchdog waits for output only when not running; the typed prompt, for the first.
         poke = first or self.status is not Status.RUNNING
-        if not (late or attention or poke):
+        if not (late or due or attention or poke):
             return None
-        return partial(self._after_output, late, attention, poke)
+        return partial(self._after_output, late + due, attention, poke)
 
     def reroute(self) -> None:
         """In the relay's thread: see `_reroute`."""
@@ -288,10 +293,22 @@ class Run:
             self.poke()
 
 
+# What a shell sets for the command it runs, about where it runs: the daemon's own would
+# tell the agent the daemon's directory (see `task_env`, `program_env`).
+SHELL_VARS = ("PWD", "OLDPWD", "_")
+
+
 def task_env(
     project: Project, run: Run, *, base: str, port: int, extra: dict[str, str]
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRA_")}
+    """The environment of the run's setup command and agent: the daemon's, less its own
+    ORCHESTRA_* and shell variables, with the profile's, the task's, and PWD the worktree
+    (they run there). `program_env` adds `_` for each program."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ORCHESTRA_") and k not in SHELL_VARS
+    }
     env.update(extra)
     env.update(
         {
@@ -305,9 +322,16 @@ def task_env(
             "ORCHESTRA_PORT": str(port),
             procs.RUN_ID_VAR: run.run_id,
             "TERM": "xterm-256color",
+            "PWD": str(run.worktree),
         }
     )
     return env
+
+
+def program_env(env: Mapping[str, str], argv: list[str]) -> dict[str, str]:
+    """`env` to run `argv` with: `_` is the program's path, as a shell sets it."""
+    found = shutil.which(argv[0], path=env.get("PATH")) if argv else None
+    return {**env, "_": found or (argv[0] if argv else "")}
 
 
 async def run_task(
@@ -354,15 +378,17 @@ async def run_task(
             )
             env = task_env(project, run, base=wt.base, port=port, extra=dict(spec.env))
             if config.setup:
-                await _setup(project, run, task.ref, config.setup, wt.path, env)
+                await _setup(
+                    project, run, task.ref, config.setup, wt.path, program_env(env, config.setup)
+                )
             if spec.session_id is not None and spec.session_id != task.session_id:
                 await project.record_session(task.id, spec.session_id)
             run.session = PtySession.spawn(
                 spec.argv,
                 cwd=wt.path,
-                env=env,
-                rows=ROWS,
-                cols=COLS,
+                env=program_env(env, spec.argv),
+                rows=run.size[1],  # the last client's (Supervisor.start), else ROWS x COLS
+                cols=run.size[0],
                 reaper=supervisor.reaper,
                 cgroup=run.cgroup,
             )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from orchestra.adapters import cgroups, procs
+from orchestra.adapters import cgroups, procs, seen_terminal
 from orchestra.adapters.procs import Reaper
 from orchestra.adapters.store import write_atomic
 from orchestra.core.errors import Conflict
@@ -55,6 +55,12 @@ class Supervisor:
     process_tables: Coalesced[procs.ProcessTable] = attrs.field(
         factory=lambda: Coalesced(procs.scan_in_thread)
     )
+    # The person's terminal as the last attaching client reported it, kept in `seen_file`
+    # across restarts (adapters/seen_terminal.py): every new run's terminal answers its
+    # agent's colour queries with its colours, and its agent starts at its size.
+    seen_file: Path | None = None
+    seen: seen_terminal.SeenTerminal = attrs.field(factory=seen_terminal.SeenTerminal)
+    _seen_lock: trio.Lock = attrs.field(factory=trio.Lock)  # one save at a time, in order
     runs: dict[tuple[str, int], Run] = attrs.field(factory=dict)
     # Project root -> lock held while a run makes or checks its worktree: git reads every
     # worktree's files, and concurrent `git worktree add`s see each other half-made.
@@ -110,6 +116,28 @@ class Supervisor:
 
         await trio.to_thread.run_sync(save)
 
+    async def load_seen(self) -> None:
+        if self.seen_file is not None:
+            self.seen = await trio.to_thread.run_sync(seen_terminal.load, self.seen_file)
+
+    async def remember(self, **reported: Any) -> None:
+        """An attaching client reported its terminal (`SeenTerminal.merged`'s arguments;
+        valid: its run took them): runs started from now on get them, also after a
+        restart. A failed save is logged; the attach goes on."""
+        seen = self.seen.merged(**reported)
+        if seen == self.seen:
+            return
+        self.seen = seen
+        path = self.seen_file
+        if path is None:
+            return
+        async with self._seen_lock:
+            latest = self.seen  # a later attach's, if it came meanwhile
+            try:
+                await trio.to_thread.run_sync(seen_terminal.save, path, latest)
+            except OSError as exc:
+                log.warning("could not save the terminal last seen to %s: %s", path, exc)
+
     def worktree_lock(self, project: Project) -> trio.Lock:
         return self.worktree_locks.setdefault(project.root, trio.Lock())
 
@@ -123,6 +151,9 @@ class Supervisor:
         if key in self.runs:
             raise Conflict(f"task {task_id}-{slug} already has a running agent")
         run = Run(project=project, task_id=task_id, slug=slug)
+        self.seen.apply(run.terminal)  # before its agent can ask
+        if self.seen.size is not None:
+            run.resize(*self.seen.size)  # before its agent is spawned
         if self.cgroups is not None:
             run.cgroup = self.cgroups.for_run(run.run_id)
         self.runs[key] = run

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,8 +37,9 @@ from tests.conftest import Env
 from tests.daemon.wire import stop_and_forget, wait_until
 from tests.e2e.support import Api, add_agent, configure, toml
 
-# One daemon for the module, a fresh project for each test (tests/conftest.py).
-pytestmark = pytest.mark.shared_daemon
+# A daemon of its own for each test: the daemon starts agents at the size of the last
+# interactive client it saw (adapters/seen_terminal.py), and these tests attach at many
+# sizes and expect an agent to start at PANE.
 
 PANE = (100, 30)  # the size the daemon gives a PTY before anyone attaches
 SHA = re.compile(r"(?<=committed )[0-9a-f]{7,}")  # commit ids differ between checkouts
@@ -573,6 +576,89 @@ def test_two_interactive_clients_and_a_read_only_one(live: Live, relay: bool) ->
     assert live.screen("alpha")["viewers"] == 2
 
 
+def crop(rows: list[str], cursor: tuple[int, int], view: tuple[int, int]) -> list[str]:
+    """What a `view`-sized client shows of a screen (tmux's rule): the top left where the
+    screen fits, else the part centred on the cursor; blank beyond the screen."""
+    (cols, height), (x, y) = view, cursor
+    width = max((len(row) for row in rows), default=0)
+
+    def pan(at: int, size: int, shown: int) -> int:
+        return 0 if size <= shown else max(0, min(at - shown // 2, size - shown))
+
+    left, top = pan(x, width, cols), pan(y, len(rows), height)
+    shown = [row[left : left + cols].rstrip() for row in rows[top : top + height]]
+    return shown + [""] * (height - len(shown))
+
+
+def shows_crop_of(client: Pane, reference: Pane, view: tuple[int, int]) -> None:
+    """Wait until `client` shows the `view`-sized part of `reference`'s screen."""
+
+    def expected() -> list[str]:
+        return crop(reference.text(), reference.cursor(), view)
+
+    wait_until(
+        lambda: client.text() == expected(),
+        lambda: (
+            f"the crop of {reference.target} in {client.target}:\n{client.show()}\n"
+            + "\n".join(f"{i:3}|{row}" for i, row in enumerate(expected()))
+        ),
+        TIMEOUT,
+    )
+
+
+@pytest.mark.own_daemon  # vim writes to the HOME it runs in
+@pytest.mark.parametrize(
+    ("first", "relay"),
+    [("big", False), ("small", False), ("small", True)],
+    ids=["big-first", "small-first", "small-first-relay"],
+)
+def test_clients_of_two_sizes_each_see_the_screen_cropped(
+    live: Live, first: str, relay: bool
+) -> None:
+    """Two clients of different sizes on one vim, attached in either order: the one whose
+    size the PTY has (the last to type) shows vim as run directly at that size, the
+    other the part of that screen it can show, never the stream wrapped."""
+    require("vim")
+    live.relay = relay
+    text = live.env.base / "wide.txt"
+    text.write_text("".join(f"{i:03} " + "abcdefghij" * 11 + f" end{i}\n" for i in range(60)))
+    argv = ["vim", "-u", "NONE", "-N", "-n", "-c", "set nowrap", str(text)]
+    live.agent("vim", argv)
+    loaded = f'"{text}" 60L'
+    live.start("alpha", "vim", loaded)
+    sizes = {"big": (120, 40), "small": (100, 30)}
+    panes = {}
+    for name in (first, "small" if first == "big" else "big"):
+        panes[name] = live.attach(name, "alpha", cols=sizes[name][0], rows=sizes[name][1])
+        panes[name].wait_text("000 abcdefghij")
+    refs = {}
+    for name, size in sizes.items():
+        refs[name] = live.direct(f"ref-{name}", argv, size=size, cwd=live.env.base)
+        refs[name].wait_text(loaded)
+
+    # `:echo` clears the message line in the references, as the attached vim's redraws do;
+    # `gg`: vim keeps the cursor's place in a resized window, the references' never were.
+    for typist, keys, other in (("big", ":echo\r5j", "small"), ("small", "gg3jw", "big")):
+        panes[typist].keys("Escape")  # a first key: the PTY takes the typist's size
+        wait_until(
+            lambda: pty_size(live, "alpha") == sizes[typist],  # noqa: B023 (called at once)
+            f"the PTY at {typist}'s size",
+            TIMEOUT,
+        )
+        panes[typist].type(keys)
+        for ref in refs.values():
+            ref.type(keys)
+        same_screen(panes[typist], refs[typist])
+        shows_crop_of(panes[other], refs[typist], sizes[other])
+    # The PTY's size again, by a resize: the big client is back on the stream.
+    panes["big"].resize(*sizes["small"])
+    panes["big"].type("j")
+    for ref in refs.values():
+        ref.type("j")
+    for name in sizes:
+        same_screen(panes[name], refs["small"])
+
+
 # -- queries -----------------------------------------------------------------------------
 
 
@@ -679,3 +765,39 @@ def test_restore_undoes_every_mode_a_snapshot_sets(engine: str) -> None:
     left += [f"{n}" for n in (4, 20) if client.mode(n, ansi=True) != fresh.mode(n, ansi=True)]
     assert not left, f"modes the restore leaves set: {left}"
     assert client.kitty_flags == fresh.kitty_flags == 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_redraw_shows_the_sixteen_colour_codes_in_tmux(tmux_installed: None, engine: str) -> None:
+    """In tmux, which keeps whichever form of a colour a program used, the redraw of a
+    screen drawn with 16-colour codes shows the very cells and codes the stream did."""
+    from orchestra.adapters.terminal import Terminal
+    from orchestra.daemon.attach import redraw
+
+    stream = b"\x1b[94mblue\x1b[0m \x1b[1;90mbold grey\x1b[0m \x1b[31;42mred\x1b[0m "
+    stream += b"\x1b[97mwhite\x1b[0m"
+    agent = Terminal(*PANE, engine=engine)
+    agent.feed(stream)
+    files = {"stream": stream, "redraw": redraw(cast(Any, SimpleNamespace(terminal=agent)))}
+    base = Path(tempfile.mkdtemp(prefix="orc-"))  # short: tmux's socket path has a limit
+    tmux = Tmux(base, dict(os.environ))
+    try:
+        panes = {}
+        for name, data in files.items():
+            (base / name).write_bytes(data)
+            argv = ["sh", "-c", 'cat "$1"; read _', "sh", str(base / name)]
+            panes[name] = tmux.pane(name, argv, cols=PANE[0], rows=PANE[1])
+
+        def rows(name: str) -> str:
+            row = tmux("capture-pane", "-p", "-e", "-t", panes[name].target).split("\n")[0]
+            return re.sub(r"(\x1b\[[0-9;]*m)+$", "", row)  # what blanks after the text leave
+
+        wait_until(
+            lambda: "white" in rows("redraw") and "white" in rows("stream"),
+            lambda: f"both panes drawn: {rows('stream')!r}, {rows('redraw')!r}",
+        )
+        assert rows("redraw") == rows("stream")
+        assert "\x1b[94m" in rows("redraw") and "38;5" not in rows("redraw")
+    finally:
+        tmux.kill()
+        shutil.rmtree(base, ignore_errors=True)

@@ -12,14 +12,17 @@ import os
 import re
 import select
 import socket
+import stat
 import threading
 import time
 import tty
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from orchestra.adapters import paths
 from orchestra.core import frames
 from orchestra.daemon import forward
 from tests.conftest import Env
@@ -347,3 +350,64 @@ def test_detach_keys_work_while_the_agent_does_not_read_a_paste(
         terminal.type(b"x" * 100_000 + b"\x11")  # a paste, then ctrl-q
         info = json.loads(Frames(raw).until(frames.EXIT))
         assert info["reason"] == "detached"
+
+
+# Asks its terminal for its foreground and background at start, as Codex and Gemini do,
+# and says the size it started at.
+COLOURS = r"""
+import os, re, select, time, tty
+tty.setraw(0)
+size = os.get_terminal_size(0)
+os.write(1, b"started at %dx%d\r\n" % (size.columns, size.lines))
+os.write(1, b"\x1b]10;?\x1b\\\x1b]11;?\x1b\\")
+got = b""
+while got.count(b"rgb:") < 2 and select.select([0], [], [], 5)[0]:
+    got += os.read(0, 4096)
+found = re.findall(rb"\x1b\](1[01];rgb:[0-9a-f/]+)", got)
+os.write(1, b"colours " + b" ".join(found) + b" end\r\n")
+time.sleep(60)
+"""
+DARK = "colours 10;rgb:e5e5/e5e5/e5e5 11;rgb:0000/0000/0000 end"
+LIGHT = "colours 10;rgb:1010/2020/3030 11;rgb:fafa/f0f0/e0e0 end"
+
+
+@pytest.mark.own_daemon  # restarts the daemon
+def test_agents_start_with_the_terminal_last_seen_also_after_a_restart(
+    env: Env, project: Path
+) -> None:
+    """An agent started before anyone attached is answered the default dark scheme and
+    started at 100x30 until a client was ever seen; from then on with the colours and
+    at the size the last attaching client reported, kept (0600) for agents started
+    later, also by the next daemon: as a shell in the person's terminal would be."""
+    env.run("daemon", "start", check=True)
+    api = Api(env, project)
+    add_agent(env, project, "colours", COLOURS)
+    try:
+        api.new("alpha", agent="colours")
+        api("task.start", task="alpha")
+        out = api.wait_output("alpha", " end")
+        assert "started at 100x30" in out and DARK in out
+        with Raw(env.socket) as raw:
+            colours = {"fg": "rgb:1010/2020/3030", "bg": "#faf0e0", "palette": {"1": "#ff0000"}}
+            assert attach(raw, api, cols=80, rows=24, colors=colours)["result"]["attached"]
+            Frames(raw).until(frames.OUTPUT, b"colours")
+            raw.send(frames.encode(frames.DETACH))
+        saved = paths.state_home(env.vars) / "terminal.json"
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+        assert json.loads(saved.read_text())["bg"] == "#faf0e0"
+        api.new("beta", agent="colours")
+        api("task.start", task="beta")
+        out = api.wait_output("beta", " end")
+        assert "started at 80x24" in out and LIGHT in out
+    finally:
+        api.close()
+    env.run("daemon", "stop", check=True)
+    env.run("daemon", "start", check=True)
+    api = Api(env, project)
+    try:
+        api.new("gamma", agent="colours")
+        api("task.start", task="gamma")
+        out = api.wait_output("gamma", " end")
+        assert "started at 80x24" in out and LIGHT in out
+    finally:
+        api.close()

@@ -97,6 +97,29 @@ def test_start_makes_the_worktree_and_the_task_environment(api: Api) -> None:
     assert "branch refs/heads/orchestra/2-beta\n" in listed
 
 
+SHELL_VIEW = """
+import json, os, sys, time
+seen = {k: os.environ.get(k) for k in ("PWD", "OLDPWD", "_")}
+print("ENV " + json.dumps({"python": sys.executable, "cwd": os.getcwd(), "env": seen}), flush=True)
+time.sleep(60)
+"""
+
+
+def test_agent_and_setup_see_the_worktree_as_pwd(api: Api) -> None:
+    """The setup command and the agent get PWD set to the worktree they run in, no
+    OLDPWD, and `_` their program's path, as a shell would give them: not the daemon's."""
+    add_agent(api.env, api.root, "shellview", SHELL_VIEW)
+    code = "import os; open('.setup-env', 'w').write(repr((os.environ.get('PWD'), os.environ.get('OLDPWD'), os.environ.get('_'))))"  # noqa: E501
+    configure(api.root, f"setup = {toml([sys.executable, '-c', code])}")
+    api.new("alpha", agent="shellview")
+    api("task.start", task="alpha")
+    wt = worktree(api, "1-alpha")
+    view = agent_view(api, "alpha")
+    assert view["cwd"] == str(wt)
+    assert view["env"] == {"PWD": str(wt), "OLDPWD": None, "_": view["python"]}
+    assert (wt / ".setup-env").read_text() == repr((str(wt), None, sys.executable))
+
+
 def test_restart_reuses_the_worktree(api: Api) -> None:
     """Starting a stopped task again reuses its worktree and branch as the agent left them,
     and keeps measuring from the original base even after the base branch moved on."""

@@ -420,3 +420,79 @@ def test_default_engine_is_ghostty_where_it_loads() -> None:
     if "ghostty" in INSTALLED:
         assert default_engine() == "ghostty"
     assert issubclass(TerminalError, RuntimeError)
+
+
+SGR = re.compile(rb"\x1b\[([0-9;:]*)m")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_snapshot_keeps_the_sixteen_colour_codes(engine: str) -> None:
+    """A snapshot writes palette colours 0-15 with the 16-colour codes the program used
+    (`94`, bold `90`, `31;42`), not as 256-colour ones (`38;5;12`)."""
+    t = Terminal(20, 3, engine=engine)
+    t.feed(b"\x1b[94mX\x1b[1;90mY\x1b[0;31;42mZ\x1b[0;38;5;100mW\x1b[0m")
+    snap = t.snapshot()
+    params = [p for m in SGR.finditer(snap) for p in m[1].split(b";")]
+    assert {b"94", b"90", b"1", b"31", b"42"} <= set(params), snap
+    assert re.search(rb"[34]8[;:]5[;:](?:[0-9]|1[0-5])(?![0-9])", snap) is None, snap
+    assert re.search(rb"38[;:]5[;:]100", snap), snap  # the 256-colour one stays one
+    assert_same_state(t, replay(t, engine))
+
+
+REGIONS = [(0, 0, 100, 30), (10, 5, 60, 20), (37, 3, 41, 9), (1, 0, 99, 30)]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", [n for n in RECORDINGS if ".interactive." in n])
+def test_region_snapshot_shows_that_part_of_the_screen(engine: str, name: str) -> None:
+    """A terminal of a region's size shown the region's snapshot holds exactly those cells
+    of the screen, styles included, and the cursor at its place among them."""
+    t = Terminal(100, 30, engine=engine)
+    t.feed(recording(name))
+    full = t.text().split("\n")
+    cx, cy = t.cursor
+    for x, y, cols, rows in REGIONS:
+        region = t.snapshot_region(x, y, cols, rows)
+        u = Terminal(cols, rows, engine=engine)
+        u.feed(region)
+        assert u.text().split("\n") == [row[x : x + cols].rstrip() for row in full[y : y + rows]]
+        # Drawn again from the copy, the cells come out the same, byte for byte.
+        cells = re.sub(rb"\x1b\[\?25l", b"", region)
+        assert re.sub(rb"\x1b\[\?25l", b"", u.snapshot_region(0, 0, cols, rows)) == cells
+        if x <= cx < x + cols and y <= cy < y + rows:
+            assert u.cursor == (cx - x, cy - y)
+            assert u.mode(25) == t.mode(25)
+        else:
+            assert not u.mode(25)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_region_snapshot_blanks_wide_characters_cut_by_its_edges(engine: str) -> None:
+    """A wide character half inside the region shows as a blank, and the rest of its row
+    stays in its columns."""
+    t = Terminal(10, 2, engine=engine)
+    t.feed("a中b文c\r\n".encode())
+    u = Terminal(4, 1, engine=engine)
+    u.feed(t.snapshot_region(2, 0, 4, 1))  # the tail of 中, b, then 文 whole, then c
+    assert u.text() == " b文"
+    u = Terminal(3, 1, engine=engine)
+    u.feed(t.snapshot_region(0, 0, 3, 1))  # a, 中 whole
+    assert u.text() == "a中"
+    u = Terminal(2, 1, engine=engine)
+    u.feed(t.snapshot_region(0, 0, 2, 1))  # a, then the head of 中 alone
+    assert u.text() == "a"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_region_snapshot_sets_the_input_modes(engine: str) -> None:
+    """The region snapshot turns on the modes that decide what the client's terminal
+    sends (mouse, paste, focus, cursor keys, keypad, kitty keyboard), and hides the
+    cursor the program hid."""
+    t = Terminal(40, 10, engine=engine)
+    t.feed(b"\x1b[?1000h\x1b[?1006h\x1b[?2004h\x1b[?1004h\x1b[?1h\x1b=\x1b[>1u\x1b[?25lok")
+    u = Terminal(20, 5, engine=engine)
+    u.feed(t.snapshot_region(0, 0, 20, 5))
+    for m in (1, 1000, 1006, 2004, 1004, 66):
+        assert u.mode(m), m
+    assert not u.mode(25)
+    assert u.kitty_flags == 1
