@@ -7,6 +7,7 @@ without loading cattrs; `load` validates everything (daemon, `orchestra config`)
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,10 +47,24 @@ def read_file(path: Path, *, nofollow: bool = False) -> dict[str, Any] | None:
     import tomllib  # only when a file exists: keeps it off a bare CLI call's start-up
 
     with f:
-        try:
-            return tomllib.load(f)
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # TOML must be UTF-8
-            raise ConfigError(f"{path}: invalid TOML: {exc}", file=str(path)) from None
+        raw = f.read()
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # TOML must be UTF-8
+        message = f"{path}: invalid TOML: {_at_the_end(str(exc), raw)}"
+        raise ConfigError(message, file=str(path)) from None
+
+
+def _at_the_end(message: str, raw: bytes) -> str:
+    """tomllib says "(at end of document)" where the file stops mid-value: give that line and
+    column too, as for every other syntax error."""
+    lines = raw.decode("utf-8", errors="replace").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last line; it starts no new one
+    if not lines:
+        return message
+    where = f"(at line {len(lines)}, column {len(lines[-1]) + 1}: the end of the file)"
+    return message.replace("(at end of document)", where)
 
 
 def raw_layers(
@@ -73,7 +88,40 @@ def raw_layers(
 def load(project: Path | None, environ: Mapping[str, str] = os.environ) -> Effective:
     from orchestra.core.config import Layer, resolve
 
-    return resolve([Layer(source=s, values=v) for s, v in raw_layers(project, environ)])
+    layers = raw_layers(project, environ)
+    try:
+        return resolve([Layer(source=s, values=v) for s, v in layers])
+    except ConfigError as exc:
+        raise _located(exc) from None
+
+
+def _located(exc: ConfigError) -> ConfigError:
+    """The error in the words of the file: each bad key as it is written there
+    (`agents.claude.command`, not cattrs' `$.agents['claude'].command`), with its line and
+    column (as a TOML syntax error has them), so a person goes straight to it."""
+    from orchestra.core.config import locate_key
+
+    source, problems = exc.data.get("file"), exc.data.get("problems")
+    if not isinstance(source, str) or not isinstance(problems, list):
+        return exc
+    try:
+        text: str | None = Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = None  # "merged config", or a file gone meanwhile: no lines to point at
+    located = []
+    for problem in map(str, problems):
+        what, _, path = problem.partition(" @ $")
+        key = ".".join(a or b for a, b in _PATH_PART.findall(path))
+        if not key:
+            located.append(problem)
+            continue
+        where = locate_key(text, key) if text is not None else None
+        at = f" (at line {where[0]}, column {where[1]})" if where else ""
+        located.append(f"{key}: {what}{at}")
+    return ConfigError(f"{source}: " + "; ".join(located), file=source, problems=located)
+
+
+_PATH_PART = re.compile(r"\['((?:[^'\\]|\\.)*)'\]|\.?([^.\[\]]+)")
 
 
 def light_value(

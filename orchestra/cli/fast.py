@@ -28,6 +28,7 @@ from orchestra.cli.output import (
     render_slugs,
     render_status,
     render_task,
+    warn_config,
 )
 from orchestra.cli.session import Session
 from orchestra.core.errors import OrchestraError
@@ -70,6 +71,7 @@ def run(argv: Sequence[str]) -> int | None:
         fail(exc, as_json=as_json)
     finally:
         session.close()
+    warn_config(result)
     if as_json:
         emit_json(result)
     else:

@@ -199,6 +199,17 @@ def render_status(result: dict[str, Any]) -> str:
     return text
 
 
+def warn_config(result: Any) -> None:
+    """On stderr, the project config's error a read method reported (see Session.layers)."""
+    problem = result.get("config_error") if isinstance(result, dict) else None
+    if problem:
+        sys.stderr.write(
+            f"orchestra: warning: {printable(problem)}\n"
+            "orchestra: warning: commands that need the config (new, start, merge...) fail"
+            " until it is fixed\n"
+        )
+
+
 SHOW_FIELDS = (
     "ref",
     "title",

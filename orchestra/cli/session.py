@@ -14,7 +14,7 @@ from typing import Any
 from orchestra.adapters import config_files, paths
 from orchestra.cli.output import abort
 from orchestra.client import Client, connect
-from orchestra.core.errors import EXIT_USAGE, OrchestraError
+from orchestra.core.errors import EXIT_USAGE, ConfigError, OrchestraError
 
 
 class Session:
@@ -35,12 +35,20 @@ class Session:
         return self._project
 
     def layers(self, *, with_project: bool = True) -> list[tuple[str, dict[str, Any]]]:
+        """The config layers the CLI reads itself (`autostart`, `confirm`, `detach_keys`).
+        A project config that does not parse is left out, not fatal: read commands go on
+        (the daemon reports it with their results), the others fail in the daemon."""
         if self._layers is None:
             project = None
             if with_project:
                 with contextlib.suppress(OrchestraError):
                     project = self.project
-            self._layers = config_files.raw_layers(project, self.environ)
+            try:
+                self._layers = config_files.raw_layers(project, self.environ)
+            except ConfigError:
+                if project is None:
+                    raise  # the global file: without it there is no socket to trust
+                self._layers = config_files.raw_layers(None, self.environ)
         return self._layers
 
     @property

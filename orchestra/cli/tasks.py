@@ -19,6 +19,7 @@ from orchestra.cli.output import (
     render_move,
     render_status,
     render_task,
+    warn_config,
 )
 from orchestra.core.errors import EXIT_OK, EXIT_USAGE
 
@@ -149,6 +150,7 @@ def show(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
     """
     with errors(as_json):
         data = session(ctx).call("task.get", task=task)
+    warn_config(data)
     if as_json:
         emit_json(data)
     else:
@@ -180,6 +182,7 @@ def status(
         params["label"] = label
     with errors(as_json):
         result = s.call("task.list", **params)
+        warn_config(result)
         if not watch:
             if as_json:
                 emit_json(result)

@@ -206,6 +206,33 @@ def structure(raw: Mapping[str, Any], *, source: str) -> Config:
         ) from None
 
 
+_TABLE = re.compile(r"^\s*\[\[?\s*(?P<name>[^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_ASSIGN = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z0-9_.\"' -]+?)\s*=")
+
+
+def _key_parts(text: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in text.split(".")]
+
+
+def locate_key(text: str, dotted: str) -> tuple[int, int] | None:
+    """Where the TOML `text` sets the key `dotted` (`max_running`, `agents.claude.command`):
+    its (line, column), both from 1, or None. Enough of TOML for config files (tables,
+    dotted and quoted keys); a value spread over lines is found by its first line."""
+    want = dotted.split(".")
+    table: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _TABLE.match(line)
+        if header:
+            table = _key_parts(header["name"])
+            if table == want:
+                return number, line.index("[") + 1
+            continue
+        assign = _ASSIGN.match(line)
+        if assign and table + _key_parts(assign["key"]) == want:
+            return number, len(assign["indent"]) + 1
+    return None
+
+
 def _format(exc: BaseException, _type: Any) -> str:
     if isinstance(exc, ForbiddenExtraKeysError):
         cls = exc.cl if attrs.has(exc.cl) else Config

@@ -179,7 +179,7 @@ class Project:
             if p.label is not None and p.label not in task.labels:
                 continue
             tasks.append(self._wire(item, description=p.description))
-        return {"project": self.root, "tasks": tasks, "errors": errors}
+        return {"project": self.root, "tasks": tasks, "errors": errors, **self._config_problem()}
 
     async def get(self, ref: api.TaskRef) -> dict[str, Any]:
         def find() -> Loaded:
@@ -187,7 +187,16 @@ class Project:
             self._count_ahead([loaded.task])
             return loaded
 
-        return self._wire(await self._locked(find))
+        return {**self._wire(await self._locked(find)), **self._config_problem()}
+
+    def _config_problem(self) -> dict[str, str]:
+        """`config_error` for read methods, when the project's config does not parse or
+        validate: they still answer (with no need of it), and say so."""
+        try:
+            self.config()
+        except ConfigError as exc:
+            return {"config_error": exc.message}
+        return {}
 
     async def update(self, p: api.UpdateParams) -> dict[str, Any]:
         def apply() -> Loaded:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from orchestra.core.errors import EXIT_USAGE
 from tests.cli.support import fails, json_error, ok
 from tests.conftest import Env
@@ -69,3 +71,35 @@ def test_config_unknown_key_and_bad_toml(env: Env, project: Path) -> None:
     global_config(env, "max_running = \n")
     line = fails(env, EXIT_USAGE, "config", cwd=project)
     assert str(global_file) in line and "invalid TOML" in line and "line 1" in line
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("max_running = [\n", "invalid TOML: "),
+        ('max_running = "4"\n', "max_running: expected an integer, found str '4' (at line "),
+    ],
+    ids=["syntax", "type"],
+)
+@pytest.mark.parametrize("path", ["fast", "typer"])
+def test_a_broken_project_config_leaves_read_commands_working(
+    env: Env, project: Path, bad: str, says: str, path: str
+) -> None:
+    """A project config with a TOML syntax error or a wrong type alike: `status` and `show`
+    work (exit 0) and warn on stderr with the file, line and column; `start` is refused
+    with the same problem (exit 2)."""
+    ok(env, "new", "alpha", "-m", "Do alpha.", cwd=project)
+    project_file = project / ".orchestra" / "config.toml"
+    with project_file.open("a") as f:
+        f.write(bad)
+    line_no = project_file.read_text().count("\n")
+    extra = {"ORCHESTRA_NO_FAST": "1"} if path == "typer" else {}
+    for args in (["status"], ["show", "alpha"], ["status", "--json"]):
+        proc = env.run(*args, cwd=project, extra=extra)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert "alpha" in proc.stdout
+        first = proc.stderr.splitlines()[0]
+        assert first.startswith(f"orchestra: warning: {project_file}: "), first
+        assert says in first and f"line {line_no}" in first, first
+    line = fails(env, EXIT_USAGE, "start", "alpha", cwd=project)
+    assert str(project_file) in line and says in line

@@ -389,5 +389,50 @@ def test_load_error_names_the_real_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         config_files.load(project, environ)
     assert info.value.message == (
-        f"{project_file}: expected an integer, found str '4' @ $.max_running"
+        f"{project_file}: max_running: expected an integer, found str '4' (at line 1, column 1)"
     )
+
+
+def test_load_error_names_the_key_as_written_and_where(tmp_path: Path) -> None:
+    """Each bad key is named as the file writes it (dotted, not cattrs' path), with its line
+    and column, in a table or as a dotted key, and a table-wide rule names the table."""
+    project = tmp_path / "repo"
+    (project / ".orchestra").mkdir(parents=True)
+    project_file = project / ".orchestra" / "config.toml"
+    project_file.write_text(
+        '# mine\nagents.claude.env = "x"\n\n[merge]\n  strategy = "sideways"\n'
+        "[agents.mine]\ncommand = []\n"
+    )
+    environ = {"HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "none")}
+    with pytest.raises(ConfigError) as info:
+        config_files.load(project, environ)
+    problems = info.value.data["problems"]
+    assert any(
+        p.startswith("agents.claude.env: ") and p.endswith("(at line 2, column 1)")
+        for p in problems
+    ), problems
+    assert "@ $" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("key", "where"),
+    [
+        ("max_running", (2, 1)),
+        ("agents.claude.env", (3, 1)),
+        ("merge.strategy", (5, 3)),
+        ("merge", (4, 1)),
+        ("agents.mine.command", (7, 1)),
+        ("agents.mine.quoted.key", (9, 1)),
+        ("nope", None),
+        ("agents.claude", None),
+    ],
+)
+def test_locate_key(key: str, where: tuple[int, int] | None) -> None:
+    """A key is found where the TOML sets it: top level, dotted, in a table, quoted."""
+    from orchestra.core.config import locate_key
+
+    text = (
+        '# c\nmax_running = "x"\nagents.claude.env = {A = "1"}\n[merge]\n  strategy = 3\n'
+        '[agents.mine]\ncommand = [\n "x"]\n"quoted".key = 1\n'
+    )
+    assert locate_key(text, key) == where
