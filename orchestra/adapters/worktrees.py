@@ -25,7 +25,7 @@ import attrs
 
 from orchestra.adapters.git import Git, GitError
 from orchestra.adapters.paths import DOT, ProjectPaths, link_target, symlink_refused
-from orchestra.core.errors import Conflict
+from orchestra.core.errors import Conflict, NotFound
 from orchestra.core.tasks import Task
 
 INCLUDE_FILE = ".worktreeinclude"
@@ -54,8 +54,23 @@ def choose_base(git: Git, task: Task, default: str | None) -> tuple[str, str]:
         )
     sha = git.commit_of(base)
     if sha is None:
-        raise GitError(f"base branch {base!r} does not exist in {git.root}", base=base)
+        raise missing_base(git, base)
     return base, sha
+
+
+def missing_base(git: Git, base: str) -> NotFound:
+    return NotFound(
+        f"base branch {base!r} does not exist in {git.root}: create it, or give the task a"
+        " branch that exists",
+        base=base,
+    )
+
+
+def check_base(git: Git, base: str | None) -> None:
+    """Refuse a base branch that does not exist, where the repository has commits (in a new
+    one no branch exists yet: its start says to make the first commit)."""
+    if base is not None and git.has_commits() and git.commit_of(base) is None:
+        raise missing_base(git, base)
 
 
 def prepare(

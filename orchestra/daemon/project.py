@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 import trio
 
-from orchestra.adapters import config_files, logs, paths
+from orchestra.adapters import config_files, logs, paths, worktrees
 from orchestra.adapters.git import Git
 from orchestra.adapters.paths import ProjectPaths
 from orchestra.adapters.store import Broken, Loaded, TaskStore, now
@@ -142,6 +142,8 @@ class Project:
         agent = p.agent or config.default_agent
         profile_for(config, agent)  # an unknown agent is refused now, not at start
         base = p.base_branch or config.base_branch
+        git = self.git()
+        await trio.to_thread.run_sync(lambda: worktrees.check_base(git, base))
         doc = new_task_document(
             status=Status.DRAFT,
             agent=agent,
@@ -199,6 +201,10 @@ class Project:
         return {}
 
     async def update(self, p: api.UpdateParams) -> dict[str, Any]:
+        if p.base_branch:  # "" clears it: the task then starts from the default
+            git = self.git()
+            await trio.to_thread.run_sync(lambda: worktrees.check_base(git, p.base_branch))
+
         def apply() -> Loaded:
             loaded = self.store.find(p.task)
             if p.text is not None:
@@ -241,6 +247,8 @@ class Project:
             },
             api.UpdateParams,
         )  # the same name rules as every other write
+        if edited.base_branch and edited.base_branch != loaded.task.base_branch:
+            worktrees.check_base(self.git(), edited.base_branch)
         return self.store.save_text(loaded, text)
 
     async def set_status(self, p: api.SetStatusParams) -> dict[str, Any]:
@@ -276,8 +284,13 @@ class Project:
         }
 
     async def start(self, ref: api.TaskRef) -> dict[str, Any]:
-        """Run the task's agent, or queue the task when max_running agents already run."""
+        """Run the task's agent, or queue the task when max_running agents already run.
+        A repository that cannot host it (no commit yet, its base gone) is refused first,
+        with the task left as it was: it did not fail, it never ran."""
         config = self.config()
+        task = (await self._locked(lambda: self.store.find(ref))).task
+        git = self.git()
+        await trio.to_thread.run_sync(lambda: worktrees.choose_base(git, task, config.base_branch))
 
         def decide(loaded: Loaded) -> Status:
             task = loaded.task

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trio
 
-from tests.conftest import Env, ProjectApi
+from tests.conftest import Env, ProjectApi, git
 from tests.daemon.wire import Raw, log_lines, stop_and_forget, wait_until
 
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
@@ -177,6 +177,7 @@ def test_update_fields_keeps_a_persons_edits(api: Api) -> None:
     path = Path(created["file"])
     text = path.read_text()
     path.write_text(text.replace("+++\n", '+++\n# keep this comment\npriority = "high"\n', 1))
+    git("branch", "develop", cwd=api.root)  # a base must exist
 
     updated = api(
         "task.update",

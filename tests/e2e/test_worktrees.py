@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from orchestra.core.errors import EXIT_CONFLICT, EXIT_ERROR
+from orchestra.core.errors import EXIT_CONFLICT, EXIT_ERROR, EXIT_NOT_FOUND
 from tests.conftest import TEST_AGENT_CONFIG, git, make_repo
 from tests.e2e.support import Api, add_agent, configure, toml
 
@@ -214,7 +214,8 @@ def test_an_existing_branch_not_checked_out_is_used(api: Api) -> None:
 
 
 def test_a_repository_without_commits_is_an_error(api: Api) -> None:
-    """In a repository with no commits yet, start fails with a message saying to commit."""
+    """In a repository with no commits yet, start is refused with a message saying to commit,
+    and the task, which never ran, stays a draft (it did not fail)."""
     empty = api.env.base / "empty"
     empty.mkdir()
     git("init", "-q", "-b", "main", cwd=empty)
@@ -228,8 +229,13 @@ def test_a_repository_without_commits_is_an_error(api: Api) -> None:
         assert proc.stderr == (
             f"orchestra: {empty} has no commits yet: make a first commit, then start the task\n"
         )
-        assert other.status("alpha") == "failed"
+        assert other.status("alpha") == "draft"
         assert not (empty / ".orchestra" / "worktrees" / "1-alpha").exists()
+        # Once there is a commit, the same task starts.
+        (empty / "README.md").write_text("hello\n")
+        git("add", "README.md", cwd=empty)
+        git("commit", "-q", "-m", "first", cwd=empty)
+        assert other("task.start", task="alpha")["status"] == "running"
     finally:
         other.close()
 
@@ -258,12 +264,38 @@ def test_the_base_need_not_be_the_checked_out_branch(api: Api) -> None:
     assert branch_of(api.root) == "feature"  # the main checkout is left alone
 
 
-def test_a_missing_base_branch_fails_the_start(api: Api) -> None:
-    """A task whose base branch does not exist fails to start, naming the branch."""
-    api.new("alpha", base_branch="nope")
+MISSING = (
+    "base branch 'nope' does not exist in {root}: create it, or give the task a branch that exists"
+)
+
+
+def test_a_missing_base_branch_is_refused_at_new_and_update(api: Api) -> None:
+    """`new` and `update` (a field or the whole edited file) refuse a base branch that does
+    not exist, naming it (exit 3 on the CLI); nothing is created or changed."""
+    err = api.error("task.new", slug="alpha", description="x", base_branch="nope")
+    assert (err.remote_code, err.message) == (-32001, MISSING.format(root=api.root))
+    assert api("task.list")["tasks"] == []
+    proc = api.cli("new", "alpha", "-m", "x", "-b", "nope")
+    assert proc.returncode == EXIT_NOT_FOUND
+    assert proc.stderr == f"orchestra: {MISSING.format(root=api.root)}\n"
+    api.new("alpha", base_branch="main")
+    err = api.error("task.update", task="alpha", base_branch="nope")
+    assert err.message == MISSING.format(root=api.root)
+    text = Path(api.get("alpha")["file"]).read_text()
+    err = api.error("task.update", task="alpha", text=text.replace('"main"', '"nope"'))
+    assert err.message == MISSING.format(root=api.root)
+    assert api.get("alpha")["base_branch"] == "main"
+
+
+def test_a_base_branch_gone_since_refuses_the_start(api: Api) -> None:
+    """A task whose base branch was deleted after `new` is refused at start, naming the
+    branch; it stays as it was (a draft: it never ran), with no worktree or branch."""
+    git("branch", "gone", cwd=api.root)
+    api.new("alpha", base_branch="gone")
+    git("branch", "-D", "gone", cwd=api.root)
     err = api.error("task.start", task="alpha")
-    assert err.message == f"base branch 'nope' does not exist in {api.root}"
-    assert api.status("alpha") == "failed"
+    assert err.message == MISSING.format(root=api.root).replace("'nope'", "'gone'")
+    assert api.status("alpha") == "draft"
     assert not worktree(api, "1-alpha").exists()
     assert not has_branch(api, "orchestra/1-alpha")
 
