@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import typer
 
-from orchestra.adapters import paths
+from orchestra.adapters import paths, procs
 from orchestra.cli.common import JSON, errors, session
 from orchestra.cli.output import emit_json
 from orchestra.client import Client, is_running, lock_held, spawn_daemon
@@ -51,27 +49,11 @@ def _stop(ctx: typer.Context, timeout: float = 60.0) -> int | None:
             not socket.exists()
             and not is_running(socket)
             and not lock_held(socket)
-            and not _alive(pid)
+            and not procs.alive(pid)
         ):
             return pid
         time.sleep(0.01)
     raise DaemonUnreachable(f"the daemon (pid {pid}) did not stop within {timeout:.0f} s")
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` still runs (a zombie waiting for its reaper has ended)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path("/proc")
-    try:
-        stat = (proc / str(pid) / "stat").read_bytes()
-    except OSError:
-        return not proc.joinpath("self").exists()  # no /proc (macOS): signal 0 reached it
-    return stat.rpartition(b")")[2].split()[0] not in (b"Z", b"X")
 
 
 @app.command()

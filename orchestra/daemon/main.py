@@ -18,7 +18,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import trio
@@ -49,48 +49,53 @@ def one_per_user(state: Path, socket: Path) -> Iterator[None]:
     """Hold the state dir's daemon lock, or raise AlreadyRunning naming the daemon that
     holds it and its socket: a second daemon of this user, on another socket, would take
     the first one's live runs for leftovers of a crash and end them."""
+
+    def refused(holder: str) -> AlreadyRunning:
+        pid, _, theirs = holder.partition(" ")
+        if theirs == str(socket):
+            return running_on(pid, socket)
+        return AlreadyRunning(
+            f"another daemon of yours (pid {pid or '?'}) serves {theirs or '?'}: one daemon"
+            f" serves every project of a user; point ORCHESTRA_SOCKET at {theirs or 'it'},"
+            " or stop that daemon first (`orchestra daemon stop` with its socket)",
+            pid=pid,
+            socket=theirs,
+        )
+
     state.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(state / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid, _, theirs = os.pread(fd, 4096, 0).decode(errors="replace").strip().partition(" ")
-            if theirs == str(socket):
-                raise AlreadyRunning(
-                    f"a daemon is already running (pid {pid or '?'}) on {socket}",
-                    pid=pid,
-                    socket=str(socket),
-                ) from None
-            raise AlreadyRunning(
-                f"another daemon of yours (pid {pid or '?'}) serves {theirs or '?'}: one daemon"
-                f" serves every project of a user; point ORCHESTRA_SOCKET at {theirs or 'it'},"
-                " or stop that daemon first (`orchestra daemon stop` with its socket)",
-                pid=pid,
-                socket=theirs,
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {socket}\n".encode(), 0)
+    with _exclusive(state / "daemon.lock", f"{os.getpid()} {socket}\n", refused):
         yield
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
 def single_instance(socket: Path) -> Iterator[None]:
     """Hold the per-user daemon lock, or raise AlreadyRunning naming the holder's pid."""
-    lock = paths.lock_file(socket)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    with _exclusive(
+        paths.lock_file(socket), f"{os.getpid()}\n", lambda pid: running_on(pid, socket)
+    ):
+        yield
+
+
+def running_on(pid: str, socket: Path) -> AlreadyRunning:
+    return AlreadyRunning(
+        f"a daemon is already running (pid {pid or '?'}) on {socket}", pid=pid, socket=str(socket)
+    )
+
+
+@contextlib.contextmanager
+def _exclusive(
+    path: Path, content: str, refused: Callable[[str], AlreadyRunning]
+) -> Iterator[None]:
+    """An exclusive flock on `path` holding `content` while we run; `refused(what the
+    holder wrote)` is raised when another process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise AlreadyRunning(
-                f"a daemon is already running (pid {pid}) on {socket}", pid=pid, socket=str(socket)
-            ) from None
+            raise refused(os.pread(fd, 4096, 0).decode(errors="replace").strip()) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, content.encode(), 0)
         yield
     finally:
         os.close(fd)
