@@ -36,10 +36,17 @@ import typer
 
 from orchestra.adapters import config_files
 from orchestra.cli.common import errors, session
-from orchestra.cli.output import abort
+from orchestra.cli.output import abort, fail
 from orchestra.core import frames
 from orchestra.core.detach import DetachMatcher
-from orchestra.core.errors import EXIT_USAGE, DaemonUnreachable, RemoteError
+from orchestra.core.errors import (
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    DaemonUnreachable,
+    OrchestraError,
+    RemoteError,
+)
 
 TASK = typer.Argument(..., help="The task: its id (3) or its slug (fix-login).", show_default=False)
 
@@ -146,14 +153,18 @@ def attach(
         abort(str(exc), EXIT_USAGE)
     with errors():
         client = s.client()
+        # Asked first (the same check pty.attach makes), so that a task that cannot be
+        # attached is refused, as `peek` refuses it, before the terminal is touched.
+        client.call("pty.screen", {"project": str(s.project), "task": task, "lines": 1})
     sock = client.sock
     assert sock is not None
     terminal = None if os.environ.get("ORCHESTRA_ATTACH_RELAY") else _own_terminal()
     ending = Ending("detached")
+    refused: OrchestraError | None = None
     # Signals are caught from here on, and kept for the session: a resize while the attach
     # is being asked for is reported once it starts, and a SIGTERM then detaches at once.
     with _caught_signals() as wake_r, raw_terminal(0):
-        cols, rows = os.get_terminal_size(1)
+        cols, rows = terminal_size(1)
         colors, kitty_flags = query_terminal(0, 1)
         params = {
             "project": str(s.project),
@@ -168,8 +179,7 @@ def attach(
         try:
             reply, leftover = _request_attach(sock, params)
         except (RemoteError, DaemonUnreachable) as exc:
-            ending = Ending(exc.message, failed=True)
-            reply, leftover = None, b""
+            refused, reply, leftover = exc, None, b""
         if reply is not None:
             sys.stderr.write(f"\r[attached to {reply['task']}; detach: {describe_keys(spec)}]\r\n")
             # A clean state, the cursor kept where it is: on the alternate screen the
@@ -197,18 +207,36 @@ def attach(
                 os.write(1, RESTORE + LEAVE_ALT + below + b"\x1b[=%d;1u" % kitty_flags + POP_TITLE)
     if terminal is not None:
         os.close(terminal)
-    if ending.failed:
-        abort(f"{ending.why}: {task}" if reply is not None else ending.why, 1)
+    if refused is not None:
+        fail(refused)
+    if ending.code != EXIT_OK:
+        abort(f"{ending.why}: {task}", ending.code)
     sys.stderr.write(f"[{ending.why}: {task}]\n")
 
 
 @attrs.define
 class Ending:
-    """How the session ended, and whether the terminal was left on the alternate screen."""
+    """How the session ended (`code`: the exit status), and whether the terminal was left
+    on the alternate screen."""
 
     why: str
-    failed: bool = False
+    code: int = EXIT_OK
     alt_screen: bool = False
+
+
+DEFAULT_SIZE = (80, 24)  # for a terminal that does not know its size, as tmux and vim take it
+MIN_SIDE, MAX_SIDE = 2, 1000  # what the daemon takes (docs/api.md, pty.attach)
+
+
+def terminal_size(fd: int) -> tuple[int, int]:
+    """The terminal's size for the daemon: a side it says is 0 (script(1), a serial line)
+    is the default's, and either side kept within what the daemon takes."""
+    size = os.get_terminal_size(fd)
+    cols, rows = (
+        max(MIN_SIDE, min(MAX_SIDE, side or default))
+        for side, default in zip(size, DEFAULT_SIZE, strict=True)
+    )
+    return cols, rows
 
 
 def _own_terminal() -> int | None:
@@ -322,7 +350,7 @@ def _session(
                     except OSError:
                         pending = b""
                     if not pending:
-                        ending.why, ending.failed = "lost the daemon", True
+                        ending.why, ending.code = "lost the daemon", EXIT_UNREACHABLE
                         return
                 elif key.data == "keys":
                     typed = os.read(0, 65536)
@@ -335,7 +363,7 @@ def _session(
                 else:
                     woke = os.read(wake_r, 64)
                     if b"w" in woke:
-                        cols, rows = os.get_terminal_size(1)
+                        cols, rows = terminal_size(1)
                         _send(sock, frames.encode_json(frames.RESIZE, {"cols": cols, "rows": rows}))
                     if b"t" in woke and deadline is None:
                         ending.why = "detached (signal)"

@@ -7,6 +7,7 @@ load on the way to a one-shot command; trio, attrs and cattrs stay out.
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,10 +110,31 @@ def register(names: Sequence[str]) -> typer.Typer:
         module_name, attr, group = COMMANDS[name]
         target = getattr(importlib.import_module(module_name), attr)
         if group:
+            for info in target.registered_commands:
+                info.help = help_text(info.help or info.callback.__doc__)
             app.add_typer(target, name=name)
         else:
-            app.command(name)(target)
+            app.command(name, help=help_text(target.__doc__))(target)
     return app
+
+
+KEEP_LINES = "\b"  # click's mark for a paragraph whose lines are kept as they are
+
+
+def help_text(doc: str | None) -> str | None:
+    """A command's docstring as its --help shows it: each paragraph one line, which rich
+    then wraps to the terminal (Typer keeps the source's line breaks inside a paragraph,
+    so the lines, wrapped again, came out ragged); a paragraph marked with `\b` on a line
+    of its own keeps its lines (and loses the mark)."""
+    if doc is None:
+        return None
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(
+        paragraph.removeprefix(KEEP_LINES + "\n")
+        if paragraph.startswith(KEEP_LINES + "\n")
+        else " ".join(paragraph.split("\n"))
+        for paragraph in paragraphs
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

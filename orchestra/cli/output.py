@@ -165,9 +165,39 @@ def _state(task: dict[str, Any]) -> str:
         return f"{task['status']} (!)"  # the agent rang the bell or sent a notification
     if task.get("queue_position"):
         return f"queued #{task['queue_position']}"
-    if task.get("exit_code") is not None and task["status"] == "stopped":
-        return f"stopped ({task['exit_code']})"
+    if task["status"] == "stopped" and (ended := _ended(task)):
+        return f"stopped ({ended})"
     return str(task["status"])
+
+
+# The daemon's `end_reason`s as the status column says them ("agent exited": the exit
+# code says it all); any other is shown as the daemon words it.
+_END_REASONS = {
+    "agent exited": "",
+    "stopped on request": "on request",
+    "stopped to merge the task": "to merge",
+    "daemon stopping": "daemon stopped",
+}
+
+
+def _ended(task: dict[str, Any]) -> str:
+    """How a task's last agent ended, in words: "on request, killed by SIGHUP", "exited 3";
+    empty when the daemon does not know (it was restarted since)."""
+    reason, code = task.get("end_reason"), task.get("exit_code")
+    why = _END_REASONS.get(reason, reason) if isinstance(reason, str) else ""
+    how = ""
+    if isinstance(code, int) and not isinstance(code, bool):
+        how = f"exited {code}" if code >= 0 else f"killed by {_signal_name(-code)}"
+    return ", ".join(part for part in (why, how) if part)
+
+
+def _signal_name(number: int) -> str:
+    import signal  # only here: keeps it off other commands' start-up
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def render_status(result: dict[str, Any]) -> str:

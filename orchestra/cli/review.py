@@ -271,12 +271,16 @@ def merge(
     What lands is the task's own changes, since the commit it started from, whatever the
     target: squash and rebase never bring base commits the target lacks (a change that does
     not apply there is a conflict). A true merge (--strategy merge) brings the task's
-    history, base commits included; the plan says how many. A running agent of the task is
-    stopped first. The merge is made in a temporary worktree; the target branch then moves
-    forward where it is: in its checkout when it is checked out (refused if that has
-    uncommitted changes), else as a bare ref. A conflict changes nothing and lists the
-    files. Then the task is `merged`, and (config merge.cleanup) its worktree is removed and
-    its branch deleted; the merged tip stays reachable as refs/orchestra/merged/ID-SLUG.
+    history, base commits included; the plan says how many.
+
+    A running agent of the task is stopped first. The merge is made in a temporary
+    worktree; the target branch then moves forward where it is: in its checkout when it is
+    checked out (refused if that has uncommitted changes), else as a bare ref. A conflict
+    changes nothing and lists the files.
+
+    Then the task is `merged`, and (config merge.cleanup) its worktree is removed and its
+    branch deleted; the merged tip stays reachable as refs/orchestra/merged/ID-SLUG.
+
     Asks first unless -y.
 
     Example: orchestra merge fix-login --into release --dry-run
@@ -470,6 +474,7 @@ def shell_hook(
 
     Evaluate it in your shell's startup file:
 
+    \b
     bash (~/.bashrc): eval "$(orchestra shell-hook bash)"
     zsh (~/.zshrc, after compinit): eval "$(orchestra shell-hook zsh)"
     fish (~/.config/fish/config.fish): orchestra shell-hook fish | source

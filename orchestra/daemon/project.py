@@ -60,6 +60,7 @@ class Project:
     queue: list[int] = attrs.field(factory=list, init=False)  # queued task ids, FIFO
     base_shas: dict[int, str] = attrs.field(factory=dict, init=False)  # from the event log
     exit_codes: dict[int, int | None] = attrs.field(factory=dict, init=False)  # last runs
+    end_reasons: dict[int, str] = attrs.field(factory=dict, init=False)  # why they ended
     # branch -> (tip sha, commits ahead of base): recounted only when the tip moves.
     _ahead: dict[str, tuple[str, int | None]] = attrs.field(factory=dict, init=False)
 
@@ -100,6 +101,7 @@ class Project:
         run = self.supervisor.get(self, task.id)
         data["run"] = None if run is None else run.describe()
         data["exit_code"] = self.exit_codes.get(task.id)
+        data["end_reason"] = self.end_reasons.get(task.id)
         data["queue_position"] = self.queue.index(task.id) + 1 if task.id in self.queue else None
         data["base_sha"] = self.base_shas.get(task.id)
         data["ahead"] = self._ahead.get(task.branch, (None, None))[1]
@@ -416,9 +418,10 @@ class Project:
                 await trio.sleep(1)  # a person broke or removed the file: retry, not in a loop
 
     def note_exit(self, run: Run) -> None:
-        """The agent's exit code, shown with its task from now on."""
+        """The agent's exit code and why it ended, shown with its task from now on."""
         if run.session is not None:  # else it never started: start() reports the error
             self.exit_codes[run.task_id] = run.exit_code
+            self.end_reasons[run.task_id] = run.end_reason
 
     async def run_ended(self, run: Run) -> None:
         """The agent is gone: a running or idle task becomes stopped; free its slot."""

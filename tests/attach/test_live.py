@@ -474,7 +474,7 @@ def terminate_client(_live: Live, outer: Wrapped) -> None:
     [
         pytest.param(
             kill_daemon,
-            ["orchestra: lost the daemon: alpha", "[attach exited 1]"],
+            ["orchestra: lost the daemon: alpha", "[attach exited 5]"],
             marks=pytest.mark.own_daemon,
         ),
         (terminate_client, ["[detached (signal): alpha]", "[attach exited 0]"]),
@@ -485,8 +485,9 @@ def test_session_cut_short_leaves_the_terminal_as_it_found_it(
     live: Live, cut: Callable[[Live, Wrapped], None], said: list[str]
 ) -> None:
     """The daemon killed with SIGKILL while attached (the client says it lost the daemon
-    and exits 1), or the client sent SIGTERM (it asks the daemon to let go of its terminal
-    and waits for that): either way the terminal is left as it was found."""
+    and exits 5, as a command that cannot reach it does), or the client sent SIGTERM (it
+    asks the daemon to let go of its terminal and waits for that): either way the terminal
+    is left as it was found."""
     live.script("modes", MODES_AGENT)
     live.start("alpha", "modes", "modes agent ready")
     outer = live.wrapped("outer", "alpha", cols=PANE[0], rows=PANE[1])
