@@ -49,6 +49,7 @@ TASK = typer.Argument(
 )
 OWN_TASK = typer.Argument(
     None,
+    metavar="[TASK]",
     help="The task: its id (3) or its slug (fix-login). Default: inside a task (its agent's"
     " shell), that task.",
     show_default=False,

@@ -32,6 +32,7 @@ session_app = typer.Typer(
 TASK = typer.Argument(..., help="The task: its id (3) or its slug (fix-login).", show_default=False)
 OWN_TASK = typer.Argument(
     None,
+    metavar="[TASK]",
     help="The task: its id (3) or its slug (fix-login). Default: inside a task (its agent's"
     " shell), that task.",
     show_default=False,
