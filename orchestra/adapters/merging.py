@@ -49,7 +49,7 @@ import attrs
 
 from orchestra.adapters.git import Git, GitError
 from orchestra.adapters.worktrees import check_path
-from orchestra.core import names
+from orchestra.core import hints, names
 from orchestra.core.config import MERGE_STRATEGIES
 from orchestra.core.errors import Conflict, InvalidParams, NotFound
 from orchestra.daemon.faults import crash_point
@@ -149,7 +149,7 @@ def checkout_of(git: Git, branch: str) -> Path | None:
             if "prunable" in entry or not Path(entry["path"]).is_dir():
                 raise Conflict(
                     f"branch {branch} is checked out in {entry['path']}, a worktree whose folder"
-                    " is gone: run `git worktree prune` (or `orchestra gc`) first",
+                    " is gone: run `git worktree prune` first",
                     branch=branch,
                     path=str(entry["path"]),
                 )
@@ -300,7 +300,9 @@ def plan_merge(
         )
     if target == branch:
         raise InvalidParams(
-            f"cannot merge {branch} into itself: choose another branch with --into", field="into"
+            f"cannot merge {branch} into itself: choose another branch",
+            field="into",
+            hint=[hints.move("merge", into=hints.BRANCH)],
         )
     branch_tip = git.commit_of(heads(branch))
     if branch_tip is None:
@@ -311,9 +313,10 @@ def plan_merge(
     target_tip = git.commit_of(heads(target))
     if target_tip is None:
         raise NotFound(
-            f"branch {target!r} does not exist: create it first (git branch {target}) or"
-            " merge into another with --into",
+            f"branch {target!r} does not exist: create it first (git branch {target}), or"
+            " merge into another",
             branch=target,
+            hint=[hints.move("merge", into=hints.BRANCH)],
         )
     holder = checkout_of(git, branch)
     uncommitted: list[str] = []
@@ -324,10 +327,11 @@ def plan_merge(
         if uncommitted and not include_uncommitted:
             raise DirtyWorktree(
                 f"the task's worktree {holder} has uncommitted changes in {len(uncommitted)}"
-                f" file(s): {first_lines(uncommitted)}; commit them there, or pass"
-                " --include-uncommitted to commit them first",
+                f" file(s): {first_lines(uncommitted)}; commit them there, or have the merge"
+                " commit them first",
                 path=str(holder),
                 files=uncommitted,
+                hint=[hints.move("merge", include_uncommitted=True)],
             )
     checkout = checkout_of(git, target)
     if checkout is not None:
@@ -336,10 +340,11 @@ def plan_merge(
             raise DirtyWorktree(
                 f"{target} is checked out in {checkout}, which has uncommitted changes in"
                 f" {len(dirty)} file(s): {first_lines(dirty)}; commit or stash them there, or"
-                " merge into another branch with --into",
+                " merge into another branch",
                 path=str(checkout),
                 files=dirty,
                 branch=target,
+                hint=[hints.move("merge", into=hints.BRANCH)],
             )
     base = _own_base(git, base, branch_tip, branch)
     shared = _merge_base(git, target_tip, branch_tip)

@@ -49,8 +49,9 @@ def choose_base(git: Git, task: Task, default: str | None) -> tuple[str, str]:
     base = task.base_branch or default or git.current_branch()
     if base is None:
         raise GitError(
-            "the main checkout is on a detached HEAD: give the task a base branch"
-            " (orchestra edit, base_branch = ...) or set base_branch in config"
+            "the main checkout is on a detached HEAD, so the task has no branch to start"
+            " from: give it a base branch (its base_branch field), or set base_branch in the"
+            " project's config"
         )
     sha = git.commit_of(base)
     if sha is None:

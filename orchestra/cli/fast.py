@@ -9,8 +9,10 @@ here, --help, a typo) returns None and the Typer app handles it, so Typer stays
 the single definition of the CLI's grammar and help. tests/cli/test_fast.py
 checks both paths print the same bytes for every form below.
 
-Forms: `status [--json]`, `path|show|start TASK [--json]`,
-`idle|complete|fail|reviewed TASK [--json]`, `shell-hook --slugs`.
+Forms: `status [--json]`, `path|start TASK [--json]`, `show [TASK] [--json]`,
+`idle|complete|fail [TASK] [-m|--summary TEXT] [--json]`,
+`reviewed TASK [-m|--summary TEXT] [--json]`, `shell-hook --slugs`. A TASK left out
+is the calling task (Session.task_or_own), as on the Typer path.
 """
 
 from __future__ import annotations
@@ -33,19 +35,65 @@ from orchestra.cli.output import (
 from orchestra.cli.session import Session
 from orchestra.core.errors import OrchestraError
 
-# command -> (method, extra params, takes a TASK argument, human renderer)
-FORMS: dict[str, tuple[str, dict[str, Any], bool, Callable[[Any], str]]] = {
-    "status": ("task.list", {}, False, render_status),
-    "path": ("task.path", {}, True, lambda d: printable(d["worktree"])),
-    "show": ("task.get", {}, True, render_task),
-    "start": ("task.start", {}, True, render_move),
+NO_TASK, TASK, OWN_TASK = "none", "required", "optional"  # how a form takes a TASK
+
+
+class Form:
+    def __init__(
+        self,
+        method: str,
+        render: Callable[[Any], str],
+        task: str = NO_TASK,
+        params: dict[str, Any] | None = None,
+        summary: bool = False,
+    ) -> None:
+        self.method, self.render, self.task = method, render, task
+        self.params = params or {}
+        self.summary = summary  # takes -m/--summary TEXT
+
+
+FORMS: dict[str, Form] = {
+    "status": Form("task.list", render_status),
+    "path": Form("task.path", lambda d: printable(d["worktree"]), TASK),
+    "show": Form("task.get", render_task, OWN_TASK),
+    "start": Form("task.start", render_move, TASK),
     **{
-        word: ("task.set_status", {"status": word}, True, render_move)
+        word: Form(
+            "task.set_status",
+            render_move,
+            TASK if word == "reviewed" else OWN_TASK,
+            {"status": word},
+            summary=True,
+        )
         for word in ("idle", "complete", "fail", "reviewed")
     },
     # `shell-hook --slugs`, which shell completion runs at every Tab (argv matched whole).
-    "shell-hook --slugs": ("task.list", {}, False, render_slugs),
+    "shell-hook --slugs": Form("task.list", render_slugs),
 }
+SUMMARY = ("-m", "--summary")
+
+
+def parse(form: Form, args: Sequence[str]) -> tuple[list[str], str | None, bool] | None:
+    """(positional words, summary, --json) of a form's arguments; None for anything the
+    fast path leaves to Typer (an unknown option, a repeated one, a value like an option)."""
+    words: list[str] = []
+    summary: str | None = None
+    as_json = False
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--json" and not as_json:
+            as_json = True
+        elif form.summary and summary is None and (arg in SUMMARY or arg.startswith("--summary=")):
+            value = arg.partition("=")[2] if "=" in arg else next(rest, None)
+            if value is None or value.startswith("-"):
+                return None
+            summary = value
+        elif arg.startswith("-"):
+            return None
+        else:
+            words.append(arg)
+    allowed = {NO_TASK: (0,), TASK: (1,), OWN_TASK: (0, 1)}[form.task]
+    return (words, summary, as_json) if len(words) in allowed else None
 
 
 def run(argv: Sequence[str]) -> int | None:
@@ -54,19 +102,23 @@ def run(argv: Sequence[str]) -> int | None:
         argv = ["shell-hook --slugs"]
     if os.environ.get("ORCHESTRA_NO_FAST") or not argv or argv[0] not in FORMS:
         return None
-    method, params, takes_task, render = FORMS[argv[0]]
-    rest = list(argv[1:])
-    as_json = "--json" in rest
-    if as_json:
-        rest.remove("--json")
-    if len(rest) != int(takes_task) or any(arg.startswith("-") for arg in rest):
+    form = FORMS[argv[0]]
+    parsed = parse(form, argv[1:])
+    if parsed is None:
         return None
-    if takes_task:
-        params = {**params, "task": rest[0]}
+    words, summary, as_json = parsed
+    params = dict(form.params)
+    if form.summary:
+        params["summary"] = summary
     project = os.environ.get("ORCHESTRA_PROJECT")
     session = Session(Path(project) if project else None)
     try:
-        result = session.call(method, **params)
+        if form.task != NO_TASK:
+            own = session.task_or_own(
+                words[0] if words else None, f"{argv[0]} TASK", as_json=as_json
+            )
+            params["task"] = own
+        result = session.call(form.method, **params)
     except OrchestraError as exc:
         fail(exc, as_json=as_json)
     finally:
@@ -75,5 +127,5 @@ def run(argv: Sequence[str]) -> int | None:
     if as_json:
         emit_json(result)
     else:
-        print(render(result))
+        print(form.render(result))
     return 0

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from orchestra.core.errors import EXIT_ERROR, OrchestraError, RemoteError
+from orchestra.core.hints import REPORTED, worded
 
 # What a terminal would act on or hide rather than show: C0 and C1 controls and DEL (Cc),
 # format characters such as bidi overrides and zero-width spaces (Cf), lone surrogates
@@ -126,7 +127,30 @@ def abort(
 def fail(exc: OrchestraError, *, as_json: bool = False) -> NoReturn:
     code = exc.cli_exit_code if isinstance(exc, RemoteError) else exc.exit_code
     wire = exc.to_wire()
-    abort(exc.message, code, as_json=as_json, data=wire.get("data"), rpc_code=wire["code"])
+    message = worded(exc.message, wire.get("data"), command_hint)
+    abort(message, code, as_json=as_json, data=wire.get("data"), rpc_code=wire["code"])
+
+
+# A hint's arguments (core/hints.py) as `orchestra merge` options.
+HINT_FLAGS = {"force": "--force", "include_uncommitted": "--include-uncommitted", "into": "--into"}
+HINT_COMMANDS = frozenset({"start", "stop", "merge", *REPORTED})
+
+
+def command_hint(hint: dict[str, Any]) -> str | None:
+    """One hinted move as the command to run: "run `orchestra merge x --force`"."""
+    if hint["move"] not in HINT_COMMANDS:
+        return None
+    import shlex
+
+    words = ["orchestra", hint["move"], *([str(hint["task"])] if "task" in hint else [])]
+    for key, flag in HINT_FLAGS.items():
+        value = hint.get(key)
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, str):
+            words += [flag, value]
+    shown = " ".join(map(shlex.quote, words))  # BRANCH, a placeholder, needs no quotes
+    return f"run `{shown}`{' first' if hint.get('first') else ''}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

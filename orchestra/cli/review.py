@@ -47,6 +47,14 @@ TASK = typer.Argument(
     show_default=False,
     autocompletion=complete_task,
 )
+OWN_TASK = typer.Argument(
+    None,
+    metavar="[TASK]",
+    help="The task: its id (3) or its slug (fix-login). Default: inside a task (its agent's"
+    " shell), that task.",
+    show_default=False,
+    autocompletion=complete_task,
+)
 
 # -- diff -------------------------------------------------------------------------
 
@@ -113,7 +121,7 @@ def render_diff(d: dict[str, Any], *, stat: bool, name_only: bool, color: bool) 
 
 def diff(
     ctx: typer.Context,
-    task: str = TASK,
+    task: str | None = OWN_TASK,
     stat: bool = typer.Option(False, "--stat", help="A summary: files and lines changed."),
     name_only: bool = typer.Option(False, "--name-only", help="Only the names of changed files."),
     as_json: bool = JSON,
@@ -128,6 +136,7 @@ def diff(
     s = session(ctx)
     color = sys.stdout.isatty() and not as_json and "NO_COLOR" not in os.environ
     with errors(as_json):
+        task = s.task_or_own(task, "diff TASK", as_json=as_json)
         d = s.call("task.diff", task=task, stat=stat, name_only=name_only, color=color)
     if as_json:
         emit_json(d)

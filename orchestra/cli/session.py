@@ -69,6 +69,35 @@ class Session:
         """A task-scoped call: the project root goes with every request."""
         return self.client().call(method, {"project": str(self.project), **params})
 
+    def task_or_own(self, task: str | None, usage: str, *, as_json: bool = False) -> str:
+        """`task`, else the calling task: inside a task's agent the daemon sets
+        ORCHESTRA_TASK_ID and ORCHESTRA_PROJECT, and a command run there means that task
+        when it is about that project (a variable left over from another project's task
+        must not act on this project's task of the same id). `usage` is the command's
+        form, for the error without one ("complete TASK")."""
+        if task is not None:
+            return task
+        own, where = self.environ.get("ORCHESTRA_TASK_ID"), self.environ.get("ORCHESTRA_PROJECT")
+        usage = f"name the task (its id or slug): `orchestra {usage}`"
+        if not own:
+            abort(
+                f"no task given: {usage}; it defaults to the calling task only inside a task",
+                EXIT_USAGE,
+                as_json=as_json,
+            )
+        if not (own.isascii() and own.isdigit()):
+            abort(
+                f"ORCHESTRA_TASK_ID={own!r} is not a task id: {usage}", EXIT_USAGE, as_json=as_json
+            )
+        if not where or Path(where).resolve() != self.project.resolve():
+            abort(
+                f"no task given, and ORCHESTRA_TASK_ID={own} is a task of {where or 'no project'},"
+                f" not of {self.project}: {usage}",
+                EXIT_USAGE,
+                as_json=as_json,
+            )
+        return own
+
     def confirm(self, question: str, yes: bool, *, as_json: bool = False) -> None:
         """Go on if -y, `confirm = "yes"`, or the person says so; otherwise stop here."""
         if yes:

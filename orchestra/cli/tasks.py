@@ -31,6 +31,13 @@ session_app = typer.Typer(
 )
 
 TASK = typer.Argument(..., help="The task: its id (3) or its slug (fix-login).", show_default=False)
+OWN_TASK = typer.Argument(
+    None,
+    metavar="[TASK]",
+    help="The task: its id (3) or its slug (fix-login). Default: inside a task (its agent's"
+    " shell), that task.",
+    show_default=False,
+)
 
 
 def _editor() -> list[str]:
@@ -143,13 +150,14 @@ def edit(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
 
 
 @app.command()
-def show(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
+def show(ctx: typer.Context, task: str | None = OWN_TASK, as_json: bool = JSON) -> None:
     """Show one task: its fields, branch, worktree and description.
 
     Example: orchestra show 3
     """
+    s = session(ctx)
     with errors(as_json):
-        data = session(ctx).call("task.get", task=task)
+        data = s.call("task.get", task=s.task_or_own(task, "show TASK", as_json=as_json))
     warn_config(data)
     if as_json:
         emit_json(data)
@@ -219,9 +227,11 @@ def json_line(value: Any) -> str:
     return json_text(value)
 
 
-def _move(ctx: typer.Context, method: str, task: str, as_json: bool, **params: Any) -> None:
+def _move(ctx: typer.Context, method: str, task: str | None, as_json: bool, **params: Any) -> None:
+    s = session(ctx)
     with errors(as_json):
-        data = session(ctx).call(method, task=task, **params)
+        task = s.task_or_own(task, f"{params.get('status', 'start')} TASK", as_json=as_json)
+        data = s.call(method, task=task, **params)
     if as_json:
         emit_json(data)
     else:
@@ -263,7 +273,10 @@ SUMMARY = typer.Option(None, "--summary", "-m", help="A note for the task's log.
 
 @app.command()
 def idle(
-    ctx: typer.Context, task: str = TASK, summary: str | None = SUMMARY, as_json: bool = JSON
+    ctx: typer.Context,
+    task: str | None = OWN_TASK,
+    summary: str | None = SUMMARY,
+    as_json: bool = JSON,
 ) -> None:
     """Mark a running task idle (waiting for input).
 
@@ -274,7 +287,10 @@ def idle(
 
 @app.command()
 def complete(
-    ctx: typer.Context, task: str = TASK, summary: str | None = SUMMARY, as_json: bool = JSON
+    ctx: typer.Context,
+    task: str | None = OWN_TASK,
+    summary: str | None = SUMMARY,
+    as_json: bool = JSON,
 ) -> None:
     """Mark a task completed (its work is ready for review).
 
@@ -285,7 +301,10 @@ def complete(
 
 @app.command()
 def fail(
-    ctx: typer.Context, task: str = TASK, summary: str | None = SUMMARY, as_json: bool = JSON
+    ctx: typer.Context,
+    task: str | None = OWN_TASK,
+    summary: str | None = SUMMARY,
+    as_json: bool = JSON,
 ) -> None:
     """Mark a task failed.
 
@@ -322,16 +341,27 @@ def path(ctx: typer.Context, task: str = TASK, as_json: bool = JSON) -> None:
 @session_app.command("set")
 def session_set(
     ctx: typer.Context,
-    task: str = TASK,
-    session_id: str = typer.Argument(..., help="The agent's session id.", show_default=False),
+    task: str = typer.Argument(
+        ...,
+        metavar="[TASK] SESSION_ID",
+        help="The task (its id or slug; default: inside a task, that task), then the agent's"
+        " session id.",
+        show_default=False,
+    ),
+    session_id: str | None = typer.Argument(None, hidden=True, show_default=False),
     as_json: bool = JSON,
 ) -> None:
     """Record the agent session id a task resumes on its next start.
 
     Example: orchestra session set fix-login 3f2a9c1e-8d4b-4c55-9a57-0e1f2d3c4b5a
     """
+    s = session(ctx)
+    own: str | None = task
+    if session_id is None:  # one word: the session id, of the calling task
+        own, session_id = None, task
     with errors(as_json):
-        data = session(ctx).call("task.session_set", task=task, session_id=session_id)
+        task = s.task_or_own(own, "session set TASK SESSION_ID", as_json=as_json)
+        data = s.call("task.session_set", task=task, session_id=session_id)
     if as_json:
         emit_json(data)
     else:
@@ -407,7 +437,7 @@ def send(
 @app.command()
 def peek(
     ctx: typer.Context,
-    task: str = TASK,
+    task: str | None = OWN_TASK,
     lines: int | None = typer.Option(
         None, "--lines", "-n", min=1, max=1000, help="Only the last N lines."
     ),
@@ -417,11 +447,14 @@ def peek(
 
     Example: orchestra peek fix-login --lines 10
     """
-    params: dict[str, Any] = {"task": task}
+    s = session(ctx)
+    params: dict[str, Any] = {}
     if lines is not None:
         params["lines"] = lines
     with errors(as_json):
-        data = session(ctx).call("pty.screen", **params)
+        data = s.call(
+            "pty.screen", task=s.task_or_own(task, "peek TASK", as_json=as_json), **params
+        )
     if as_json:
         emit_json(data)
     else:

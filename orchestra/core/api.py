@@ -18,11 +18,12 @@ from cattrs.v import transform_error
 from orchestra.core import names
 from orchestra.core.config import MERGE_STRATEGIES, parse_detach_keys
 from orchestra.core.errors import InvalidParams
-from orchestra.core.states import Status
+from orchestra.core.states import REPORTABLE, Status
 from orchestra.core.tasks import Task
 
 TaskRef = int | str
 P = TypeVar("P")
+REPORTED: Final = tuple(REPORTABLE)  # task.set_status's words
 
 
 @attrs.frozen(kw_only=True)
@@ -96,9 +97,7 @@ class UpdateParams:
 class SetStatusParams:
     project: str
     task: TaskRef
-    status: str = attrs.field(
-        validator=attrs.validators.in_(("idle", "complete", "fail", "reviewed"))
-    )
+    status: str = attrs.field(validator=lambda _i, _a, v: _one_of(v, REPORTED, "status"))
     summary: str | None = None
 
 
@@ -135,7 +134,14 @@ class TailParams:
 
 def _max_len(value: str, limit: int, field: str) -> None:
     if len(value) > limit:
-        raise InvalidParams(f"{field} is longer than {limit} characters", field=field)
+        raise InvalidParams(f"field {field!r} is longer than {limit} characters", field=field)
+
+
+def _one_of(value: str | None, allowed: tuple[str, ...], field: str) -> None:
+    if value is not None and value not in allowed:
+        raise InvalidParams(
+            f"field {field!r} must be one of {', '.join(allowed)}, not {value!r:.60}", field=field
+        )
 
 
 def _message(value: str | None) -> None:
@@ -146,7 +152,9 @@ def _message(value: str | None) -> None:
 
 def _in_range(value: float, low: float, high: float, field: str) -> None:
     if not low <= value <= high:
-        raise InvalidParams(f"{field} must be between {low} and {high}, not {value}", field=field)
+        raise InvalidParams(
+            f"field {field!r} must be between {low:g} and {high:g}, not {value:g}", field=field
+        )
 
 
 def _size(low: int, high: int, field: str) -> Any:
@@ -218,7 +226,8 @@ class MergeParams:
         default=None, validator=lambda _i, _a, v: v is None or names.check_branch(v, "into")
     )
     strategy: str | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.in_(MERGE_STRATEGIES))
+        default=None,
+        validator=lambda _i, _a, v: _one_of(v, MERGE_STRATEGIES, "strategy"),
     )
     message: str | None = attrs.field(default=None, validator=lambda _i, _a, v: _message(v))
     force: bool = False
@@ -235,13 +244,33 @@ class GcParams:
     only: list[str] | None = None  # the keys of the planned actions to take; None: all
 
 
+# JSON's names for the Python types a JSON value arrives as.
+JSON_TYPES: Final = {
+    "bool": "a boolean",
+    "int": "a number",
+    "float": "a number",
+    "str": "a string",
+    "list": "an array",
+    "dict": "an object",
+    "NoneType": "null",
+}
+
+
+def _found(value: Any) -> str:
+    return JSON_TYPES.get(type(value).__name__, type(value).__name__)
+
+
+class _Expected(TypeError):
+    """A value of the wrong kind: "must be WHAT, not FOUND" once its field is known."""
+
+
 def _converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 
     def exact(kind: type, what: str) -> Any:
         def hook(value: Any, _t: Any) -> Any:
             if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-                raise TypeError(f"expected {what}, found {type(value).__name__}")
+                raise _Expected(f"must be {what}, not {_found(value)}")
             return value
 
         return hook
@@ -250,9 +279,7 @@ def _converter() -> cattrs.Converter:
         exact(str, "a string")(value, _t)
         if names.has_surrogate(value):
             # json.loads takes "\ud800"; no file, argv or log line (all UTF-8) could hold it.
-            raise ValueError(
-                f"expected valid Unicode text, found a lone surrogate in {value!r:.60}"
-            )
+            raise _Expected(f"must be valid Unicode text, not a lone surrogate in {value!r:.60}")
         return value  # type: ignore[no-any-return]
 
     conv.register_structure_hook(str, string)
@@ -261,16 +288,16 @@ def _converter() -> cattrs.Converter:
 
     def number(value: Any, _t: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"expected a number, found {type(value).__name__}")
+            raise _Expected(f"must be a number, not {_found(value)}")
         if not math.isfinite(value):
-            raise ValueError(f"expected a finite number, found {value!r}")
+            raise _Expected(f"must be a finite number, not {value!r}")
         return float(value)
 
     conv.register_structure_hook(float, number)
 
     def ref(value: Any, _t: Any) -> TaskRef:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise TypeError(f"expected a task id or slug, found {type(value).__name__}")
+            raise _Expected(f"must be a task id or slug, not {_found(value)}")
         return names.parse_task_ref(value)  # "3" names task 3
 
     conv.register_structure_hook(TaskRef, ref)
@@ -278,14 +305,15 @@ def _converter() -> cattrs.Converter:
     def status(value: Any, _t: Any) -> Status:
         # Status is a str: without this hook the str hook above would let any string through.
         if not isinstance(value, str) or value not in Status.__members__.values():
-            raise ValueError(f"expected one of {', '.join(Status)}, found {value!r}")
+            shown = repr(value)[:60] if isinstance(value, str) else _found(value)
+            raise _Expected(f"must be one of {', '.join(Status)}, not {shown}")
         return Status(value)
 
     conv.register_structure_hook(Status, status)
 
     def strict_list(value: Any, type_: Any) -> list[Any]:
         if not isinstance(value, list):
-            raise TypeError(f"expected an array, found {type(value).__name__}")
+            raise _Expected(f"must be an array, not {_found(value)}")
         return [conv.structure(item, type_.__args__[0]) for item in value]
 
     conv.register_structure_hook_func(lambda t: getattr(t, "__origin__", None) is list, strict_list)
@@ -297,35 +325,62 @@ CONVERTER: Final = _converter()
 
 
 def structure(params: Any, cls: type[P]) -> P:
-    """Params from the wire into `cls`, or InvalidParams listing every problem."""
+    """Params from the wire into `cls`, or InvalidParams saying each problem in a client's
+    terms ("field 'cols' must be between 2 and 1000, not 0"): data.problems lists them,
+    data.fields the fields they are about."""
     if params is None:
         params = {}
     if not isinstance(params, dict):
         raise InvalidParams(
-            "params must be an object with named fields", problems=["expected an object @ $"]
+            f"params must be an object with named fields, not {_found(params)}",
+            problems=["params must be an object with named fields"],
+            fields=[],
         )
     try:
         return CONVERTER.structure(params, cls)
     except InvalidParams:
         raise
     except cattrs.BaseValidationError as exc:
-        problems = [
-            p.removesuffix(" @ $") for p in transform_error(exc, path="$", format_exception=_format)
+        found = [
+            _problem(line) for line in transform_error(exc, path="$", format_exception=_format)
         ]
-        raise InvalidParams("invalid params: " + "; ".join(problems), problems=problems) from None
+        problems = [text for text, _ in found]
+        named = [field for _, field in found if field] + _fields(exc)
+        fields = list(dict.fromkeys(named))
+        raise InvalidParams("; ".join(problems), problems=problems, fields=fields) from None
     except (TypeError, ValueError) as exc:
-        raise InvalidParams(f"invalid params: {exc}") from None
+        raise InvalidParams(str(exc), problems=[str(exc)], fields=[]) from None
+
+
+def _problem(line: str) -> tuple[str, str | None]:
+    """One of transform_error's "PROBLEM @ $.path" lines as (a sentence, its field): a
+    problem of one field that does not name it ("must be ...") is prefixed with it."""
+    text, _, path = line.rpartition(" @ ")
+    if not text:
+        text, path = line, "$"
+    field = path.removeprefix("$").removeprefix(".") or None
+    if field and text.startswith(("must ", "is ")):
+        text = f"field {field!r} {text}"
+    return text, field
+
+
+def _fields(exc: BaseException) -> list[str]:
+    """The fields named by the InvalidParams a class's own validators raised in `exc`."""
+    if isinstance(exc, InvalidParams):
+        return [exc.data["field"]] if isinstance(exc.data.get("field"), str) else []
+    return [f for sub in getattr(exc, "exceptions", ()) for f in _fields(sub)]
 
 
 def _format(exc: BaseException, _type: Any) -> str:
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        return f"unknown field(s) {', '.join(sorted(exc.extra_fields))}"
+        extra = sorted(exc.extra_fields)
+        return f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))}"
     if isinstance(exc, KeyError):
-        return "required field missing"
+        return "is missing"
     if isinstance(exc, InvalidParams):
         return exc.message
     if len(exc.args) > 1 and isinstance(exc.args[0], str):
-        return exc.args[0]  # attrs' own validators (in_, ...): the message, not the tuple
+        return exc.args[0]  # attrs' own validators: the message, not the tuple
     return str(exc) or type(exc).__name__
 
 

@@ -23,7 +23,7 @@ from orchestra.adapters.git import Git
 from orchestra.adapters.paths import ProjectPaths
 from orchestra.adapters.store import Broken, Loaded, TaskStore, now
 from orchestra.adapters.worktrees import Worktree
-from orchestra.core import api
+from orchestra.core import api, hints
 from orchestra.core.agents import profile_for
 from orchestra.core.config import Config
 from orchestra.core.errors import (
@@ -586,6 +586,7 @@ class Project:
             raise InvalidTransition(
                 f"task {loaded.task.ref} has no running agent (it is {loaded.task.status})",
                 current=str(loaded.task.status),
+                hint=hints.start_first(loaded.task.status, loaded.task.slug),
             )
         data = text.encode()
         try:
@@ -611,9 +612,9 @@ class Project:
         run = self.supervisor.get(self, loaded.task.id)
         if run is None or run.session is None:
             raise InvalidTransition(
-                f"task {loaded.task.ref} has no running agent (it is {loaded.task.status});"
-                f" start it first: orchestra start {loaded.task.slug}",
+                f"task {loaded.task.ref} has no running agent (it is {loaded.task.status})",
                 current=str(loaded.task.status),
+                hint=hints.start_first(loaded.task.status, loaded.task.slug),
             )
         return run
 

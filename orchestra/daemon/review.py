@@ -28,7 +28,7 @@ import trio
 from orchestra.adapters import cleanup, merging, worktrees
 from orchestra.adapters.git import Git
 from orchestra.adapters.store import Broken, Loaded
-from orchestra.core import api
+from orchestra.core import api, hints
 from orchestra.core.config import Config
 from orchestra.core.errors import (
     Conflict,
@@ -61,9 +61,10 @@ def _base_branch(git: Git, task: Task, record: dict[str, Any], config: Config) -
     base = task.base_branch or record.get("base") or config.base_branch or git.current_branch()
     if not isinstance(base, str) or not base:
         raise InvalidParams(
-            f"task {task.ref} has no base branch (the main checkout is on a detached HEAD):"
-            " say where to merge with --into",
+            f"task {task.ref} has no base branch (the main checkout is on a detached HEAD),"
+            " so where to merge it must be said",
             field="into",
+            hint=[hints.move("merge", task.slug, into=hints.BRANCH)],
         )
     return base
 
@@ -98,8 +99,9 @@ async def diff(project: Project, p: api.DiffParams) -> dict[str, Any]:
         tip = merging.heads(task.branch) if on_branch else merging.keep_ref(task.stem)
         if git.commit_of(tip) is None:
             raise InvalidTransition(
-                f"task {task.ref} has no branch yet (it is {task.status}): start it first",
+                f"task {task.ref} has no branch yet (it is {task.status})",
                 current=str(task.status),
+                hint=hints.start_first(task.status, task.slug),
             )
         base = _task_base(project, git, task, config, tip, known_base)
         holder = None
@@ -152,10 +154,10 @@ def _check_mergeable(project: Project, task: Task, force: bool) -> None:
         )
     if task.status not in MERGEABLE and not force:
         raise InvalidTransition(
-            f"task {task.ref} is {task.status}; only a completed or reviewed task is merged"
-            f" (`orchestra complete {task.slug}` first, or --force to merge it anyway)",
+            f"task {task.ref} is {task.status}; only a completed or reviewed task is merged",
             current=str(task.status),
             target="merged",
+            hint=hints.to_merge(task.status, task.slug),
         )
     check_transition(task.status, Status.MERGED, task=f"task {task.ref}")
 
@@ -170,7 +172,8 @@ async def merge(project: Project, p: api.MergeParams) -> dict[str, Any]:
     strategy = p.strategy or config.merge.strategy
     if p.message is not None and strategy == "rebase":
         raise InvalidParams(
-            "a message does not apply to --strategy rebase (the task's commits keep theirs)",
+            "a commit message does not apply to the rebase strategy (the task's commits keep"
+            " their own)",
             field="message",
         )
     tidy = config.merge.cleanup if p.cleanup is None else p.cleanup
@@ -234,16 +237,19 @@ def _plan(
     target = p.into or _base_branch(git, task, record, config)
     tip = merging.heads(task.branch)
     known = project.base_shas.get(task.id)
-    return merging.plan_merge(
-        git,
-        stem=task.stem,
-        branch=task.branch,
-        target=target,
-        strategy=strategy,
-        base=_task_base(project, git, task, config, tip, known),
-        worktree=project.paths.worktree(task.stem),
-        include_uncommitted=p.include_uncommitted,
-    )
+    try:
+        return merging.plan_merge(
+            git,
+            stem=task.stem,
+            branch=task.branch,
+            target=target,
+            strategy=strategy,
+            base=_task_base(project, git, task, config, tip, known),
+            worktree=project.paths.worktree(task.stem),
+            include_uncommitted=p.include_uncommitted,
+        )
+    except OrchestraError as exc:
+        raise hints.for_task(exc, task.slug) from None
 
 
 @contextlib.contextmanager

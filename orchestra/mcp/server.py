@@ -14,6 +14,7 @@ as a tool result with `isError` and one sentence saying what was wrong.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -25,16 +26,17 @@ from typing import Any
 import anyio
 import mcp_types as types
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 from mcp.server import Server, ServerRequestContext
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 import orchestra
 from orchestra.adapters import config_files, paths
+from orchestra.core import hints
 from orchestra.core.errors import InvalidParams, OrchestraError, RemoteError
 from orchestra.mcp.link import DaemonLink
-from orchestra.mcp.tools import TOOLS, Bridge, ToolSpec, normalise
+from orchestra.mcp.tools import TOOLS, Bridge, ToolSpec, normalise, tool_hint
 
 log = logging.getLogger("orchestra.mcp")
 
@@ -71,6 +73,7 @@ def tool_error(exc: Exception, name: str) -> types.CallToolResult:
     message and data as structured content."""
     if isinstance(exc, OrchestraError):
         wire = exc.to_wire()
+        wire["message"] = hints.worded(wire["message"], wire["data"], tool_hint)
     else:
         log.error("internal error in tool %s", name, exc_info=exc)
         wire = {
@@ -84,6 +87,56 @@ def tool_error(exc: Exception, name: str) -> types.CallToolResult:
         structured_content={"error": wire},
         is_error=True,
     )
+
+
+def _argument(problem: ValidationError) -> str | None:
+    """The argument a schema problem is about ("colors.fg", "status[0]"), None for the whole."""
+    path = ""
+    for part in problem.absolute_path:
+        path += f"[{part}]" if isinstance(part, int) else f"{'.' if path else ''}{part}"
+    return path or None
+
+
+def argument_problem(spec: ToolSpec, problem: ValidationError) -> str:
+    """A JSON-schema problem in the tool's terms: "argument 'timeout' must be at least 0.1,
+    not 0" rather than the validator's "0 is less than the minimum of 0.1"."""
+    where, kind = _argument(problem), problem.validator
+    rule: Any = problem.validator_value
+    instance: Any = problem.instance
+    value = json.dumps(instance, ensure_ascii=False)
+    value = value if len(value) <= 60 else value[:57] + "..."
+    if kind == "required":
+        missing = [k for k in rule if k not in instance]
+        return f"the argument {', '.join(map(repr, missing))} is required"
+    if kind == "additionalProperties":
+        known = list(spec.schema["properties"])
+        extra = [k for k in instance if k not in known]
+        return (
+            f"there is no argument {', '.join(map(repr, extra))}"
+            f" (its arguments: {', '.join(known)})"
+        )
+    what = f"argument {where!r}" if where else "the arguments"
+    rules = {
+        "type": f"must be {_JSON_TYPE.get(str(rule), rule)}",
+        "enum": f"must be one of {', '.join(map(str, rule))}" if isinstance(rule, list) else "",
+        "minimum": f"must be at least {rule}",
+        "maximum": f"must be at most {rule}",
+        "maxLength": f"must be at most {rule} characters long",
+    }
+    if kind in rules:
+        tail = "" if kind == "maxLength" else f", not {value}"
+        return f"{what} {rules[kind]}{tail}"
+    return f"{what}: {problem.message}"
+
+
+_JSON_TYPE = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "an array",
+    "object": "an object",
+}
 
 
 class Handlers:
@@ -111,11 +164,10 @@ class Handlers:
             args = normalise(spec.name, params.arguments or {})
             problem = best_match(self.validators[spec.name].iter_errors(args))
             if problem is not None:
-                where = "/".join(str(p) for p in problem.absolute_path)
                 raise InvalidParams(
-                    f"invalid arguments for {spec.name}:"
-                    f" {problem.message}{f' (at {where})' if where else ''}",
+                    f"{spec.name}: {argument_problem(spec, problem)}",
                     tool=spec.name,
+                    argument=_argument(problem),
                 )
             reply = await spec.handler(self.bridge, args)
         except Exception as exc:

@@ -24,6 +24,7 @@ import attrs
 
 from orchestra.adapters import paths
 from orchestra.core.errors import InvalidParams, NotAProject, RemoteError
+from orchestra.core.hints import REPORTED
 from orchestra.core.states import Status
 
 METHOD_NOT_FOUND = -32601
@@ -120,10 +121,35 @@ class Bridge:
         if not tail.get("running"):
             raise RemoteError(
                 -32002,
-                f"task {task} has no running agent, so no screen: start it with start_task",
+                f"task {task} has no running agent, so no screen (get_task says its status)",
                 {"kind": "invalid_transition", "task": task},
             )
         return {"text": plain_text(tail["text"], lines), "source": "task.tail"}
+
+
+# -- hints: the moves an error suggests (core/hints.py), as calls of these tools ----------
+
+HINT_TOOLS = {
+    "start": "start_task",
+    "stop": "stop_task",
+    "merge": "merge_task",
+    **{word: "set_task_status" for word in REPORTED},
+}
+# A hint's arguments that are a tool's arguments too (the same names and values).
+HINT_ARGS = ("force", "include_uncommitted", "into")
+
+
+def tool_hint(hint: Mapping[str, Any]) -> str | None:
+    """One hinted move as the call of a tool: `call merge_task(task="x", force=true)`."""
+    tool_name = HINT_TOOLS.get(hint["move"])
+    if tool_name is None:
+        return None
+    args: dict[str, Any] = {"task": hint["task"]} if "task" in hint else {}
+    if hint["move"] in REPORTED:
+        args["status"] = hint["move"]
+    args.update({k: hint[k] for k in HINT_ARGS if k in hint})
+    shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items())
+    return f"call {tool_name}({shown}){' first' if hint.get('first') else ''}"
 
 
 # -- the fallback screen: terminal output without its escape sequences -------------------

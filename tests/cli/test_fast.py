@@ -27,9 +27,9 @@ def durations_masked(text: str) -> str:
     return re.sub(r"\b\d+[smhd]\b", "<t>", text)
 
 
-def both(env: Env, cwd: Path, *args: str) -> None:
-    fast = env.run(*args, cwd=cwd)
-    slow = env.run(*args, cwd=cwd, extra=TYPER)
+def both(env: Env, cwd: Path, *args: str, extra: dict[str, str] | None = None) -> None:
+    fast = env.run(*args, cwd=cwd, extra=extra)
+    slow = env.run(*args, cwd=cwd, extra={**(extra or {}), **TYPER})
     assert (fast.returncode, durations_masked(fast.stdout), fast.stderr) == (
         slow.returncode,
         durations_masked(slow.stdout),
@@ -51,11 +51,28 @@ def both(env: Env, cwd: Path, *args: str) -> None:
         ("path", "Bad Slug"),
         ("complete", "alpha"),  # draft cannot complete: an error on both paths
         ("complete", "alpha", "--json"),
+        ("complete", "alpha", "-m", "done"),
+        ("complete", "--summary=done", "alpha", "--json"),
+        ("complete",),  # no task, outside a task: a usage error on both paths
+        ("fail", "-m", "why", "--json"),
+        ("show",),
+        ("merge", "alpha", "-y"),  # a hint, worded as a command on both
     ],
 )
 def test_read_only_forms_match(env: Env, tasks: Path, args: tuple[str, ...]) -> None:
     """For each fast form, stdout, stderr and exit code equal the Typer path's."""
     both(env, tasks, *args)
+
+
+@pytest.mark.parametrize(
+    "args", [("show",), ("show", "--json"), ("complete", "-m", "x"), ("idle", "--json")]
+)
+def test_forms_without_a_task_match_inside_a_task(
+    env: Env, tasks: Path, args: tuple[str, ...]
+) -> None:
+    """Inside a task (its id and project in the environment) a form without a task prints
+    the same on both paths (and the calling task is the one shown or refused)."""
+    both(env, tasks, *args, extra={"ORCHESTRA_TASK_ID": "1", "ORCHESTRA_PROJECT": str(tasks)})
 
 
 def test_state_changing_forms_match(env: Env, tasks: Path) -> None:

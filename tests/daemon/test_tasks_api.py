@@ -350,7 +350,8 @@ def test_list_filters(api: Api) -> None:
     assert [t["description"] for t in full] == ["A.\n", "B.\n"]
     err = api.error("task.list", status=["asleep"])
     assert err.remote_code == -32602
-    assert any("asleep" in p and "$.status" in p for p in err.data["problems"])
+    assert any("asleep" in p and "field 'status'" in p for p in err.data["problems"])
+    assert err.data["fields"] == ["status"]
 
 
 def test_logs_jsonl_lines(api: Api) -> None:

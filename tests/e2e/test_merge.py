@@ -705,4 +705,6 @@ def test_diff_of_a_draft_says_there_is_nothing_yet(api: Api) -> None:
     """A task never started has no branch to diff: exit 4 and a hint."""
     api.new("alpha")
     proc = api.cli("diff", "alpha")
-    assert proc.returncode == EXIT_INVALID_STATE and "start it first" in proc.stderr
+    assert (
+        proc.returncode == EXIT_INVALID_STATE and "run `orchestra start alpha` first" in proc.stderr
+    )
