@@ -63,7 +63,13 @@ class Env:
         self.home.mkdir()
         self.socket = base / "run" / "orchestra.sock"
         self.vars = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRA_", "XDG_"))},
+            # Not COLUMNS and LINES either (pytest-xdist's workers have them): curses
+            # programs take them over their terminal's real size.
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("ORCHESTRA_", "XDG_")) and k not in ("COLUMNS", "LINES")
+            },
             **GIT_ENV,
             "HOME": str(self.home),
             "XDG_CONFIG_HOME": str(base / "config"),
