@@ -103,6 +103,8 @@ class Viewer:
     stale: bool = False
     stale_since: float = 0.0
     drawn_at: float = -math.inf  # when its last picture was made
+    # Its handed-over terminal's key reader, while there is one (None: framed or read-only).
+    reader: KeyReader | None = None
     ended: dict[str, Any] | None = None  # set when the run ends: the last word to the client
     _wake: trio.Event = attrs.field(factory=trio.Event)
 
@@ -244,11 +246,16 @@ def sync_views(run: Run) -> list[Viewer]:
 
 def _show(run: Run, changed: list[Viewer]) -> None:
     """(In the event loop.) After `sync_views`: wake the viewers that changed, redo the
-    relay's route."""
+    relay's routes (the output's, and each key reader's: keys go straight to the PTY only
+    from a client whose size it has)."""
     for viewer in changed:
         viewer.wake()
     if changed:
-        run.project.supervisor.relay.post(run.reroute)
+        relay = run.project.supervisor.relay
+        relay.post(run.reroute)
+        for viewer in run.viewers:
+            if viewer.reader is not None:
+                relay.post(viewer.reader.reroute)
 
 
 def active_size(run: Run) -> tuple[int, int] | None:
@@ -362,6 +369,7 @@ async def serve_viewer(
                     if not read_only and run.session is not None and not run.closed:
                         pty = os.dup(run.session.fileno())
                 reader = KeyReader(run, viewer, relay, tty, pty, DetachMatcher(detach_keys))
+                viewer.reader = reader
                 await relay.call(reader.start)
                 nursery.start_soon(until, reader.wait)
             await until(partial(_control, run, viewer, stream, leftover))
@@ -384,6 +392,7 @@ async def serve_viewer(
                 changed = follow_size(run)
             _show(run, changed)
             if reader is not None:
+                viewer.reader = None
                 # Before the last word: once the client has it, its shell reads the keys.
                 await relay.call(reader.stop)
             if why != HUNG_UP or stopping:
@@ -486,6 +495,7 @@ class KeyReader:
     # The terminal is still read meanwhile, so the detach keys work, up to MAX_BACKLOG.
     backlog: bytearray = attrs.field(factory=bytearray)
     paused: bool = False  # the terminal is not read until the backlog shrinks
+    stopped: bool = False  # `stop` ran (in the relay's thread): nothing is routed again
     done: trio.Event = attrs.field(factory=trio.Event)
 
     async def wait(self) -> str:
@@ -499,9 +509,20 @@ class KeyReader:
         self.reroute()
 
     def reroute(self) -> None:
-        """Keys go straight to the PTY while none is waiting and none half-matched."""
+        """Keys go straight to the PTY while none is waiting and none half-matched, and the
+        PTY has this client's size: otherwise a key would reach the agent before the PTY
+        takes the size of the client that typed it (see `_take_size`)."""
+        if self.stopped:
+            return  # a reroute posted before `stop` ran: the terminal is no longer read
         pty = self.pty
-        if pty is not None and self.writable and not self.backlog and not self.matcher.held:
+        sized = self.run.size == (self.viewer.cols, self.viewer.rows)
+        if (
+            pty is not None
+            and self.writable
+            and sized
+            and not self.backlog
+            and not self.matcher.held
+        ):
             self.relay.route_now(self.tty, (pty,), self.matcher.keys[:1], None)
         else:
             self.relay.route_now(self.tty, (), b"", None)
@@ -521,6 +542,7 @@ class KeyReader:
                     self.paused = True
                     self.relay.unwatch_now(self.tty)
             else:
+                self._take_size()
                 self._wrote(typed, write_some(self.pty, typed))
         if detach:  # what is still waiting for the agent goes with the client
             self._finish(DETACHED)
@@ -555,6 +577,13 @@ class KeyReader:
             self.backlog += data[sent:]
             self.relay.watch_now(self.pty, self.on_writable, write=True, failed=self.failed)
             self.reroute()
+        self._take_size()
+
+    def _take_size(self) -> None:
+        """The typing client is the most recently active one: the PTY takes its size, if
+        it has another (before its keys are written, where they are not routed)."""
+        run, viewer = self.run, self.viewer
+        viewer.last_active = time.monotonic()
         if run.size != (viewer.cols, viewer.rows):
             with run.lock:
                 changed = follow_size(run)
@@ -573,6 +602,7 @@ class KeyReader:
 
     def stop(self) -> None:
         """In the relay's thread: watch neither fd any more."""
+        self.stopped = True
         self.relay.unwatch_now(self.tty)
         if self.pty is not None:
             self.relay.unwatch_now(self.pty)
