@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import typer
 
@@ -15,6 +16,18 @@ __all__ = ["JSON", "YES", "Session", "errors", "session"]
 
 JSON = typer.Option(False, "--json", help="Print the result (or the error) as JSON on stdout.")
 YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
+
+
+def own_task_argument(**extra: Any) -> Any:
+    """The optional TASK of the commands an agent runs about itself (`Session.task_or_own`)."""
+    return typer.Argument(
+        None,
+        metavar="[TASK]",
+        help="The task: its id (3) or its slug (fix-login). Default: inside a task (its"
+        " agent's shell), that task.",
+        show_default=False,
+        **extra,
+    )
 
 
 def session(ctx: typer.Context) -> Session:

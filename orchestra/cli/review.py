@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from orchestra.cli.common import JSON, YES, errors, session
+from orchestra.cli.common import JSON, YES, errors, own_task_argument, session
 from orchestra.cli.output import abort, emit_json, printable, render_slugs
 from orchestra.cli.session import Session
 from orchestra.core.errors import EXIT_ERROR, EXIT_USAGE, OrchestraError
@@ -47,14 +47,7 @@ TASK = typer.Argument(
     show_default=False,
     autocompletion=complete_task,
 )
-OWN_TASK = typer.Argument(
-    None,
-    metavar="[TASK]",
-    help="The task: its id (3) or its slug (fix-login). Default: inside a task (its agent's"
-    " shell), that task.",
-    show_default=False,
-    autocompletion=complete_task,
-)
+OWN_TASK = own_task_argument(autocompletion=complete_task)
 
 # -- diff -------------------------------------------------------------------------
 

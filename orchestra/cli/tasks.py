@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from orchestra.cli.common import JSON, YES, errors, session
+from orchestra.cli.common import JSON, YES, errors, own_task_argument, session
 from orchestra.cli.output import (
     abort,
     emit_json,
@@ -31,13 +31,7 @@ session_app = typer.Typer(
 )
 
 TASK = typer.Argument(..., help="The task: its id (3) or its slug (fix-login).", show_default=False)
-OWN_TASK = typer.Argument(
-    None,
-    metavar="[TASK]",
-    help="The task: its id (3) or its slug (fix-login). Default: inside a task (its agent's"
-    " shell), that task.",
-    show_default=False,
-)
+OWN_TASK = own_task_argument()
 
 
 def _editor() -> list[str]:

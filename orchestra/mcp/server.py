@@ -192,14 +192,19 @@ class Handlers:
         )
         return types.ListResourceTemplatesResult(resource_templates=[template])
 
+    async def _tasks(self) -> list[dict[str, Any]]:
+        """The default project's tasks, for the resource and prompt lists."""
+        try:
+            project = self.bridge.project({})
+            tasks: list[dict[str, Any]] = (await self.bridge.call("task.list", project))["tasks"]
+        except OrchestraError as exc:
+            raise _resource_error(exc) from None
+        return tasks
+
     async def list_resources(
         self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        try:
-            project = self.bridge.project({})
-            tasks = (await self.bridge.call("task.list", project))["tasks"]
-        except OrchestraError as exc:
-            raise _resource_error(exc) from None
+        tasks = await self._tasks()
         return types.ListResourcesResult(
             resources=[
                 types.Resource(
@@ -241,11 +246,7 @@ class Handlers:
     async def list_prompts(
         self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
-        try:
-            project = self.bridge.project({})
-            tasks = (await self.bridge.call("task.list", project))["tasks"]
-        except OrchestraError as exc:
-            raise _resource_error(exc) from None
+        tasks = await self._tasks()
         return types.ListPromptsResult(
             prompts=[
                 types.Prompt(
