@@ -398,6 +398,8 @@ def task_to_wire(
         "labels": list(task.labels),
         "created_at": CONVERTER.unstructure(task.created_at),
         "session_id": task.session_id,
+        "base_sha": task.base_sha,
+        "forked_from": task.forked_from,
         "branch": task.branch,
         "worktree": worktree,
         "file": path,

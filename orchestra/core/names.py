@@ -137,6 +137,16 @@ def check_branch(name: object, field: str = "base_branch") -> str:
     return name
 
 
+SHA_RULE = "a full commit id: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits"
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def check_sha(sha: object, field: str = "base_sha") -> str:
+    if not isinstance(sha, str) or not _SHA.fullmatch(sha):
+        raise InvalidParams(f"invalid {field} {sha!r}: use {SHA_RULE}", field=field, rule=SHA_RULE)
+    return sha
+
+
 def task_stem(task_id: int, slug: str) -> str:
     """The `{id}-{slug}` stem shared by the task file, branch and worktree."""
     return f"{task_id}-{slug}"

@@ -34,7 +34,18 @@ from orchestra.core.errors import InvalidParams, TaskFileError
 from orchestra.core.states import Status
 
 FENCE = "+++"
-STORED_FIELDS = ("title", "status", "agent", "base_branch", "labels", "created_at", "session_id")
+STORED_FIELDS = (
+    "title",
+    "status",
+    "agent",
+    "base_branch",
+    "labels",
+    "created_at",
+    "session_id",
+    "base_sha",
+    "forked_from",
+    "queued_at",
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -51,6 +62,12 @@ class Task:
     session_id: str | None
     title: str | None
     description: str
+    # Written by the daemon when the task's worktree is made: the commit its branch
+    # started from (what `diff` and `merge` compare against) and the branch it was taken
+    # from; and when it was queued (the queue is served oldest first).
+    base_sha: str | None = None
+    forked_from: str | None = None
+    queued_at: dt.datetime | None = None
 
     @property
     def stem(self) -> str:
@@ -152,6 +169,9 @@ class TaskDocument:
             if value is not None:
                 rule(key, check, value)
             optional[key] = value
+        queued_at = self.get("queued_at")
+        if queued_at is not None and not isinstance(queued_at, dt.datetime):
+            raise bad("queued_at", "a TOML date-time such as 2026-11-27T10:00:00Z")
         rule("description", lambda text: names.check_text(text, "description"), self.body)
         return Task(
             id=task_id,
@@ -164,6 +184,9 @@ class TaskDocument:
             session_id=optional["session_id"],
             title=optional["title"],
             description=self.body,
+            base_sha=optional["base_sha"],
+            forked_from=optional["forked_from"],
+            queued_at=queued_at,
         )
 
 
@@ -173,6 +196,8 @@ _OPTIONAL_RULES: dict[str, Callable[[Any], object]] = {
     "base_branch": names.check_branch,
     "session_id": names.check_session_id,
     "title": names.check_title,
+    "base_sha": names.check_sha,
+    "forked_from": lambda name: names.check_branch(name, "forked_from"),
 }
 
 

@@ -251,7 +251,7 @@ def _show(run: Run, changed: list[Viewer]) -> None:
     for viewer in changed:
         viewer.wake()
     if changed:
-        relay = run.project.supervisor.relay
+        relay = run.host.relay
         relay.post(run.reroute)
         for viewer in run.viewers:
             if viewer.reader is not None:
@@ -348,7 +348,7 @@ async def serve_viewer(
         if viewer.push(crop_redraw(run, viewer) if viewer.cropped else redraw(run)):
             viewer.wake()
     _show(run, changed)
-    relay = run.project.supervisor.relay
+    relay = run.host.relay
     await relay.call(run.reroute)  # its clean output straight from the relay, if it can take it
     why = HUNG_UP
     pty = None  # the key reader's own file of the agent's terminal
@@ -451,7 +451,7 @@ async def _write(run: Run, viewer: Viewer) -> str:
                 viewer.flush()
         else:
             if rejoin:  # caught up: the relay may write to it straight again
-                run.project.supervisor.relay.post(run.reroute)
+                run.host.relay.post(run.reroute)
             with trio.move_on_after(wait):  # until the next picture is due, or sooner news
                 await viewer.wait()
 

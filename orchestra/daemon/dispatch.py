@@ -22,6 +22,7 @@ from orchestra.daemon.registry import Registry
 
 if TYPE_CHECKING:
     from orchestra.daemon.project import Project
+    from orchestra.daemon.scheduler import Scheduler
 
 log = logging.getLogger("orchestra.daemon")
 
@@ -62,6 +63,15 @@ def _on_project(call: Callable[[Project, Any], Awaitable[Any]]) -> Handler:
 
     async def run(d: Daemon, _peer: Peer, p: Any) -> Any:
         return await call(await d.registry.get(p.project), p)
+
+    return run
+
+
+def _on_scheduler(call: Callable[[Scheduler, Project, Any], Awaitable[Any]]) -> Handler:
+    """A method of the scheduler on one project (starting and stopping its tasks)."""
+
+    async def run(d: Daemon, _peer: Peer, p: Any) -> Any:
+        return await call(d.registry.scheduler, await d.registry.get(p.project), p)
 
     return run
 
@@ -116,9 +126,9 @@ async def _status(d: Daemon, _peer: Peer, _p: api.NoParams) -> Any:
         "socket": str(d.socket),
         "projects": projects,
         "subscribers": len(d.hub),
-        "relay": "c" if d.registry.supervisor.relay.native else "python",
+        "relay": "c" if d.registry.scheduler.supervisor.relay.native else "python",
         # Where each run's processes get a cgroup (None: the subreaper catches escapes).
-        "cgroups": None if (h := d.registry.supervisor.cgroups) is None else str(h.base),
+        "cgroups": None if (h := d.registry.scheduler.supervisor.cgroups) is None else str(h.base),
     }
 
 
@@ -149,7 +159,7 @@ async def prepare_attach(d: Daemon, params: Any) -> tuple[Any, Any]:
     seen: dict[str, Any] = {} if p.read_only else {"size": (p.cols, p.rows)}
     if p.colors is not None:
         seen.update(fg=p.colors.fg, bg=p.colors.bg, palette=palette)
-    await d.registry.supervisor.remember(**seen)
+    await d.registry.scheduler.supervisor.remember(**seen)
     result = {
         "attached": True,
         "task": f"{run.task_id}-{run.slug}",
@@ -211,8 +221,12 @@ METHODS: Final[dict[str, Method]] = {
         api.SessionParams, _on_project(lambda project, p: project.session_set(p))
     ),
     "task.path": Method(api.TaskParams, _on_project(lambda project, p: project.path(p.task))),
-    "task.start": Method(api.TaskParams, _on_project(lambda project, p: project.start(p.task))),
-    "task.stop": Method(api.TaskParams, _on_project(lambda project, p: project.stop(p.task))),
+    "task.start": Method(
+        api.TaskParams, _on_scheduler(lambda s, project, p: s.start(project, p.task))
+    ),
+    "task.stop": Method(
+        api.TaskParams, _on_scheduler(lambda s, project, p: s.stop(project, p.task))
+    ),
     "task.send_input": Method(
         api.InputParams,
         _on_project(lambda project, p: project.send_input(p.task, p.text, stall=p.timeout)),

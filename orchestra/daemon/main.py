@@ -32,6 +32,7 @@ from orchestra.daemon.events import EventHub
 from orchestra.daemon.registry import Registry
 from orchestra.daemon.relay import Relay
 from orchestra.daemon.runner import DAEMON_STOPPING
+from orchestra.daemon.scheduler import Scheduler
 from orchestra.daemon.supervisor import Supervisor
 
 log = logging.getLogger("orchestra.daemon")
@@ -152,11 +153,12 @@ async def serve(
                 )
                 await supervisor.clean_leftovers()
                 await supervisor.load_seen()
+                scheduler = Scheduler(supervisor=supervisor, socket=socket)
+                await runs.start(scheduler.serve)
                 registry = Registry(
                     state_file=paths.known_projects_file(environ),
                     hub=hub,
-                    supervisor=supervisor,
-                    socket=socket,
+                    scheduler=scheduler,
                 )
                 daemon = Daemon(socket=socket, registry=registry, hub=hub)
                 root.start_soon(_signals, daemon)

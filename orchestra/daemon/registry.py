@@ -19,7 +19,7 @@ from orchestra.adapters.store import write_atomic
 from orchestra.core.errors import NotAProject, OrchestraError, UnsafeProject
 from orchestra.daemon.events import EventHub
 from orchestra.daemon.project import Project
-from orchestra.daemon.supervisor import Supervisor
+from orchestra.daemon.scheduler import Scheduler
 
 log = logging.getLogger("orchestra.daemon")
 
@@ -28,8 +28,7 @@ log = logging.getLogger("orchestra.daemon")
 class Registry:
     state_file: Path
     hub: EventHub
-    supervisor: Supervisor
-    socket: Path  # given to agents (ORCHESTRA_SOCKET) so they can call back
+    scheduler: Scheduler
     projects: dict[str, Project] = attrs.field(factory=dict)
     _lock: trio.Lock = attrs.field(factory=trio.Lock)
 
@@ -44,15 +43,15 @@ class Registry:
                 project = Project(
                     paths=paths.ProjectPaths(root),
                     hub=self.hub,
-                    supervisor=self.supervisor,
-                    socket=self.socket,
+                    runs=self.scheduler.supervisor,
+                    socket=self.scheduler.socket,
                 )
                 await project.recover()
                 self.projects[str(root)] = project
                 await trio.to_thread.run_sync(self._save)
-                # Queued tasks whose slots the last daemon's end freed: started in the
-                # background, so that loading a project never waits for agents to start.
-                self.supervisor.nursery.start_soon(project.serve_queue)
+                # Its queue is served from now on, in the background: loading a project
+                # never waits for agents to start.
+                self.scheduler.watch(project)
         return project
 
     async def load_known(self) -> None:

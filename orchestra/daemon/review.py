@@ -3,12 +3,12 @@
 The git work lives in adapters/merging.py and adapters/cleanup.py: blocking
 functions run in a worker thread, every git command through the reaper
 (`project.git()`). Here are the state checks, the locks, the log and the
-cleanup after a merge.
+cleanup after a merge. Task files are read, moved and changed only through the
+project's task service (`project.tasks`: load, scan, transition, archive).
 
 Locks: the supervisor's worktree lock of the project is held around every git
 step that adds, checks or removes worktrees, so a start cannot make a worktree
-while a merge or gc removes one. Task files are read, moved and changed under
-the project lock (`project.load`, `project._transition`, `project._locked`).
+while a merge or gc removes one.
 Once a merge has begun, it and its record run shielded from cancellation: a
 client hanging up cannot leave the target merged and the task not.
 """
@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import trio
 
 from orchestra.adapters import cleanup, merging, worktrees
@@ -49,17 +48,12 @@ if TYPE_CHECKING:
 TEARDOWN_TIMEOUT = 600.0  # seconds
 
 
-# -- what the log remembers ---------------------------------------------------------
+# -- where a task started ----------------------------------------------------------
 
 
-def _worktree_record(project: Project, task_id: int) -> dict[str, Any]:
-    """The last `task.worktree` log entry of a task (its base branch and base_sha), or {}."""
-    return project.worktree_records().get(task_id, {})
-
-
-def _base_branch(git: Git, task: Task, record: dict[str, Any], config: Config) -> str:
-    base = task.base_branch or record.get("base") or config.base_branch or git.current_branch()
-    if not isinstance(base, str) or not base:
+def _base_branch(git: Git, task: Task, config: Config) -> str:
+    base = task.base_branch or task.forked_from or config.base_branch or git.current_branch()
+    if not base:
         raise InvalidParams(
             f"task {task.ref} has no base branch (the main checkout is on a detached HEAD),"
             " so where to merge it must be said",
@@ -69,18 +63,13 @@ def _base_branch(git: Git, task: Task, record: dict[str, Any], config: Config) -
     return base
 
 
-def _task_base(
-    project: Project, git: Git, task: Task, config: Config, tip: str, known: str | None
-) -> str:
-    """The commit the task started from: its worktree's base_sha (from memory, else the
-    log), else where its branch leaves its base branch. Blocking: call it in a thread.
-    Always a full sha: a hand-edited log line's value is resolved, never passed on."""
-    record = _worktree_record(project, task.id)
-    for sha in (known, record.get("base_sha")):
-        commit = git.commit_of(sha) if isinstance(sha, str) else None
-        if commit is not None:
-            return commit
-    base_branch = _base_branch(git, task, record, config)
+def _task_base(git: Git, task: Task, config: Config, tip: str) -> str:
+    """The commit the task started from: its worktree's base_sha (its task file keeps it),
+    else where its branch leaves its base branch. Blocking: call it in a thread."""
+    commit = git.commit_of(task.base_sha) if task.base_sha else None
+    if commit is not None:
+        return commit
+    base_branch = _base_branch(git, task, config)
     return git.run("merge-base", merging.heads(base_branch), tip, "--").strip()
 
 
@@ -89,10 +78,9 @@ def _task_base(
 
 async def diff(project: Project, p: api.DiffParams) -> dict[str, Any]:
     """The task's changes since its base_sha, and its checkout's uncommitted changes."""
-    task = (await project.load(p.task)).task
+    task = (await project.tasks.load(p.task)).task
     git = project.git()
     config = project.config_or_default()
-    known_base = project.base_shas.get(task.id)
 
     def work() -> merging.Diff:
         on_branch = git.commit_of(merging.heads(task.branch)) is not None
@@ -103,7 +91,7 @@ async def diff(project: Project, p: api.DiffParams) -> dict[str, Any]:
                 current=str(task.status),
                 hint=hints.start_first(task.status, task.slug),
             )
-        base = _task_base(project, git, task, config, tip, known_base)
+        base = _task_base(git, task, config, tip)
         holder = None
         if on_branch:
             try:
@@ -147,7 +135,7 @@ def default_message(task: Task, strategy: str) -> str:
     return f"{head}\n\n{body}\n\n{trailer}\n" if body else f"{head}\n\n{trailer}\n"
 
 
-def _check_mergeable(project: Project, task: Task, force: bool) -> None:
+def _check_mergeable(task: Task, force: bool) -> None:
     if task.status is Status.MERGED:
         raise InvalidTransition(
             f"task {task.ref} is already merged", current=str(task.status), target="merged"
@@ -166,8 +154,8 @@ async def merge(project: Project, p: api.MergeParams) -> dict[str, Any]:
     """Merge the task's branch into its target (see adapters/merging.py), mark it merged,
     then clean up (config merge.cleanup): teardown, worktree, branch. A live agent of the
     task is stopped first: its worktree is about to go, and its work is done."""
-    task = (await project.load(p.task)).task
-    _check_mergeable(project, task, p.force)
+    task = (await project.tasks.load(p.task)).task
+    _check_mergeable(task, p.force)
     config = project.config()
     strategy = p.strategy or config.merge.strategy
     if p.message is not None and strategy == "rebase":
@@ -182,8 +170,8 @@ async def merge(project: Project, p: api.MergeParams) -> dict[str, Any]:
     scratch = project.paths.worktrees
     make_plan = functools.partial(_plan, project, task, p, config, strategy)
     with trio.CancelScope(shield=True):
-        run = project.supervisor.get(project, task.id)
-        async with project.supervisor.worktree_lock(project):
+        run = project.run(task.id)
+        async with project.runs.worktree_lock(project.root):
             plan = await trio.to_thread.run_sync(make_plan)
             if p.dry_run:
                 return {
@@ -204,12 +192,12 @@ async def merge(project: Project, p: api.MergeParams) -> dict[str, Any]:
         if run is not None:
             # Outside the worktree lock: the slot it frees may start a queued task.
             await _stop_agent(project, task, run)
-        async with project.supervisor.worktree_lock(project):
+        async with project.runs.worktree_lock(project.root):
             if run is not None:
                 plan = await trio.to_thread.run_sync(make_plan)  # it may have committed
-            task = (await project.load(task.id)).task  # it may have moved meanwhile
-            _check_mergeable(project, task, p.force)
-            if project.supervisor.get(project, task.id) is not None:
+            task = (await project.tasks.load(task.id)).task  # it may have moved meanwhile
+            _check_mergeable(task, p.force)
+            if project.run(task.id) is not None:
                 raise Conflict(
                     f"task {task.ref}: its agent started again while merging; nothing was"
                     " merged: merge again",
@@ -233,10 +221,8 @@ def _plan(
 ) -> merging.MergePlan:
     """The merge's checks and plan (blocking: call it in a thread, under the worktree lock)."""
     git = project.git()
-    record = _worktree_record(project, task.id)
-    target = p.into or _base_branch(git, task, record, config)
+    target = p.into or _base_branch(git, task, config)
     tip = merging.heads(task.branch)
-    known = project.base_shas.get(task.id)
     try:
         return merging.plan_merge(
             git,
@@ -244,7 +230,7 @@ def _plan(
             branch=task.branch,
             target=target,
             strategy=strategy,
-            base=_task_base(project, git, task, config, tip, known),
+            base=_task_base(git, task, config, tip),
             worktree=project.paths.worktree(task.stem),
             include_uncommitted=p.include_uncommitted,
         )
@@ -274,7 +260,7 @@ def _refusal_logged(project: Project, task: Task, plan: merging.MergePlan) -> It
 
 async def _stop_agent(project: Project, task: Task, run: Run) -> None:
     """Stop the agent of a task about to be merged (it keeps its state), and log it."""
-    await project.supervisor.stop(run, "stopped to merge the task")
+    await project.runs.stop(run, "stopped to merge the task")
     project.log.info(
         f"task {task.ref}: agent stopped to merge it",
         extra={"event": "task.merge_stopped_agent", "task_id": task.id, "slug": task.slug},
@@ -285,7 +271,7 @@ async def _record(project: Project, task: Task, done: merging.Merged, force: boo
     plan = done.plan
     how = f"merged into {plan.target} ({plan.strategy})" + (" with --force" if force else "")
     try:
-        await project._transition(
+        await project.tasks.transition(
             task.id,
             Status.MERGED,
             how,
@@ -334,7 +320,7 @@ async def _teardown(project: Project, task: Task, wt: Path, argv: list[str]) -> 
     """Run the config's teardown command in the worktree; its exit code (logged)."""
     try:
         result = await trio.to_thread.run_sync(
-            lambda: project.supervisor.reaper.run(
+            lambda: project.runs.reaper.run(
                 argv,
                 cwd=wt,
                 env=_teardown_env(project, task, wt),
@@ -363,7 +349,7 @@ async def _remove_worktree(project: Project, task: Task, config: Config) -> dict
     git = project.git()
     wt = project.paths.worktree(task.stem)
     out: dict[str, Any] = {"path": str(wt), "teardown_exit_code": None, "removed": False}
-    if project.supervisor.get(project, task.id) is not None:
+    if project.run(task.id) is not None:
         out["kept"] = "an agent is running in it"
         return out
 
@@ -437,7 +423,7 @@ async def _delete_branch(project: Project, task: Task, sha: str, force: bool) ->
 async def clean_task(project: Project, task: Task, config: Config) -> dict[str, Any]:
     """After a merge: the worktree (teardown first), then the branch, if both can go safely."""
     git = project.git()
-    async with project.supervisor.worktree_lock(project):
+    async with project.runs.worktree_lock(project.root):
         wt = project.paths.worktree(task.stem)
         worktree: dict[str, Any] | None = None
         if wt.exists():
@@ -458,12 +444,12 @@ async def clean_task(project: Project, task: Task, config: Config) -> dict[str, 
 async def gc(project: Project, p: api.GcParams) -> dict[str, Any]:
     """Plan (and unless dry_run, do) the cleanup of merged tasks; see adapters/cleanup.py."""
     config = project.config()
-    items = await project._locked(project.store.scan)
+    items = await project.tasks.scan()
     tasks = {i.task.ref: i.task for i in items if isinstance(i, Loaded)}
     stems = [*tasks, *(i.path.stem for i in items if isinstance(i, Broken))]
     git = project.git()
     with trio.CancelScope(shield=True):
-        async with project.supervisor.worktree_lock(project):
+        async with project.runs.worktree_lock(project.root):
             plan = await trio.to_thread.run_sync(
                 lambda: cleanup.plan(
                     git, project.paths, list(tasks.values()), known_stems=stems, force=p.force
@@ -535,21 +521,8 @@ async def _execute(
 async def _archive(project: Project, task: Task) -> Path:
     """Move a merged task's file to `.orchestra/archive/` (its id stays taken)."""
 
-    def move() -> tuple[Loaded, Path]:
-        loaded = project.store.find(task.id)
-        if loaded.task.status is not Status.MERGED:
-            raise Conflict(f"task {task.ref} is {loaded.task.status} now, not merged: kept")
-        project.paths.archive.mkdir(parents=True, exist_ok=True)
-        dest = project.paths.archive / loaded.path.name
-        if dest.exists():
-            raise Conflict(f"{dest} already exists: task {task.ref} kept", path=str(dest))
-        os.replace(loaded.path, dest)
-        return loaded, dest
+    def still_merged(now: Task) -> None:
+        if now.status is not Status.MERGED:
+            raise Conflict(f"task {task.ref} is {now.status} now, not merged: kept")
 
-    loaded, dest = await project._locked(move)
-    project.log.info(
-        f"task {task.ref} archived to {dest}",
-        extra={"event": "task.archived", "task_id": task.id, "slug": task.slug, "path": str(dest)},
-    )
-    project._event("archived", attrs.evolve(loaded, path=dest))
-    return dest
+    return await project.tasks.archive(task.id, still_merged)

@@ -1,6 +1,9 @@
 """One task's run: worktree, setup, the agent in its PTY, its pumps and idle watchdog.
 
-Theory of operation: `Supervisor.start` calls `nursery.start(run_task, run)`.
+Theory of operation: `Supervisor.start` calls `nursery.start(run_task, run)`. A run
+knows the daemon only through its `RunHost`: the relay, the reaper, the project's
+paths and a snapshot of its config, and `RunEvents`, the callbacks by which it reports
+what happened (the scheduler implements them, daemon/scheduler.py).
 Before `task_status.started()` the run prepares the worktree, runs the setup
 command and spawns the agent; any failure there propagates to the caller of
 `start` (who marks the task failed and shows the error). After it, the run
@@ -8,7 +11,7 @@ lives in its own cancel scope inside the daemon's task nursery:
 
     run scope
     └── nursery: output pump (PTY -> viewers, terminal model, ring, activity clock)
-                 idle watchdog (running <-> idle)
+                 idle watchdog (running <-> idle, core/idle.py decides)
                  [typed prompt, for agents that take it as input]
 
 The output pump's reading is done by the daemon's relay thread (daemon/relay.py
@@ -20,12 +23,14 @@ watchdog, an attention event) through the relay's `soon`.
 
 The run ends when the agent exits or the scope is cancelled (`stop`, daemon
 shutdown). Either way the `finally` block, shielded, tears down every process of
-the task (procs.terminate), closes the PTY fds, reaps, and records the outcome.
-Cancelling the scope is the only teardown path.
+the task (procs.terminate), closes the PTY fds, reaps, and reports the end
+(`RunEvents.ended`, then the supervisor forgets the run and sets `done`). Cancelling
+the scope is the only teardown path.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -35,24 +40,32 @@ import uuid
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import trio
 
 from orchestra.adapters import procs, worktrees
 from orchestra.adapters.cgroups import Cgroup
+from orchestra.adapters.git import Git
+from orchestra.adapters.paths import ProjectPaths
 from orchestra.adapters.pty import PtySession
 from orchestra.adapters.terminal import Terminal
+from orchestra.adapters.worktrees import Worktree
+from orchestra.core import idle
+from orchestra.core.agents import launch, profile_for
+from orchestra.core.config import Config
 from orchestra.core.errors import InvalidTransition, OrchestraError
 from orchestra.core.states import Status
+from orchestra.core.tasks import Task
 from orchestra.daemon import forward
+from orchestra.daemon.coalesce import Coalesced
 from orchestra.daemon.faults import crash_point
 from orchestra.daemon.relay import Relay
 
 if TYPE_CHECKING:
+    # attach.py imports this module for Run; only types go back (no import at run time).
     from orchestra.daemon.attach import Viewer
-    from orchestra.daemon.project import Project
 
 ROWS, COLS = 30, 100  # until a client was ever seen (Supervisor.seen), or attaches
 DAEMON_STOPPING = "daemon stopping"  # why every run ends when the daemon stops
@@ -66,6 +79,51 @@ class SetupFailed(OrchestraError):
 # A process's start time in /proc is whole clock ticks, rounded down: one adopted a tick
 # after its run began may read as born before it.
 ADOPTION_SLACK = 0.05
+
+
+class RunEvents(Protocol):
+    """What a run tells the daemon, and the little it asks of it (the scheduler answers)."""
+
+    async def load(self, task_id: int) -> Task:
+        """The task as its file says now."""
+
+    async def worktree_ready(self, task: Task, wt: Worktree) -> None:
+        """The task's worktree is made (or reused): its base is a fact to keep."""
+
+    async def session_started(self, task_id: int, session_id: str) -> None:
+        """The agent was started with a new session id (to resume it later)."""
+
+    def status(self, task_id: int) -> Status | None:
+        """The task's state, as its file says (last read or written)."""
+
+    async def auto_move(self, task_id: int, expected: Status, to: Status, why: str) -> None:
+        """The watchdog's move, made only if the task is still in `expected`."""
+
+    def attention(self, run: Run) -> None:
+        """The agent rang the bell or sent a notification."""
+
+    async def ended(self, run: Run) -> None:
+        """The run is torn down (shielded: its outcome is recorded before `stop` returns)."""
+
+
+@attrs.frozen
+class RunHost:
+    """Everything a run may use of the daemon: a narrow interface, not the project."""
+
+    root: str
+    paths: ProjectPaths
+    socket: Path  # the daemon's, for agents to call back (ORCHESTRA_SOCKET)
+    config: Config  # the project's, as it was when the run started
+    log: logging.Logger  # the project's event log
+    relay: Relay
+    reaper: procs.Reaper
+    tables: Coalesced[procs.ProcessTable]  # shared process-table scans for teardowns
+    python: str  # runs the demo agent and other {python} profiles
+    worktree_lock: trio.Lock  # held while a worktree of the project is made or checked
+    events: RunEvents
+
+    def git(self) -> Git:
+        return Git(self.paths.root, runner=self.reaper.run)
 
 
 @attrs.define
@@ -93,7 +151,7 @@ class Run:
     relay's thread (daemon/relay.py) touches under `lock` (see the module
     docstring): the terminal, the viewers, the ring, the size."""
 
-    project: Project
+    host: RunHost
     task_id: int
     slug: str
     run_id: str = attrs.field(factory=lambda: uuid.uuid4().hex)
@@ -101,17 +159,21 @@ class Run:
     ring: Ring = attrs.field(factory=lambda: Ring(limit=4 << 20))
     session: PtySession | None = None
     worktree: Path | None = None
-    status: Status = Status.RUNNING  # mirrors the task file while the run lives
     sticky_idle: bool = False  # an explicit `idle` report: output alone does not undo it
-    last_output: float = attrs.field(factory=time.monotonic)  # monotonic: the relay sets it
+    # The activity clock: `clock()` times (monotonic; a test's own), set from any thread.
+    clock: Callable[[], float] = time.monotonic
+    last_output: float = attrs.field(
+        default=attrs.Factory(lambda self: self.clock(), takes_self=True)
+    )
     last_input: float = -math.inf
+    # The watchdog asks to be woken by output and input (core/idle.py: when not running).
+    wake_on_activity: bool = False
     started_at: float = attrs.field(factory=time.time)
     exit_code: int | None = None
     end_reason: str = "agent exited"
     done: trio.Event = attrs.field(factory=trio.Event)
     pumped: trio.Event = attrs.field(factory=trio.Event)  # the PTY reached EOF
     _changed: trio.Event = attrs.field(factory=trio.Event)
-    _status_changed: trio.Event = attrs.field(factory=trio.Event)
     viewers: list[Viewer] = attrs.field(factory=list)  # attached clients
     terminal: Terminal = attrs.field(factory=lambda: Terminal(COLS, ROWS))  # the agent's screen
     size: tuple[int, int] = (COLS, ROWS)
@@ -130,23 +192,16 @@ class Run:
         return None if self.session is None else self.session.pid
 
     def poke(self) -> None:
-        """Wake whoever waits for activity (the watchdog)."""
+        """Wake whoever waits for the run (the watchdog, the typed prompt): activity it
+        asked for, or its task's state moved."""
         self._changed.set()
         self._changed = trio.Event()
 
     async def changed(self) -> None:
         await self._changed.wait()
 
-    def poke_status(self) -> None:
-        """Wake whoever waits for a change of the task's state (a move or a report)."""
-        self._status_changed.set()
-        self._status_changed = trio.Event()
-
-    async def status_changed(self) -> None:
-        await self._status_changed.wait()
-
     def idle_for(self) -> float:
-        return max(0.0, time.monotonic() - max(self.last_output, self.last_input))
+        return max(0.0, self.clock() - max(self.last_output, self.last_input))
 
     async def send_input(self, data: bytes, *, stall: float = math.inf) -> int:
         """Keys from a person (or a tool): they count as activity (once written: a
@@ -159,10 +214,10 @@ class Run:
 
     def note_input(self) -> None:
         """Input reached the agent (from any thread)."""
-        self.last_input = time.monotonic()
+        self.last_input = self.clock()
         self.attention = False
-        if self.status is not Status.RUNNING:  # only then does the watchdog wait for it
-            self.project.supervisor.relay.soon(self.poke)
+        if self.wake_on_activity:
+            self.host.relay.soon(self.poke)
 
     async def send_raw(self, data: bytes, *, stall: float = math.inf) -> int:
         if self.session is None:
@@ -251,15 +306,15 @@ class Run:
                         late.append(viewer)
             first = self.ring.total == 0
             self.ring.append(data)
-            self.last_output = time.monotonic()
+            self.last_output = self.clock()
             attention = terminal.attention and not self.attention
             if attention:
                 terminal.clear_attention()
                 self.attention = True
             if written is None or late:  # what the relay may forward next has changed
                 self._reroute()
-        # The watchdog waits for output only when not running; the typed prompt, for the first.
-        poke = first or self.status is not Status.RUNNING
+        # The watchdog waits for output only when it asked; the typed prompt, for the first.
+        poke = first or self.wake_on_activity
         if not (late or due or attention or poke):
             return None
         return partial(self._after_output, late + due, attention, poke)
@@ -282,13 +337,13 @@ class Run:
         for viewer in self.viewers:
             viewer.routed = viewer in straight
         dsts = tuple(v.fd for v in straight)
-        self.project.supervisor.relay.route_now(fd, dsts, stop or b"", straight)
+        self.host.relay.route_now(fd, dsts, stop or b"", straight)
 
     def _after_output(self, late: list[Viewer], attention: bool, poke: bool) -> None:
         for viewer in late:
             viewer.wake()
         if attention:
-            self.project.attention(self)
+            self.host.events.attention(self)
         if poke:
             self.poke()
 
@@ -299,7 +354,7 @@ SHELL_VARS = ("PWD", "OLDPWD", "_")
 
 
 def task_env(
-    project: Project, run: Run, *, base: str, port: int, extra: dict[str, str]
+    host: RunHost, run: Run, *, base: str, port: int, extra: dict[str, str]
 ) -> dict[str, str]:
     """The environment of the run's setup command and agent: the daemon's, less its own
     ORCHESTRA_* and shell variables, with the profile's, the task's, and PWD the worktree
@@ -314,11 +369,11 @@ def task_env(
         {
             "ORCHESTRA_TASK_ID": str(run.task_id),
             "ORCHESTRA_TASK_SLUG": run.slug,
-            "ORCHESTRA_PROJECT": project.root,
+            "ORCHESTRA_PROJECT": host.root,
             "ORCHESTRA_WORKTREE": str(run.worktree),
             "ORCHESTRA_BRANCH": f"orchestra/{run.task_id}-{run.slug}",
             "ORCHESTRA_BASE_BRANCH": base,
-            "ORCHESTRA_SOCKET": str(project.socket),
+            "ORCHESTRA_SOCKET": str(host.socket),
             "ORCHESTRA_PORT": str(port),
             procs.RUN_ID_VAR: run.run_id,
             "TERM": "xterm-256color",
@@ -338,63 +393,60 @@ async def run_task(
     run: Run, *, resume: bool, task_status: trio.TaskStatus[Run] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """The whole life of one run (see the module docstring)."""
-    project = run.project
-    supervisor = project.supervisor
-    config = project.config()
+    host = run.host
+    config = host.config
     run.ring = Ring(limit=config.scrollback)
-    loaded = await project.load(run.task_id)
-    task = loaded.task
-    git = project.git()
+    task = await host.events.load(run.task_id)
+    git = host.git()
     if run.cgroup is not None and not run.cgroup.create():
         run.cgroup = None
     try:
         with run.scope:
-            async with supervisor.worktree_lock(project):
+            async with host.worktree_lock:
                 wt = await trio.to_thread.run_sync(
                     lambda: worktrees.prepare(
                         git,
-                        project.paths,
+                        host.paths,
                         task,
                         default_base=config.base_branch,
                         submodules=config.submodules,
                     )
                 )
             run.worktree = wt.path
-            project.note_worktree(task, wt)
+            _log_worktree(host.log, task, wt)
+            await host.events.worktree_ready(task, wt)
             crash_point("start:worktree")
             port = config.port_base + ((task.id - 1) * config.port_block) % max(
                 1, 65535 - config.port_base
             )
-            from orchestra.core.agents import launch, profile_for
-
             profile = profile_for(config, task.agent)
             spec = launch(
                 profile,
                 prompt=task.description,
                 session_id=task.session_id,
                 resume=resume,
-                python=supervisor.python,
+                python=host.python,
                 shell=os.environ.get("SHELL") or "/bin/sh",
             )
-            env = task_env(project, run, base=wt.base, port=port, extra=dict(spec.env))
+            env = task_env(host, run, base=wt.base, port=port, extra=dict(spec.env))
             if config.setup:
                 await _setup(
-                    project, run, task.ref, config.setup, wt.path, program_env(env, config.setup)
+                    host, run, task.ref, config.setup, wt.path, program_env(env, config.setup)
                 )
             if spec.session_id is not None and spec.session_id != task.session_id:
-                await project.record_session(task.id, spec.session_id)
+                await host.events.session_started(task.id, spec.session_id)
             run.session = PtySession.spawn(
                 spec.argv,
                 cwd=wt.path,
                 env=program_env(env, spec.argv),
                 rows=run.size[1],  # the last client's (Supervisor.start), else ROWS x COLS
                 cols=run.size[0],
-                reaper=supervisor.reaper,
+                reaper=host.reaper,
                 cgroup=run.cgroup,
             )
             run.contained = run.cgroup is not None and run.cgroup.holds(run.session.pid)
             crash_point("start:spawned")
-            project.log.info(
+            host.log.info(
                 f"task {task.ref}: agent started (pid {run.pid})",
                 extra={
                     "event": "agent.started",
@@ -408,11 +460,11 @@ async def run_task(
             task_status.started(run)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_pump, run)
-                nursery.start_soon(_watchdog, run, config.idle_timeout, config.idle_dwell)
+                nursery.start_soon(watchdog, run, config.idle_timeout, config.idle_dwell)
                 if spec.typed_prompt:
                     nursery.start_soon(_type_prompt, run, spec.typed_prompt)
                 await run.session.exited.wait()
-                run.exit_code = supervisor.reaper.statuses.get(run.session.pid)
+                run.exit_code = host.reaper.statuses.get(run.session.pid)
                 with trio.move_on_after(DRAIN):  # a helper may hold the PTY open
                     await run.pumped.wait()
                 nursery.cancel_scope.cancel()
@@ -421,13 +473,36 @@ async def run_task(
             await _teardown(run)
 
 
+def _log_worktree(log: logging.Logger, task: Task, wt: Worktree) -> None:
+    log.info(
+        f"task {task.ref}: worktree {'created' if wt.created else 'reused'} at {wt.path}",
+        extra={
+            "event": "task.worktree",
+            "task_id": task.id,
+            "slug": task.slug,
+            "path": str(wt.path),
+            "branch": wt.branch,
+            "base": wt.base,
+            "base_sha": wt.base_sha,
+            "worktree_created": wt.created,
+            "copied": list(wt.copied),
+            "not_copied": list(wt.not_copied),
+        },
+    )
+    for why in wt.not_copied:
+        log.warning(
+            f"task {task.ref}: .worktreeinclude file not copied: {why}",
+            extra={"event": "task.copy_refused", "task_id": task.id, "slug": task.slug},
+        )
+
+
 async def _setup(
-    project: Project, run: Run, ref: str, argv: list[str], cwd: Path, env: dict[str, str]
+    host: RunHost, run: Run, ref: str, argv: list[str], cwd: Path, env: dict[str, str]
 ) -> None:
     """Run the config's setup command in the new worktree; failure fails the start."""
     try:
         result = await trio.to_thread.run_sync(
-            lambda: project.supervisor.reaper.run(
+            lambda: host.reaper.run(
                 argv, cwd=cwd, env=env, merge_stderr=True, timeout=600, cgroup=run.cgroup
             )
         )
@@ -439,7 +514,7 @@ async def _setup(
             tail="",
         ) from None
     output = (result.stdout or b"").decode(errors="replace")
-    project.log.info(
+    host.log.info(
         f"task {ref}: setup exited {result.returncode}",
         extra={
             "event": "task.setup",
@@ -463,7 +538,7 @@ async def _pump(run: Run) -> None:
     at EOF, and when cancelled it stops the relay watching before anything is closed."""
     session = run.session
     assert session is not None
-    relay = run.project.supervisor.relay
+    relay = run.host.relay
     eof = trio.Event()
     fd = session.fileno()
     failure: list[Exception] = []
@@ -533,55 +608,44 @@ async def _type_prompt(run: Run, text: str) -> None:
     await run.send_input(text.encode() + b"\r")
 
 
-async def _watchdog(run: Run, idle_timeout: float, idle_dwell: float) -> None:
-    """running -> idle after `idle_timeout` without output; idle -> running on input, or on
-    output that lasts `idle_dwell` (one blip does not count). An explicit `idle` report is
-    undone only by input."""
-    project = run.project
+async def watchdog(run: Run, idle_timeout: float, idle_dwell: float) -> None:
+    """Moves the task running <-> idle as core/idle.py decides, looking again at the
+    deadline it gives, or when woken (activity it asked for, a move of the task)."""
+    events = run.host.events
+    watch = idle.Watch()
     while True:
-        if run.status is Status.RUNNING:
-            # Sleep to the deadline and look again: no wakeup per chunk of output.
-            left = max(run.last_output, run.last_input) + idle_timeout - time.monotonic()
-            if left <= 0:
-                await project.auto_move(run, Status.IDLE, f"no output for {idle_timeout:g} s")
-                continue
-            with trio.move_on_after(left):
-                await run.status_changed()
-        elif run.status is Status.IDLE:
-            mark_in, mark_out = run.last_input, run.last_output
-            await run.changed()
-            if run.last_input > mark_in:
-                run.sticky_idle = False  # input undoes an `idle` report: the timer rules again
-                await project.auto_move(run, Status.RUNNING, "input")
-            elif run.last_output > mark_out and not run.sticky_idle:
-                first = run.last_output
-                with trio.move_on_after(idle_dwell):  # input during the dwell wins at once
-                    while run.last_input <= mark_in:
-                        await run.changed()
-                if run.last_input > mark_in:
-                    run.sticky_idle = False
-                    await project.auto_move(run, Status.RUNNING, "input")
-                elif run.last_output > first and run.status is Status.IDLE:
-                    await project.auto_move(run, Status.RUNNING, "output again")
-        else:
+        status = events.status(run.task_id)
+        verdict = idle.look(
+            status,
+            now=run.clock(),
+            last_output=run.last_output,
+            last_input=run.last_input,
+            sticky=run.sticky_idle,
+            idle_timeout=idle_timeout,
+            idle_dwell=idle_dwell,
+            watch=watch,
+        )
+        watch = verdict.watch
+        if verdict.unstick:
+            run.sticky_idle = False  # input undoes an `idle` report: the timer rules again
+        if verdict.move is not None and status is not None:
+            await events.auto_move(run.task_id, status, verdict.move, verdict.why)
+            continue
+        run.wake_on_activity = verdict.wake_on_activity
+        with trio.move_on_after(verdict.wake - run.clock()):
             await run.changed()
 
 
 async def _teardown(run: Run) -> None:
-    project = run.project
-    supervisor = project.supervisor
+    host = run.host
     who = procs.Belonging(
         run.pid,
         run.run_id,
         cgroup=run.cgroup,
         since=None if run.contained else run.since,
-        known=supervisor.reaper.spawned,
+        known=host.reaper.spawned,
     )
-    report = await procs.terminate(
-        who,
-        grace=project.config_or_default().stop_grace,
-        tables=supervisor.process_tables,
-    )
+    report = await procs.terminate(who, grace=host.config.stop_grace, tables=host.tables)
     if run.session is not None:
         with run.lock:
             run.session.close()
@@ -589,8 +653,8 @@ async def _teardown(run: Run) -> None:
             # Killed by us: wait for the reaper to collect it (it is our child).
             with trio.move_on_after(5):
                 await run.session.exited.wait()
-            run.exit_code = supervisor.reaper.statuses.get(run.session.pid)
-        supervisor.reaper.forget(run.session.pid)
+            run.exit_code = host.reaper.statuses.get(run.session.pid)
+        host.reaper.forget(run.session.pid)
     with run.lock:
         for viewer in list(run.viewers):
             viewer.end(
@@ -602,7 +666,7 @@ async def _teardown(run: Run) -> None:
             )
         run.terminal.close()
         run.closed = True
-    project.log.info(
+    host.log.info(
         f"task {run.task_id}-{run.slug}: {run.end_reason} (exit code {run.exit_code})",
         extra={
             "event": "agent.exited",
@@ -615,4 +679,3 @@ async def _teardown(run: Run) -> None:
             "survivors": list(report.survivors),
         },
     )
-    await supervisor.finished(run)

@@ -6,7 +6,11 @@
 
 Starting is `nursery.start(run_task)`: it returns once the agent is spawned, or
 raises what went wrong before (worktree, setup, spawn). Stopping is cancelling
-the run's scope and waiting for its shielded teardown to finish.
+the run's scope and waiting for its shielded teardown to finish: the processes are
+gone and the run's end is reported (`RunEvents.ended`, which records the outcome).
+
+The supervisor knows runs, not projects or tasks: what a run needs of its project
+comes in its `RunHost`, and what it reports goes out through `RunEvents`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import trio
@@ -28,11 +32,7 @@ from orchestra.core.errors import Conflict
 from orchestra.daemon.coalesce import Coalesced
 from orchestra.daemon.faults import crash_point
 from orchestra.daemon.relay import Relay
-from orchestra.daemon.runner import Run, run_task
-
-if TYPE_CHECKING:
-    from orchestra.daemon.project import Project
-
+from orchestra.daemon.runner import Run, RunHost, run_task
 
 log = logging.getLogger("orchestra.daemon")
 
@@ -101,7 +101,7 @@ class Supervisor:
         """Use `_save_records`."""
         records = {
             run.run_id: {
-                "project": run.project.root,
+                "project": run.host.root,
                 "task_id": run.task_id,
                 "pid": run.pid,
                 "cgroup": None if run.cgroup is None else str(run.cgroup.path),
@@ -138,19 +138,22 @@ class Supervisor:
             except OSError as exc:
                 log.warning("could not save the terminal last seen to %s: %s", path, exc)
 
-    def worktree_lock(self, project: Project) -> trio.Lock:
-        return self.worktree_locks.setdefault(project.root, trio.Lock())
+    def worktree_lock(self, root: str) -> trio.Lock:
+        return self.worktree_locks.setdefault(root, trio.Lock())
 
-    def get(self, project: Project, task_id: int) -> Run | None:
-        return self.runs.get((project.root, task_id))
+    def get(self, root: str, task_id: int) -> Run | None:
+        return self.runs.get((root, task_id))
 
-    async def start(self, project: Project, task_id: int, slug: str, *, resume: bool) -> Run:
-        key = (project.root, task_id)
+    def of(self, root: str) -> list[Run]:
+        return [run for (r, _), run in self.runs.items() if r == root]
+
+    async def start(self, host: RunHost, task_id: int, slug: str, *, resume: bool) -> Run:
+        key = (host.root, task_id)
         if self.stopping:
             raise Conflict(f"task {task_id}-{slug} was not started: the daemon is stopping")
         if key in self.runs:
             raise Conflict(f"task {task_id}-{slug} already has a running agent")
-        run = Run(project=project, task_id=task_id, slug=slug)
+        run = Run(host=host, task_id=task_id, slug=slug)
         self.seen.apply(run.terminal)  # before its agent can ask
         if self.seen.size is not None:
             run.resize(*self.seen.size)  # before its agent is spawned
@@ -161,7 +164,9 @@ class Supervisor:
             # Recorded before anything runs with its marker (setup, the agent): a daemon
             # killed from here on leaves processes the next start can find and end.
             await self._save_records()
-            started: Run = await self.nursery.start(functools.partial(_guarded, run, resume=resume))
+            started: Run = await self.nursery.start(
+                functools.partial(self._guarded, run, resume=resume)
+            )
         except BaseException:
             self.runs.pop(key, None)
             raise
@@ -170,51 +175,60 @@ class Supervisor:
         return started
 
     async def stop(self, run: Run, reason: str) -> None:
-        """Cancel the run and wait until every process of it is gone."""
+        """Cancel the run and wait until every process of it is gone and its end is
+        recorded (not for what its end sets off: a queued task starting is not ours)."""
         run.end_reason = reason
         run.scope.cancel()
         await run.done.wait()
 
-    async def finished(self, run: Run) -> None:
-        """Called by the run's teardown, shielded: record the outcome, free the slot."""
-        run.project.note_exit(run)  # before the run is gone: no reader sees neither
-        self.runs.pop((run.project.root, run.task_id), None)
+    async def _finished(self, run: Run) -> None:
+        """After the run's teardown, shielded: forget it, report its end, free its record."""
+        self.runs.pop((run.host.root, run.task_id), None)
         try:
-            await self._save_records()
-            await run.project.run_ended(run)
+            try:
+                await run.host.events.ended(run)  # notes the outcome before it awaits
+            finally:
+                await self._save_records()
         finally:
             run.done.set()
 
     def active(self) -> int:
         return len(self.runs)
 
+    async def _guarded(
+        self,
+        run: Run,
+        *,
+        resume: bool,
+        task_status: trio.TaskStatus[Run] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """`run_task`, except that once the agent has started, a bug in one of its run's
+        tasks ends that run (torn down by run_task's own `finally`) and is logged: it must
+        never reach the task nursery, whose failure would stop the daemon and every other
+        agent. Whatever happens, the run's end is reported (`_finished`)."""
+        started = False
 
-async def _guarded(
-    run: Run, *, resume: bool, task_status: trio.TaskStatus[Run] = trio.TASK_STATUS_IGNORED
-) -> None:
-    """`run_task`, except that once the agent has started, a bug in one of its run's tasks
-    ends that run (torn down by run_task's own `finally`) and is logged: it must never
-    reach the task nursery, whose failure would stop the daemon and every other agent."""
-    started = False
+        class Status:
+            def started(self, value: Any = None) -> None:
+                nonlocal started
+                started = True
+                task_status.started(value)
 
-    class Status:
-        def started(self, value: Any = None) -> None:
-            nonlocal started
-            started = True
-            task_status.started(value)
-
-    try:
-        await run_task(run, resume=resume, task_status=Status())
-    except Exception:
-        if not started:
-            raise  # before the agent started: the caller of start reports it
-        log.exception(
-            "the run of task %d-%s failed",
-            run.task_id,
-            run.slug,
-            extra={
-                "event": "daemon.run_failed",
-                "project": run.project.root,
-                "task_id": run.task_id,
-            },
-        )
+        try:
+            await run_task(run, resume=resume, task_status=Status())
+        except Exception:
+            if not started:
+                raise  # before the agent started: the caller of start reports it
+            log.exception(
+                "the run of task %d-%s failed",
+                run.task_id,
+                run.slug,
+                extra={
+                    "event": "daemon.run_failed",
+                    "project": run.host.root,
+                    "task_id": run.task_id,
+                },
+            )
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._finished(run)
