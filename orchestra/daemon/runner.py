@@ -171,6 +171,7 @@ class Run:
     started_at: float = attrs.field(factory=time.time)
     exit_code: int | None = None
     end_reason: str = "agent exited"
+    started: bool = False  # its agent was spawned (else its start failed: no end to record)
     done: trio.Event = attrs.field(factory=trio.Event)
     pumped: trio.Event = attrs.field(factory=trio.Event)  # the PTY reached EOF
     _changed: trio.Event = attrs.field(factory=trio.Event)

@@ -280,8 +280,8 @@ class _Events:
 
     async def ended(self, run: Run) -> None:
         """The agent is gone: record how, and a running or idle task becomes stopped."""
-        if run.session is None:
-            return  # it never started: start() reports the error and fails the task
+        if not run.started:
+            return  # its start failed: start() reports the error and fails the task
         self.project.outcomes[run.task_id] = Outcome(run.exit_code, run.end_reason)
 
         def decide(loaded: Loaded) -> Status:

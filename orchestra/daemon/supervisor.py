@@ -19,6 +19,7 @@ import functools
 import json
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from orchestra.daemon.runner import Run, RunHost, run_task
 
 log = logging.getLogger("orchestra.daemon")
 
+RunTask = Callable[..., Awaitable[None]]  # (run, *, resume, task_status)
+
 
 @attrs.define
 class Supervisor:
@@ -50,6 +53,8 @@ class Supervisor:
     # none, and adopted orphans are told apart by their birth instead.
     cgroups: cgroups.Hierarchy | None = None
     python: str = sys.executable  # runs the demo agent and other {python} profiles
+    # A run's whole life (runner.run_task); the scheduler's tests give their own.
+    run_task: RunTask = run_task
     stopping: bool = False  # the daemon is stopping: no run starts any more
     # Shared by the teardowns that ask at once (daemon/coalesce.py).
     process_tables: Coalesced[procs.ProcessTable] = attrs.field(
@@ -211,11 +216,11 @@ class Supervisor:
         class Status:
             def started(self, value: Any = None) -> None:
                 nonlocal started
-                started = True
+                started = run.started = True
                 task_status.started(value)
 
         try:
-            await run_task(run, resume=resume, task_status=Status())
+            await self.run_task(run, resume=resume, task_status=Status())
         except Exception:
             if not started:
                 raise  # before the agent started: the caller of start reports it

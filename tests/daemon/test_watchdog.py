@@ -1,0 +1,168 @@
+"""The run's idle watchdog (runner.watchdog) in-process under trio's autojump clock: the
+run's activity clock is the mock clock, and the task's state and moves are the test's
+(its RunEvents), so minutes of an agent's life pass in milliseconds."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from orchestra.adapters import procs
+from orchestra.adapters.paths import ProjectPaths
+from orchestra.adapters.worktrees import Worktree
+from orchestra.core.config import Config
+from orchestra.core.states import Status
+from orchestra.core.tasks import Task
+from orchestra.daemon.coalesce import Coalesced
+from orchestra.daemon.relay import Relay
+from orchestra.daemon.runner import Run, RunHost, watchdog
+
+TIMEOUT, DWELL = 5.0, 1.0
+
+
+@attrs.define
+class Task1:
+    """RunEvents for one task whose state the test holds; the watchdog's moves are kept
+    with the (mock) time they were made at."""
+
+    state: Status = Status.RUNNING
+    moves: list[tuple[float, Status, str]] = attrs.field(factory=list)
+    run: Run | None = None
+
+    async def load(self, task_id: int) -> Task:
+        raise AssertionError("not used by the watchdog")
+
+    async def worktree_ready(self, task: Task, wt: Worktree) -> None:
+        raise AssertionError("not used by the watchdog")
+
+    async def session_started(self, task_id: int, session_id: str) -> None:
+        raise AssertionError("not used by the watchdog")
+
+    def status(self, task_id: int) -> Status | None:
+        return self.state
+
+    async def auto_move(self, task_id: int, expected: Status, to: Status, why: str) -> None:
+        assert expected is self.state
+        self.moves.append((trio.current_time(), to, why))
+        self.move(to)
+
+    def move(self, to: Status) -> None:
+        self.state = to
+        assert self.run is not None
+        self.run.poke()  # as the project does on every change of a task file
+
+    def attention(self, run: Run) -> None:
+        pass
+
+    async def ended(self, run: Run) -> None:
+        pass
+
+
+@pytest.fixture
+async def task(tmp_path: Path) -> Task1:
+    events = Task1()
+    host = RunHost(
+        root=str(tmp_path),
+        paths=ProjectPaths(tmp_path),
+        socket=tmp_path / "sock",
+        config=Config(),
+        log=logging.getLogger("test.watchdog"),
+        relay=Relay(),
+        reaper=procs.Reaper(),
+        tables=Coalesced(procs.scan_in_thread),
+        python=sys.executable,
+        worktree_lock=trio.Lock(),
+        events=events,
+    )
+    events.run = Run(host=host, task_id=1, slug="t", clock=trio.current_time)
+    return events
+
+
+def output(run: Run) -> None:
+    """The agent wrote something (what the relay's thread does, in short)."""
+    run.last_output = run.clock()
+    if run.wake_on_activity:
+        run.poke()
+
+
+def typed(run: Run) -> None:
+    run.last_input = run.clock()
+    if run.wake_on_activity:
+        run.poke()
+
+
+async def test_the_timer_dwell_and_input_move_a_task_at_the_right_times(
+    task: Task1, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Idle 5 s after the last output; a lone blip leaves it idle; output lasting through
+    the 1 s dwell makes it running; input makes it running at once."""
+    run = task.run
+    assert run is not None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watchdog, run, TIMEOUT, DWELL)
+        await trio.sleep(3)
+        output(run)  # t=3: the deadline moves to 8
+        await trio.sleep(6)  # t=9
+        assert task.moves == [(8.0, Status.IDLE, "no output for 5 s")]
+        output(run)  # a blip at 9, nothing more
+        await trio.sleep(2)  # t=11
+        assert len(task.moves) == 1
+        output(run)  # t=11, and again at 11.5: it works again at 12
+        await trio.sleep(0.5)
+        output(run)
+        await trio.sleep(1)  # t=12.5
+        assert task.moves[1:] == [(12.0, Status.RUNNING, "output again")]
+        await trio.sleep(10)  # t=22.5: idle at 16.5 (11.5 + 5)
+        assert task.moves[2] == (16.5, Status.IDLE, "no output for 5 s")
+        typed(run)
+        await trio.testing.wait_all_tasks_blocked()
+        assert task.moves[3] == (22.5, Status.RUNNING, "input")
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_reported_idle_task_is_woken_by_input_only(
+    task: Task1, autojump_clock: trio.testing.MockClock
+) -> None:
+    """After an explicit `idle` report, minutes of output leave the task idle and set no
+    timer; the first input moves it to running and clears the report."""
+    run = task.run
+    assert run is not None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watchdog, run, TIMEOUT, DWELL)
+        await trio.sleep(1)
+        run.sticky_idle = True
+        task.move(Status.IDLE)
+        for _ in range(600):
+            await trio.sleep(0.1)
+            output(run)
+        assert task.moves == []
+        typed(run)
+        await trio.testing.wait_all_tasks_blocked()
+        assert [m[1:] for m in task.moves] == [(Status.RUNNING, "input")]
+        assert not run.sticky_idle
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_finished_task_is_left_alone(
+    task: Task1, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A completed task whose agent lives on is never moved, and its output does not even
+    wake the watchdog (no timer, no activity wakeups)."""
+    run = task.run
+    assert run is not None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watchdog, run, TIMEOUT, DWELL)
+        await trio.testing.wait_all_tasks_blocked()
+        task.move(Status.COMPLETED)
+        await trio.testing.wait_all_tasks_blocked()
+        assert not run.wake_on_activity
+        await trio.sleep(3600)
+        output(run)
+        assert task.moves == []
+        nursery.cancel_scope.cancel()
