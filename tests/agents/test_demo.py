@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import shutil
@@ -16,7 +15,7 @@ from pathlib import Path
 import ptyprocess
 import pytest
 
-from tests.conftest import Env, git, make_repo
+from tests.conftest import Env, call, git, make_repo
 
 ENTER_ALT, LEAVE_ALT = b"\x1b[?1049h", b"\x1b[?1049l"
 WAITING = "waiting for input"
@@ -222,16 +221,21 @@ def test_resume_says_so(tmp_path: Path, spawn) -> None:
 
 
 def status_of(env: Env, repo: Path) -> str:
-    tasks = json.loads(env.run("status", "--json", cwd=repo, check=True).stdout)["tasks"]
-    return str(tasks[0]["status"])
+    return str(call(env, "task.get", {"project": str(repo), "task": 1})["status"])
 
 
+def running_task(env: Env, project: Path) -> None:
+    """Task 1-fix-login, running (its own agent is the sleeper: the agent under test is the
+    one the test spawns with the task's environment)."""
+    root = str(project)
+    call(env, "task.new", {"project": root, "slug": "fix-login", "description": "Fix it."})
+    call(env, "task.start", {"project": root, "task": "fix-login"})
+
+
+@pytest.mark.shared_daemon
 def test_reports_to_the_daemon(env: Env, project: Path, spawn) -> None:
     """`idle`, `fail` and `done` move the task through the API; refusals show and it runs on."""
-    env.run(
-        "new", "fix-login", "-m", "Fix the login form.", "--agent", "demo", cwd=project, check=True
-    )
-    env.run("start", "fix-login", cwd=project, check=True)
+    running_task(env, project)
     task_env = {
         **env.vars,
         "ORCHESTRA_PROJECT": str(project),
@@ -254,12 +258,10 @@ def test_reports_to_the_daemon(env: Env, project: Path, spawn) -> None:
     assert agent.exit_status() == 0
 
 
+@pytest.mark.shared_daemon
 def test_done_completes_the_task(env: Env, project: Path, spawn) -> None:
     """Typing `done` in a running task's agent moves the task to completed."""
-    env.run(
-        "new", "fix-login", "-m", "Fix the login form.", "--agent", "demo", cwd=project, check=True
-    )
-    env.run("start", "fix-login", cwd=project, check=True)
+    running_task(env, project)
     task_env = {
         **env.vars,
         "ORCHESTRA_PROJECT": str(project),

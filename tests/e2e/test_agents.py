@@ -146,6 +146,7 @@ def no_zombies(pid: int) -> None:
     wait_until(lambda: not zombies(pid), f"the zombies of {pid} to be reaped")
 
 
+@pytest.mark.shared_daemon  # one project's queue: any daemon will do (tests/conftest.py)
 async def test_twenty_tasks_never_run_more_than_max_running(api: Api) -> None:
     """20 tasks started at once with max_running = 4: never more than 4 agents alive, the
     rest queued and started in the order they queued, and all 20 run and end stopped."""
@@ -189,6 +190,7 @@ async def test_twenty_tasks_never_run_more_than_max_running(api: Api) -> None:
     assert agents_of(api.env) == {}
 
 
+@pytest.mark.shared_daemon  # its fds and PTYs are counted from where it found them
 def test_stop_leaves_no_process_zombie_or_fd(api: Api) -> None:
     """After `stop -y` no process of the task is alive, the daemon has no zombie child, and
     its open fds (PTY masters included) are back to what they were before the start."""
@@ -246,6 +248,7 @@ def test_daemon_stop_ends_every_agent(api: Api) -> None:
     assert len(api.events("agent.exited")) == 2
 
 
+@pytest.mark.shared_daemon  # one task's states and log: any daemon will do (tests/conftest.py)
 def test_an_agent_that_ignores_sigterm_is_killed(api: Api) -> None:
     """An agent that ignores SIGHUP and SIGTERM is SIGKILLed after stop_grace; the log says
     it was killed."""
@@ -265,6 +268,7 @@ def test_an_agent_that_ignores_sigterm_is_killed(api: Api) -> None:
     no_zombies(daemon_pid(api))
 
 
+@pytest.mark.shared_daemon  # one task's states and log: any daemon will do (tests/conftest.py)
 def test_a_grandchild_left_by_an_exited_agent_is_killed(api: Api) -> None:
     """When an agent forks a grandchild and exits, the grandchild (which ignores SIGHUP) is
     killed with the rest of the task, and the task ends stopped with the agent's exit code."""
@@ -283,6 +287,7 @@ def test_a_grandchild_left_by_an_exited_agent_is_killed(api: Api) -> None:
     no_zombies(daemon_pid(api))
 
 
+@pytest.mark.shared_daemon  # one task's states and log: any daemon will do (tests/conftest.py)
 def test_a_setsid_double_forked_helper_is_stopped_with_its_agent(api: Api) -> None:
     """A helper that left the agent's session by setsid and a double fork (like Codex's
     app-server) is adopted by the daemon and killed by `stop` with its agent."""

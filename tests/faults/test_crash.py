@@ -1,9 +1,11 @@
 """kill -9 of the daemon at each step of `task.new`, `start`, `merge` and `gc`
 (the crash points of orchestra/daemon/faults.py).
 
-The daemon is autostarted by the CLI command under test with ORCHESTRA_CRASH_AT
-set, so it SIGKILLs itself at that step. A fresh daemon (without the variable)
-is then started, and whatever the crash left must be sound: every task file
+The daemon runs with ORCHESTRA_CRASH_AT set, so it SIGKILLs itself at that step
+of the CLI command under test (it is the daemon the test's first command
+autostarted, or started: the steps before the one under test pass no point it
+names). A fresh daemon (without the variable) is then started, and whatever the
+crash left must be sound: every task file
 parses, ids are never handed out twice, `git fsck` is clean, every commit is
 still reachable, no process of the crashed run survives, and the task can be
 started again.
@@ -46,12 +48,13 @@ def crashy(env: Env, project: Path) -> None:
     script.parent.mkdir(exist_ok=True)
     script.write_text(CRASHY)
     argv = ["/bin/sh", "-c", 'trap \'\' HUP; exec "$0" "$@"', "{python}", str(script)]
-    configure(project, f"stop_grace = 0.5\nagents.crashy.command = {toml(argv)}")
+    # It ignores SIGHUP: each stop of it waits out the grace before SIGTERM.
+    configure(project, f"stop_grace = 0.2\nagents.crashy.command = {toml(argv)}")
 
 
 def crash(env: Env, project: Path, point: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run a CLI command whose autostarted daemon dies at `point`; wait until it is gone."""
-    stop_and_forget(env)  # the next command autostarts a daemon that inherits the variable
+    """Run a CLI command whose daemon (running with the variable, or autostarted by this
+    command with it) dies at `point`; wait until it is gone."""
     proc = env.run(*args, cwd=project, extra={CRASH: point})
     assert proc.returncode != 0, f"the daemon did not crash at {point}: {proc.stdout}"
     wait_until(lambda: daemon_gone(env), f"the daemon to die at {point}")
@@ -93,6 +96,7 @@ def test_kill9_during_new(env: Env, project: Path, point: str) -> None:
     took is never handed out again."""
     env.run("new", "first", "-m", "One.", cwd=project, check=True)
     commits = reachable(project)
+    stop_and_forget(env)  # the next command autostarts a daemon that inherits the variable
     crash(env, project, point, "new", "second", "-m", "Two.")
     # What a kill between a temp file's write and its rename would leave: ignored.
     torn = project / ".orchestra" / "tasks" / ".3-torn.md.x1y2z3.tmp"
@@ -126,7 +130,8 @@ def test_kill9_during_start(env: Env, project: Path, point: str) -> None:
     """A daemon killed at any step of `start` leaves the task stopped, git sound, no process
     of the crashed run alive after the next daemon starts, and the task startable again."""
     crashy(env, project)
-    env.run("new", "work", "-m", "Work.", "--agent", "crashy", cwd=project, check=True)
+    new = ("new", "work", "-m", "Work.", "--agent", "crashy")
+    env.run(*new, cwd=project, check=True, extra={CRASH: point})  # autostarts the daemon
     commits = reachable(project)
     crash(env, project, point, "start", "work")
     survivors = agents_of(env)  # the crashed run's processes that outlived the daemon
@@ -161,10 +166,13 @@ def test_kill9_during_start(env: Env, project: Path, point: str) -> None:
 # -- merge and gc --------------------------------------------------------------------
 
 
-def merged_work(env: Env, project: Path, *, cleanup: bool | None = None) -> dict[str, str]:
+def merged_work(
+    env: Env, project: Path, point: str, *, cleanup: bool | None = None
+) -> dict[str, str]:
     """Task `work` with one commit, completed (and merged without cleanup when `cleanup` is
-    False); the tips of main and of its branch."""
-    env.run("daemon", "start", check=True)
+    False), on a daemon left running that dies at `point` (a later step); the tips of main
+    and of its branch."""
+    env.run("daemon", "start", check=True, extra={CRASH: point})
     api = Api(env, project)
     try:
         finished(api, "work")
@@ -182,7 +190,7 @@ def merged_work(env: Env, project: Path, *, cleanup: bool | None = None) -> dict
 def test_kill9_during_merge(env: Env, project: Path, point: str) -> None:
     """A daemon killed at any step of `merge` leaves the target at its old or its new commit,
     the task branch intact and git sound; merging (or gc) again finishes the job."""
-    tips = merged_work(env, project)
+    tips = merged_work(env, project, point)
     commits = reachable(project)
     crash(env, project, point, "merge", "work", "-y")
     main = tip(project, "main")
@@ -230,7 +238,7 @@ def test_kill9_during_merge(env: Env, project: Path, point: str) -> None:
 def test_kill9_during_gc(env: Env, project: Path, point: str) -> None:
     """A daemon killed at any step of `gc` leaves main as merged, the task's work reachable,
     its file whole (in tasks/ or archive/), and a second gc finishes the job."""
-    tips = merged_work(env, project, cleanup=False)
+    tips = merged_work(env, project, point, cleanup=False)
     commits = reachable(project)
     crash(env, project, point, "gc", "-y")
     assert tip(project, "main") == tips["merged"]

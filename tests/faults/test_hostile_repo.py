@@ -29,6 +29,10 @@ from tests.daemon.wire import log_lines
 from tests.e2e.review_support import commit_in, finished
 from tests.e2e.support import Api
 
+# One daemon for the module, a fresh base directory and project (or clone) for each test
+# (tests/conftest.py): every check here is of one project.
+pytestmark = pytest.mark.shared_daemon
+
 RUNNING_TASK = """+++
 status = "running"
 agent = "sleeper"

@@ -23,6 +23,11 @@ from tests.daemon.wire import alive, wait_until
 from tests.e2e.support import Api, add_agent, configure, ptys, run_id, with_run_id, zombies
 from tests.faults.support import PingProbe, daemon_pid, fd_count, rss
 
+# One daemon for the module, a fresh project for each test (tests/conftest.py): the
+# figures each test takes of the daemon (memory, fds, PTYs, pings) are relative to where it
+# found it, and every test ends with all its agents stopped.
+pytestmark = pytest.mark.shared_daemon
+
 MiB = 1 << 20
 
 # Writes `argv[1]` MiB of coloured lines as fast as the terminal takes them (or until
@@ -257,6 +262,7 @@ def test_ignores_sigterm_and_sighup(api: Api) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.own_daemon  # reads the daemon's log
 def test_task_file_broken_or_deleted_while_running(api: Api) -> None:
     """A running task whose file a person breaks, then deletes, then restores keeps its
     agent (the idle watchdog waits for a readable file), and the daemon and its other

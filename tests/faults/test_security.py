@@ -142,9 +142,11 @@ def test_hostile_slug_from_the_cli(served: Served) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_description_is_one_argv_element(env: Env, project: Path) -> None:
+@pytest.mark.shared_daemon  # one project's agent: any daemon will do (tests/conftest.py)
+def test_description_is_one_argv_element(daemon: Env, project: Path) -> None:
     """A description full of shell syntax reaches the agent byte for byte as one argument,
     and no shell ever runs it."""
+    env = daemon
     out = env.base / "argv.json"
     script = (  # written whole, then renamed: the test never reads half of it
         "import json, os, sys\n"
@@ -156,7 +158,6 @@ def test_description_is_one_argv_element(env: Env, project: Path) -> None:
         f"$(touch {PWNED}) `touch {PWNED}`; touch {PWNED} | touch {PWNED} && touch {PWNED}\n"
         "'single' \"double\" \\ -rf --help {prompt} {python} %s $HOME\n"
     )
-    env.run("daemon", "start", check=True)
     api = Api(env, project)
     try:
         api("task.new", slug="shell", agent="argv", description=description)
@@ -167,7 +168,6 @@ def test_description_is_one_argv_element(env: Env, project: Path) -> None:
         assert not PWNED.exists()
     finally:
         api.close()
-        stop_and_forget(env)
 
 
 HOSTILE_CONFIG = [
@@ -188,13 +188,13 @@ HOSTILE_CONFIG = [
 
 
 @pytest.mark.timeout(60)
-def test_hostile_config_values(env: Env, project: Path) -> None:
+@pytest.mark.shared_daemon  # one project's config: any daemon will do (tests/conftest.py)
+def test_hostile_config_values(daemon: Env, project: Path) -> None:
     """Each hostile config value is a -32005 config error naming the file and the key, and
     nothing is created."""
     config = project / ".orchestra" / "config.toml"
     original = config.read_text()
-    env.run("daemon", "start", check=True)
-    api = Api(env, project)
+    api = Api(daemon, project)
     try:
         for text, key in HOSTILE_CONFIG:
             config.write_text(original + "\n" + text + "\n")
@@ -205,7 +205,6 @@ def test_hostile_config_values(env: Env, project: Path) -> None:
         assert api("task.list")["tasks"] == []
     finally:
         api.close()
-        stop_and_forget(env)
 
 
 @pytest.mark.timeout(60)

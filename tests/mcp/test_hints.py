@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 import trio
+from mcp import ClientSession
 
 from orchestra.core import hints
 from orchestra.core.states import Status
-from tests.conftest import Env
+from tests.conftest import Env, ProjectApi
 from tests.mcp.test_bridge import bridge, error
 
 # One daemon for the module, a fresh project for each test (tests/conftest.py).
@@ -27,21 +28,21 @@ async def cli(env: Env, project: Path, *args: str) -> subprocess.CompletedProces
 
 
 def setup(env: Env, project: Path) -> None:
-    """One task in each state a refusal is hinted from (the sleeper agent runs them)."""
-
-    def run(*args: str) -> None:
-        env.run(*args, cwd=project, check=True)
-
-    for slug in ("drafted", "stopped", "failed", "running", "merged", "dirty"):
-        run("new", slug, "-m", f"Do {slug}.")
-    for slug in ("stopped", "failed", "running", "merged", "dirty"):
-        run("start", slug)
-    run("stop", "stopped", "-y")
-    run("fail", "failed")
-    run("complete", "merged")
-    run("merge", "merged", "-y")
-    (project / ".orchestra" / "worktrees" / "6-dirty" / "NOTES.md").write_text("wip\n")
-    run("complete", "dirty")
+    """One task in each state a refusal is hinted from (the sleeper agent runs them), made
+    through the daemon's methods on one connection (what the CLI would call, without a
+    process per command: the table's runs are what test the CLI)."""
+    api = ProjectApi(env, project)
+    with api.client:
+        for slug in ("drafted", "stopped", "failed", "running", "merged", "dirty"):
+            api("task.new", slug=slug, description=f"Do {slug}.")
+        for slug in ("stopped", "failed", "running", "merged", "dirty"):
+            api("task.start", task=slug)
+        api("task.stop", task="stopped")
+        api("task.set_status", task="failed", status="fail")
+        api("task.set_status", task="merged", status="complete")
+        api("task.merge", task="merged")
+        (project / ".orchestra" / "worktrees" / "6-dirty" / "NOTES.md").write_text("wip\n")
+        api("task.set_status", task="dirty", status="complete")
 
 
 # (CLI argv, MCP tool and arguments, the task's state, the CLI's hint, the MCP's hint);
@@ -112,27 +113,58 @@ async def test_hints_name_allowed_moves_in_each_front_ends_words(env: Env, proje
     moves the state table allows from the task's state, and no message holds a CLI flag
     through MCP or a tool call through the CLI."""
     await trio.to_thread.run_sync(setup, env, project)
-    async with bridge(env, project) as session:
-        for argv, (tool, args), state, cli_hint, mcp_hint in CASES:
-            out = await cli(env, project, *argv)
-            as_json = await cli(env, project, *argv, "--json")
-            message, err = await error(session, tool, **args)
-            wire = json.loads(as_json.stdout)["error"]
-            assert err["data"] == wire["data"], argv  # the same error, worded twice
-            shown = await cli(env, project, "show", args["task"], "--json")
-            assert json.loads(shown.stdout)["status"] == state, argv
-            problem = wire["message"].split(": run `")[0]
-            assert out.stderr == f"orchestra: {wire['message']}\n", argv
-            if cli_hint is None:
-                assert "hint" not in wire["data"] or wire["data"]["hint"] == [], argv
-                assert message == wire["message"], argv
-                continue
-            assert wire["message"] == f"{problem}: {cli_hint}", argv
-            assert message == f"{problem}: {mcp_hint}", argv
-            assert "--" not in message and "orchestra " not in message, message
-            assert "_task(" not in wire["message"], wire["message"]
-            for hint in wire["data"]["hint"]:
-                assert hints.can(hint, Status(state)), (argv, hint)
+    api = ProjectApi(env, project)
+    with api.client:
+        await check_table(env, project, api)
+
+
+async def check_table(env: Env, project: Path, api: ProjectApi) -> None:
+    """The table's rows, through the CLI and one bridge session (the CLI's runs, which
+    change nothing, all at once while the bridge starts)."""
+    runs: dict[tuple[str, ...], subprocess.CompletedProcess[str]] = {}
+    ran = trio.Event()
+
+    async def run_all() -> None:
+        async with trio.open_nursery() as nursery:
+            for argv, *_ in CASES:
+                for full in (argv, (*argv, "--json")):
+                    nursery.start_soon(run, full)
+        ran.set()
+
+    async def run(argv: tuple[str, ...]) -> None:
+        runs[argv] = await cli(env, project, *argv)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_all)
+        async with bridge(env, project) as session:
+            await ran.wait()
+            await check_rows(session, api, runs)
+
+
+async def check_rows(
+    session: ClientSession,
+    api: ProjectApi,
+    runs: dict[tuple[str, ...], subprocess.CompletedProcess[str]],
+) -> None:
+    """Each row: the CLI's runs (plain and --json) against the tool's error."""
+    for argv, (tool, args), state, cli_hint, mcp_hint in CASES:
+        out, as_json = runs[argv], runs[(*argv, "--json")]
+        message, err = await error(session, tool, **args)
+        wire = json.loads(as_json.stdout)["error"]
+        assert err["data"] == wire["data"], argv  # the same error, worded twice
+        assert api("task.get", task=args["task"])["status"] == state, argv
+        problem = wire["message"].split(": run `")[0]
+        assert out.stderr == f"orchestra: {wire['message']}\n", argv
+        if cli_hint is None:
+            assert "hint" not in wire["data"] or wire["data"]["hint"] == [], argv
+            assert message == wire["message"], argv
+            continue
+        assert wire["message"] == f"{problem}: {cli_hint}", argv
+        assert message == f"{problem}: {mcp_hint}", argv
+        assert "--" not in message and "orchestra " not in message, message
+        assert "_task(" not in wire["message"], wire["message"]
+        for hint in wire["data"]["hint"]:
+            assert hints.can(hint, Status(state)), (argv, hint)
 
 
 @pytest.mark.parametrize("state", list(Status))
