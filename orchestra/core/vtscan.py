@@ -31,7 +31,7 @@ Stdlib only, no I/O.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, NamedTuple
 
 ESC: Final = 0x1B
 _BEL: Final = 0x07
@@ -68,6 +68,8 @@ _QUERY_RE: Final = re.compile(rb"\x1b(?:" + _CSI_QUERY_ALTS + rb")")
 # the reports (queries, above) nor the title stack (22, 23).
 _WINDOW_OP: Final = re.compile(rb"\x1b\[(?:[1-9]|10|2[4-9]|[3-9][0-9]|[1-9][0-9]{2,})(?:;[0-9]*)*t")
 _CSI: Final = re.compile(rb"\x1b\[[\x30-\x3f]*+[\x20-\x2f]*+[\x40-\x7e]")
+# The same grammar, in parts: private marker, parameters, intermediates, final byte.
+_CSI_PARTS: Final = re.compile(rb"\x1b\[([<=>?]?)([\x30-\x3f]*)([\x20-\x2f]*)([\x40-\x7e])")
 
 # What the scan stops at: string introducers, DECID, and CSI sequences that may be
 # queries, judged by their first parameter byte and final (or intermediate) byte.
@@ -526,3 +528,37 @@ def find_queries(data: bytes) -> list[bytes]:
     scan = VTScanner()
     scan.feed(data)
     return [seq for _, kind, seq in scan.events if kind == "q"]
+
+
+class Csi(NamedTuple):
+    """A complete CSI sequence in parts: `CSI ? 1 ; 2 $ p` is (b"?", [1, 2], b"$", b"p")."""
+
+    prefix: bytes  # the private marker (one of `< = > ?`), or b""
+    params: list[int]  # an empty or non-numeric parameter (`4:3`, `?`) reads as 0
+    intermediates: bytes
+    final: bytes
+
+
+def parse_csi(seq: bytes) -> Csi | None:
+    """`seq` in parts if it is exactly one complete CSI sequence, else None."""
+    m = _CSI_PARTS.fullmatch(seq)
+    if m is None:
+        return None
+    raw = m[2]
+    params = [int(p) if p.isdigit() else 0 for p in raw.split(b";")] if raw else []
+    return Csi(m[1], params, m[3], m[4])
+
+
+def osc_body(seq: bytes) -> bytes | None:
+    """The body of an OSC string as `VTScanner` reports it (between `ESC ]` and its
+    terminator, if it has one); None for another string, or an aborted one (CAN, SUB)."""
+    if not seq.startswith(b"\x1b]"):
+        return None
+    body = seq[2:]
+    if body.endswith(b"\x07"):
+        return body[:-1]
+    if body.endswith(b"\x1b\\"):
+        return body[:-2]
+    if body[-1:] in (b"\x18", b"\x1a"):
+        return None
+    return body
