@@ -92,16 +92,14 @@ class ModeTracker:
 
     def apply(self, seq: bytes) -> None:
         """Take one complete ESC or CSI sequence (others change nothing)."""
-        if seq in (DECKPAM, DECKPNM):
-            self.dec[66] = seq == DECKPAM
-            return
-        if seq == RIS:
-            fresh = ModeTracker()
-            for a in attrs.fields(ModeTracker):
-                setattr(self, a.name, getattr(fresh, a.name))
-            return
         csi = parse_csi(seq)
         if csi is None:
+            if seq in (DECKPAM, DECKPNM):
+                self.dec[66] = seq == DECKPAM
+            elif seq == RIS:
+                fresh = ModeTracker()
+                for a in attrs.fields(ModeTracker):
+                    setattr(self, a.name, getattr(fresh, a.name))
             return
         prefix, params, inter, final = csi
         if final in b"hl" and not inter and prefix in (b"?", b""):

@@ -31,7 +31,7 @@ Stdlib only, no I/O.
 from __future__ import annotations
 
 import re
-from typing import Final, NamedTuple
+from typing import Final
 
 ESC: Final = 0x1B
 _BEL: Final = 0x07
@@ -530,13 +530,10 @@ def find_queries(data: bytes) -> list[bytes]:
     return [seq for _, kind, seq in scan.events if kind == "q"]
 
 
-class Csi(NamedTuple):
-    """A complete CSI sequence in parts: `CSI ? 1 ; 2 $ p` is (b"?", [1, 2], b"$", b"p")."""
-
-    prefix: bytes  # the private marker (one of `< = > ?`), or b""
-    params: list[int]  # an empty or non-numeric parameter (`4:3`, `?`) reads as 0
-    intermediates: bytes
-    final: bytes
+Csi = tuple[bytes, list[int], bytes, bytes]
+"""A CSI sequence in parts: (private marker or b"", parameters, intermediates, final byte).
+`CSI ? 1 ; 2 $ p` is (b"?", [1, 2], b"$", b"p"); an empty or non-numeric parameter
+(`4:3`, `?`) reads as 0. (A plain tuple: one is made for each mode change.)"""
 
 
 def parse_csi(seq: bytes) -> Csi | None:
@@ -544,9 +541,13 @@ def parse_csi(seq: bytes) -> Csi | None:
     m = _CSI_PARTS.fullmatch(seq)
     if m is None:
         return None
-    raw = m[2]
-    params = [int(p) if p.isdigit() else 0 for p in raw.split(b";")] if raw else []
-    return Csi(m[1], params, m[3], m[4])
+    prefix, raw, inter, final = m.groups()
+    return (
+        prefix,
+        [int(p) if p.isdigit() else 0 for p in raw.split(b";")] if raw else [],
+        inter,
+        final,
+    )
 
 
 def osc_body(seq: bytes) -> bytes | None:

@@ -299,15 +299,15 @@ def test_scanner_reports_end_offsets() -> None:
 @pytest.mark.parametrize(
     ("seq", "parts"),
     [
-        (b"\x1b[?1;2$p", Csi(b"?", [1, 2], b"$", b"p")),
-        (b"\x1b[m", Csi(b"", [], b"", b"m")),
-        (b"\x1b[;5H", Csi(b"", [0, 5], b"", b"H")),  # an empty parameter is 0
-        (b"\x1b[>4;?m", Csi(b">", [4, 0], b"", b"m")),  # so is a `?` among them
-        (b"\x1b[4:3m", Csi(b"", [0], b"", b"m")),  # and a sub-parameter list
-        (b"\x1b[5 q", Csi(b"", [5], b" ", b"q")),
-        (b"\x1b[=1;2u", Csi(b"=", [1, 2], b"", b"u")),
-        (b"\x1b[<u", Csi(b"<", [], b"", b"u")),
-        (b'\x1b["v', Csi(b"", [], b'"', b"v")),
+        (b"\x1b[?1;2$p", (b"?", [1, 2], b"$", b"p")),
+        (b"\x1b[m", (b"", [], b"", b"m")),
+        (b"\x1b[;5H", (b"", [0, 5], b"", b"H")),  # an empty parameter is 0
+        (b"\x1b[>4;?m", (b">", [4, 0], b"", b"m")),  # so is a `?` among them
+        (b"\x1b[4:3m", (b"", [0], b"", b"m")),  # and a sub-parameter list
+        (b"\x1b[5 q", (b"", [5], b" ", b"q")),
+        (b"\x1b[=1;2u", (b"=", [1, 2], b"", b"u")),
+        (b"\x1b[<u", (b"<", [], b"", b"u")),
+        (b'\x1b["v', (b"", [], b'"', b"v")),
     ],
 )
 def test_parse_csi_splits_a_sequence(seq: bytes, parts: Csi) -> None:
