@@ -25,6 +25,10 @@ continuation bytes here, not controls (libghostty-vt treats them the same way).
 Known limit: a C0 control byte inside a CSI query (`ESC [ 6 CR n`, which terminals
 execute and then answer) is not recognised; no program is known to send one.
 
+The rest of the terminal model reads the stream through this one scanner too (its
+`extra`, `ctl` and `strings` reports), with the same grammar: `parse_csi` splits a
+reported CSI sequence into its parts, `osc_body` takes a reported OSC's body.
+
 Stdlib only, no I/O.
 """
 

@@ -18,20 +18,18 @@ One scanner reads the stream (`orchestra.core.vtscan.VTScanner`): it strips the 
 for the clients, and reports them, the sequences the mode tracker reads and the OSC
 strings the model wants. The engine is fed up to the end of each query, and if the
 engine wrote no answer, `orchestra.core.queries.QueryAnswerer` answers from the
-engine's state. Answers leave in stream order through `take_answers`.
+engine's state. Answers leave in stream order through `take_answers`. A bell or a
+desktop notification (`orchestra.core.notifications`) raises `attention`.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import functools
-import re
 
 from orchestra.adapters.terminal.avt import AvtEngine
 from orchestra.adapters.terminal.engine import XTVERSION, Engine, TerminalError, cup
 from orchestra.adapters.terminal.ghostty import GhosttyEngine
-from orchestra.core import modes
+from orchestra.core import modes, notifications
 from orchestra.core.colors import (
     DEFAULT_BG,
     DEFAULT_FG,
@@ -40,6 +38,7 @@ from orchestra.core.colors import (
     color_spec,
     parse_color,
 )
+from orchestra.core.notifications import NotificationReader
 from orchestra.core.queries import DA1, DA2, DA3, QueryAnswerer
 from orchestra.core.vtscan import VTScanner, osc_body
 
@@ -100,7 +99,7 @@ class Terminal:
         self._fg, self._bg = DEFAULT_FG, DEFAULT_BG
         self._palette = list(XTERM_PALETTE)
         self._e.set_colors(self._fg, self._bg, self._palette)
-        self._notes: dict[bytes, dict[str, str]] = {}  # OSC 99 notifications by id
+        self._notices = NotificationReader(skip=self._e.reports_notifications)
         self.attention = False
         self.notification: str | None = None
         # Asked of the engine only after a chunk with a sequence in it (a call into the
@@ -332,32 +331,12 @@ class Terminal:
         if body is None:
             return  # not an OSC, or aborted
         self._e.string(body)
-        num, _, rest = body.partition(b";")
-        if self._e.name == "ghostty" and num in (b"9", b"777"):
-            pass  # libghostty-vt reports these (`_desktop_notification`)
-        elif num == b"9" and not re.match(rb"\d+(;|$)", rest):
-            self._notify(rest.decode("utf-8", "replace"))
-        elif num == b"777":
-            parts = rest.split(b";", 2)
-            if parts[0] == b"notify":
-                text = b": ".join(p for p in parts[1:] if p)
-                self._notify(text.decode("utf-8", "replace"))
-        elif num == b"99":
-            meta, _, payload = rest.partition(b";")
-            keys = dict(kv.partition(b"=")[::2] for kv in meta.split(b":") if kv)
-            if keys.get(b"p", b"title") not in (b"title", b"body"):
-                return
-            if keys.get(b"e") == b"1":
-                with contextlib.suppress(ValueError):
-                    payload = base64.b64decode(payload)
-            note = self._notes.setdefault(keys.get(b"i", b""), {})
-            note[keys.get(b"p", b"title").decode()] = payload.decode("utf-8", "replace")
-            if len(self._notes) > 32:
-                self._notes.pop(next(iter(self._notes)))
-            self._notify(": ".join(v for v in (note.get("title"), note.get("body")) if v))
+        text = self._notices.read(body)
+        if text is not None:
+            self._notify(text)
 
     def _desktop_notification(self, title: str, body: str) -> None:
-        self._notify(": ".join(v for v in (title, body) if v))
+        self._notify(notifications.join(title, body))
 
     def _notify(self, text: str) -> None:
         self.attention = True

@@ -39,6 +39,7 @@ class AvtEngine:
     osc: tuple[bytes, ...] = ()  # every OSC: titles, colours, notifications
     extra = modes.SEQUENCES
     terminfo = TERMINFO
+    reports_notifications: frozenset[bytes] = frozenset()
 
     def __init__(
         self,

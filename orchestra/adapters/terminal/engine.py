@@ -85,6 +85,7 @@ class Engine(ScreenState, Protocol):
     ctl: bytes  # C0 controls the scanner reports (BEL, where the engine cannot)
     osc: tuple[bytes, ...]  # OSC bodies (by prefix) the engine wants; () for all
     terminfo: dict[str, str]  # what we answer XTGETTCAP with where the engine does not
+    reports_notifications: frozenset[bytes]  # OSC numbers it reports through on_notify
 
     def feed(self, data: bytes) -> None: ...
     def event(self, seq: bytes) -> None: ...

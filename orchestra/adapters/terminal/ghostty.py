@@ -446,6 +446,7 @@ class GhosttyEngine:
     # Kitty notifications (OSC 99); libghostty-vt reports OSC 9 and 777 itself.
     osc: tuple[bytes, ...] = (b"99;",)
     terminfo: dict[str, str] = {}  # libghostty-vt answers XTGETTCAP from its own terminfo
+    reports_notifications = frozenset({b"9", b"777"})
 
     def __init__(
         self,
