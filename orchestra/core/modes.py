@@ -5,7 +5,7 @@ modifyOtherKeys, the cursor's shape, the scrolling region, the title (and its st
 and the colours a program set, and writes them back as escape sequences. It reads
 nothing itself: the model's one scanner (`orchestra.core.vtscan.VTScanner`, given
 `SEQUENCES` as its `extra`) reports each complete sequence wherever reads cut it, and
-the tracker takes them (`apply` for ESC and CSI ones, `osc` for OSC bodies).
+the tracker takes them (`apply` for ESC and CSI ones, `apply_osc` for OSC bodies).
 
 Stdlib and attrs only, no I/O.
 """
@@ -19,7 +19,7 @@ from typing import Final
 import attrs
 
 from orchestra.core.colors import RGB, color_spec, parse_color
-from orchestra.core.vtscan import parse_csi
+from orchestra.core.vtscan import osc, parse_csi
 
 SEQUENCES: Final = (
     rb"\x1b(?:[c=>]|\[(?:>[0-9;]*+[mnu]|[=<][0-9;]*+u|\??[0-9;]*+[hl]|[0-9]*+ q"
@@ -52,10 +52,6 @@ INPUT_MODES: Final = (
 """The DEC modes that decide what a terminal sends (cursor keys, mouse, focus, paste,
 theme and size reports) and how the cursor and screen look; not the layout ones
 (origin, margins, wrap, scrolling region)."""
-
-
-def _osc(body: bytes) -> bytes:
-    return b"\x1b]" + body + b"\x1b\\"
 
 
 @attrs.define
@@ -149,7 +145,7 @@ class ModeTracker:
             else:
                 stack.append(new)
 
-    def osc(self, body: bytes) -> None:
+    def apply_osc(self, body: bytes) -> None:
         """Take one OSC body (between `ESC ]` and its terminator): titles and colours."""
         num, _, rest = body.partition(b";")
         if num in (b"0", b"2"):
@@ -204,9 +200,9 @@ class ModeTracker:
             out.append(b"\x1b[%d q" % self.shape)
         for n, c in ((10, self.fg), (11, self.bg), (12, self.cursor_color)):
             if c is not None:
-                out.append(_osc(b"%d;" % n + color_spec(c)))
+                out.append(osc(b"%d;" % n + color_spec(c)))
         for i, c in sorted(self.palette.items()):
-            out.append(_osc(b"4;%d;" % i + color_spec(c)))
+            out.append(osc(b"4;%d;" % i + color_spec(c)))
         if self.title:
-            out.append(_osc(b"2;" + self.title.encode()))
+            out.append(osc(b"2;" + self.title.encode()))
         return b"".join(out)

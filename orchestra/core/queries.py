@@ -21,7 +21,7 @@ from typing import Final, Protocol
 import attrs
 
 from orchestra.core.colors import RGB, color_spec, is_dark
-from orchestra.core.vtscan import parse_csi
+from orchestra.core.vtscan import osc, parse_csi
 
 DA1: Final = b"\x1b[?62;22c"  # VT220 with ANSI colour, as Ghostty and xterm say
 DA2: Final = b"\x1b[>1;0;0c"
@@ -70,10 +70,6 @@ class ScreenState(Protocol):
         """DECSTBM's (top, bottom) rows, 0-based inclusive; None for the whole screen
         (or when not known here)."""
         ...
-
-
-def _osc(body: bytes) -> bytes:
-    return b"\x1b]" + body + b"\x1b\\"
 
 
 @attrs.frozen(kw_only=True)
@@ -193,14 +189,14 @@ def _osc_answer(query: bytes, state: ScreenState) -> bytes | None:
     if num == b"99":
         meta = rest.split(b";", 1)[0]
         ident = next((k for k in meta.split(b":") if k.startswith(b"i=")), b"i=0")
-        return _osc(b"99;" + ident + b":p=?;a=focus:o=always:p=title,body:u=0,1,2")
+        return osc(b"99;" + ident + b":p=?;a=focus:o=always:p=title,body:u=0,1,2")
     if num == b"1337":
         if rest == b"ReportCellSize":
-            return _osc(b"1337;ReportCellSize=%d.0;%d.0;1.0" % (CELL_H, CELL_W))
+            return osc(b"1337;ReportCellSize=%d.0;%d.0;1.0" % (CELL_H, CELL_W))
         if rest == b"Capabilities":
-            return _osc(b"1337;Capabilities=")
+            return osc(b"1337;Capabilities=")
         if rest.startswith(b"ReportVariable="):
-            return _osc(b"1337;ReportVariable=")
+            return osc(b"1337;ReportVariable=")
     if num == b"21":
         fg, bg, cur, _ = state.colors()
         colours = {b"foreground": fg, b"background": bg, b"cursor": cur}
@@ -209,7 +205,7 @@ def _osc_answer(query: bytes, state: ScreenState) -> bytes | None:
             key = item[:-2]
             if item.endswith(b"=?") and key in colours:
                 out.append(key + b"=" + color_spec(colours[key]))
-        return _osc(b"21;" + b";".join(out)) if out else None
+        return osc(b"21;" + b";".join(out)) if out else None
     return None
 
 

@@ -567,3 +567,8 @@ def osc_body(seq: bytes) -> bytes | None:
     if body[-1:] in (b"\x18", b"\x1a"):
         return None
     return body
+
+
+def osc(body: bytes) -> bytes:
+    """The OSC sequence with this body, ST-terminated (`osc_body`'s inverse)."""
+    return b"\x1b]" + body + b"\x1b\\"

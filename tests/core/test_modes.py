@@ -19,7 +19,7 @@ def track(*chunks: bytes, m: ModeTracker | None = None) -> ModeTracker:
             if kind == "x":
                 m.apply(seq)
             elif kind == "s" and (body := osc_body(seq)) is not None:
-                m.osc(body)
+                m.apply_osc(body)
     return m
 
 

@@ -11,11 +11,12 @@ import codecs
 import re
 from typing import Any, Final
 
-from orchestra.adapters.terminal.engine import OnBell, OnNotify, OnReply, Pen, TerminalError, cup
+from orchestra.adapters.terminal.engine import OnBell, OnNotify, OnReply, TerminalError, cup
 from orchestra.core import modes
 from orchestra.core.colors import DEFAULT_BG, DEFAULT_FG, RGB, XTERM_PALETTE
 from orchestra.core.modes import ModeTracker
 from orchestra.core.queries import TERMINFO
+from orchestra.core.sgr import Pen
 
 # The modes avt's dump already sets; the tracker renders the rest.
 _AVT_RENDERS: Final = frozenset({1, 6, 7, 25, 47, 1047, 1049, 1048})
@@ -68,7 +69,7 @@ class AvtEngine:
         self.m.apply(seq)
 
     def string(self, body: bytes) -> None:
-        self.m.osc(body)
+        self.m.apply_osc(body)
 
     def modify_other_keys(self) -> int:
         return self.m.modkeys

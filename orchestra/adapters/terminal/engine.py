@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, Protocol
-
-import attrs
+from typing import Final, Protocol
 
 from orchestra import __version__
 from orchestra.core.colors import RGB
@@ -21,55 +19,6 @@ OnNotify = Callable[[str, str], None]
 
 class TerminalError(RuntimeError):
     """The terminal engine is missing or behaves unlike the version we pinned."""
-
-
-@attrs.frozen(kw_only=True)
-class Pen:
-    """SGR state: colours are None, ("palette", n) or ("rgb", (r, g, b))."""
-
-    fg: tuple[str, Any] | None = None
-    bg: tuple[str, Any] | None = None
-    underline_color: tuple[str, Any] | None = None
-    bold: bool = False
-    faint: bool = False
-    italic: bool = False
-    underline: int = 0
-    blink: bool = False
-    inverse: bool = False
-    invisible: bool = False
-    strikethrough: bool = False
-    overline: bool = False
-
-    def sgr(self) -> bytes:
-        """`CSI 0;...m` setting exactly this pen."""
-        p = ["0"]
-        for flag, code in (
-            (self.bold, "1"), (self.faint, "2"), (self.italic, "3"), (self.blink, "5"),
-            (self.inverse, "7"), (self.invisible, "8"), (self.strikethrough, "9"),
-            (self.overline, "53"),
-        ):  # fmt: skip
-            if flag:
-                p.append(code)
-        if self.underline:
-            p.append("4" if self.underline == 1 else f"4:{self.underline}")
-        for color, base in ((self.fg, 30), (self.bg, 40), (self.underline_color, 50)):
-            if color is None:
-                continue
-            tag, v = color
-            if tag == "rgb":
-                p.append(f"{base + 8};2;{v[0]};{v[1]};{v[2]}")
-            elif base != 50 and v < 8:
-                p.append(str(base + v))
-            elif base != 50 and v < 16:
-                p.append(str(base + 60 + v - 8))
-            else:
-                p.append(f"{base + 8};5;{v}")
-        return ("\x1b[" + ";".join(p) + "m").encode()
-
-
-def osc(body: bytes) -> bytes:
-    """An OSC sequence with this body, ST-terminated."""
-    return b"\x1b]" + body + b"\x1b\\"
 
 
 def cup(y: int, x: int) -> bytes:

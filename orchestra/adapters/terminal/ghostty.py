@@ -22,13 +22,13 @@ from orchestra.adapters.terminal.engine import (
     OnBell,
     OnNotify,
     OnReply,
-    Pen,
     TerminalError,
     cup,
-    osc,
 )
 from orchestra.core.colors import DEFAULT_BG, DEFAULT_FG, RGB, color_spec, is_dark
 from orchestra.core.queries import CELL_H, CELL_W, TERM_NAME
+from orchestra.core.sgr import Pen, sixteen_colors
+from orchestra.core.vtscan import osc
 
 
 @attrs.frozen(kw_only=True)
@@ -360,7 +360,7 @@ class Ghostty:
             lib.ghostty_formatter_format_buf(f[0], ffi.NULL, 0, n)  # asks for the size
             buf = ffi.new("uint8_t[]", max(n[0], 1))
             self._check(lib.ghostty_formatter_format_buf(f[0], buf, len(buf), n), "format")
-            return _sixteen_colors(bytes(ffi.buffer(buf, n[0])))
+            return sixteen_colors(bytes(ffi.buffer(buf, n[0])))
         finally:
             lib.ghostty_formatter_free(f[0])
 
@@ -408,26 +408,6 @@ class Ghostty:
     def close(self) -> None:
         if self.t._t is not None:
             self.t.close()
-
-
-# libghostty-vt keeps a palette colour as its index alone, and its formatter writes every
-# one as `38;5;n`; but a terminal may show `38;5;1` unlike `31` (bold brightens only
-# 30-37 in some, themes recolour only the 16-colour codes). Programs set colours 0-15
-# with the 16-colour codes, so a redraw writes them so, as avt's dump and `Pen.sgr` do.
-_INDEXED_SGR = re.compile(rb"\x1b\[([34])8;5;(\d{1,2})m")
-
-
-def _sixteen_colors(vt: bytes) -> bytes:
-    """`vt` with each `38;5;n`/`48;5;n` SGR for n < 16 written as `3x`/`9x`/`4x`/`10x`."""
-
-    def one(m: re.Match[bytes]) -> bytes:
-        n = int(m[2])
-        if n >= 16:
-            return m[0]
-        base = int(m[1]) * 10 + (60 if n >= 8 else 0)
-        return b"\x1b[%dm" % (base + n % 8)
-
-    return _INDEXED_SGR.sub(one, vt)
 
 
 _TRAILING_CHARSETS = re.compile(
