@@ -25,6 +25,10 @@ continuation bytes here, not controls (libghostty-vt treats them the same way).
 Known limit: a C0 control byte inside a CSI query (`ESC [ 6 CR n`, which terminals
 execute and then answer) is not recognised; no program is known to send one.
 
+The rest of the terminal model reads the stream through this one scanner too (its
+`extra`, `ctl` and `strings` reports), with the same grammar: `parse_csi` splits a
+reported CSI sequence into its parts, `osc_body` takes a reported OSC's body.
+
 Stdlib only, no I/O.
 """
 
@@ -68,6 +72,8 @@ _QUERY_RE: Final = re.compile(rb"\x1b(?:" + _CSI_QUERY_ALTS + rb")")
 # the reports (queries, above) nor the title stack (22, 23).
 _WINDOW_OP: Final = re.compile(rb"\x1b\[(?:[1-9]|10|2[4-9]|[3-9][0-9]|[1-9][0-9]{2,})(?:;[0-9]*)*t")
 _CSI: Final = re.compile(rb"\x1b\[[\x30-\x3f]*+[\x20-\x2f]*+[\x40-\x7e]")
+# The same grammar, in parts: private marker, parameters, intermediates, final byte.
+_CSI_PARTS: Final = re.compile(rb"\x1b\[([<=>?]?)([\x30-\x3f]*)([\x20-\x2f]*)([\x40-\x7e])")
 
 # What the scan stops at: string introducers, DECID, and CSI sequences that may be
 # queries, judged by their first parameter byte and final (or intermediate) byte.
@@ -526,3 +532,43 @@ def find_queries(data: bytes) -> list[bytes]:
     scan = VTScanner()
     scan.feed(data)
     return [seq for _, kind, seq in scan.events if kind == "q"]
+
+
+Csi = tuple[bytes, list[int], bytes, bytes]
+"""A CSI sequence in parts: (private marker or b"", parameters, intermediates, final byte).
+`CSI ? 1 ; 2 $ p` is (b"?", [1, 2], b"$", b"p"); an empty or non-numeric parameter
+(`4:3`, `?`) reads as 0. (A plain tuple: one is made for each mode change.)"""
+
+
+def parse_csi(seq: bytes) -> Csi | None:
+    """`seq` in parts if it is exactly one complete CSI sequence, else None."""
+    m = _CSI_PARTS.fullmatch(seq)
+    if m is None:
+        return None
+    prefix, raw, inter, final = m.groups()
+    return (
+        prefix,
+        [int(p) if p.isdigit() else 0 for p in raw.split(b";")] if raw else [],
+        inter,
+        final,
+    )
+
+
+def osc_body(seq: bytes) -> bytes | None:
+    """The body of an OSC string as `VTScanner` reports it (between `ESC ]` and its
+    terminator, if it has one); None for another string, or an aborted one (CAN, SUB)."""
+    if not seq.startswith(b"\x1b]"):
+        return None
+    body = seq[2:]
+    if body.endswith(b"\x07"):
+        return body[:-1]
+    if body.endswith(b"\x1b\\"):
+        return body[:-2]
+    if body[-1:] in (b"\x18", b"\x1a"):
+        return None
+    return body
+
+
+def osc(body: bytes) -> bytes:
+    """The OSC sequence with this body, ST-terminated (`osc_body`'s inverse)."""
+    return b"\x1b]" + body + b"\x1b\\"

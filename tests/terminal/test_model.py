@@ -14,7 +14,6 @@ from orchestra.adapters.terminal import (
     TerminalError,
     available_engines,
     default_engine,
-    parse_color,
 )
 from orchestra.core.vtscan import QueryFilter, VTScanner, find_queries
 
@@ -228,16 +227,6 @@ def test_colour_queries_use_the_clients_colours(engine: str) -> None:
         b"\x1b]10;rgb:2020/2020/2020\x1b\\\x1b]11;rgb:ffff/ffff/ffff\x07"
         b"\x1b]4;1;rgb:ffff/0000/0000\x07\x1b[?997;2n"
     )
-
-
-def test_parse_color_forms() -> None:
-    """X11 colour specs in the forms terminals report them parse to 8-bit RGB."""
-    assert parse_color("rgb:ffff/8080/0000") == (255, 128, 0)
-    assert parse_color("rgb:f/8/0") == (255, 136, 0)
-    assert parse_color("#ff8000") == (255, 128, 0)
-    assert parse_color("#fff") == (255, 255, 255)
-    with pytest.raises(ValueError, match="not a colour: 'red'"):
-        parse_color("red")
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestra.core.vtscan import HOLD_MAX, PENDING_MAX, QueryFilter, VTScanner, find_queries
+from orchestra.core.vtscan import (
+    HOLD_MAX,
+    PENDING_MAX,
+    Csi,
+    QueryFilter,
+    VTScanner,
+    find_queries,
+    osc_body,
+    parse_csi,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "terminal"
 RECORDINGS = sorted(p.name for p in FIXTURES.glob("*.bin"))
@@ -285,3 +294,57 @@ def test_scanner_reports_end_offsets() -> None:
     s.feed(b"6nab\x1b7\x07\x1b]0;t\x07")
     assert s.events == [(2, "q", b"\x1b[6n"), (6, "x", b"\x1b7"), (7, "x", b"\x07"),
                         (13, "s", b"\x1b]0;t\x07")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("seq", "parts"),
+    [
+        (b"\x1b[?1;2$p", (b"?", [1, 2], b"$", b"p")),
+        (b"\x1b[m", (b"", [], b"", b"m")),
+        (b"\x1b[;5H", (b"", [0, 5], b"", b"H")),  # an empty parameter is 0
+        (b"\x1b[>4;?m", (b">", [4, 0], b"", b"m")),  # so is a `?` among them
+        (b"\x1b[4:3m", (b"", [0], b"", b"m")),  # and a sub-parameter list
+        (b"\x1b[5 q", (b"", [5], b" ", b"q")),
+        (b"\x1b[=1;2u", (b"=", [1, 2], b"", b"u")),
+        (b"\x1b[<u", (b"<", [], b"", b"u")),
+        (b'\x1b["v', (b"", [], b'"', b"v")),
+    ],
+)
+def test_parse_csi_splits_a_sequence(seq: bytes, parts: Csi) -> None:
+    """A CSI sequence splits into private marker, numeric parameters, intermediates, final."""
+    assert parse_csi(seq) == parts
+
+
+@pytest.mark.parametrize(
+    "seq", [b"\x1b[1", b"\x1b[1mx", b"x\x1b[1m", b"\x1b]2;t\x07", b"\x1b=", b""]
+)
+def test_parse_csi_refuses_what_is_not_one_csi(seq: bytes) -> None:
+    """Unfinished sequences, extra bytes around one, and other kinds parse to None."""
+    assert parse_csi(seq) is None
+
+
+@pytest.mark.parametrize(
+    ("seq", "body"),
+    [
+        (b"\x1b]2;title\x07", b"2;title"),
+        (b"\x1b]2;title\x1b\\", b"2;title"),
+        (b"\x1b]2;tit", b"2;tit"),  # as reported at an ESC, or cut at PENDING_MAX
+        (b"\x1b]2;t\x18", None),  # aborted by CAN
+        (b"\x1b]2;t\x1a", None),  # or SUB
+        (b"\x1bP+q544e\x1b\\", None),  # not an OSC
+    ],
+)
+def test_osc_body(seq: bytes, body: bytes | None) -> None:
+    """The body of a reported OSC lies between `ESC ]` and its terminator."""
+    assert osc_body(seq) == body
+
+
+def test_scanner_reports_each_osc_for_its_body() -> None:
+    """With `strings`, each OSC is reported once, wherever reads cut it, for `osc_body`."""
+    data = b"a\x1b]0;one\x07b\x1b]2;two\x1b\\c"
+    for i in range(1, len(data)):
+        scan, got = VTScanner(strings=True), []
+        for part in (data[:i], data[i:]):
+            scan.feed(part)
+            got += [osc_body(seq) for _, kind, seq in scan.events if kind == "s"]
+        assert got == [b"0;one", b"2;two"], i
