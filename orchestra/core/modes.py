@@ -54,6 +54,30 @@ theme and size reports) and how the cursor and screen look; not the layout ones
 (origin, margins, wrap, scrolling region)."""
 
 
+# What `reset` leaves alone: the screens (the redraw picks one itself), the synchronized
+# update it opens, the cursor save/restore pair, and what is the person's terminal's own
+# preference (the cursor's blink, alternate scroll, meta sends escape: terminals differ on
+# their defaults, and the person set theirs).
+_NOT_RESET: Final = frozenset({*ALT_SCREEN_MODES, 1048, 2026, 12, 1007, 1036})
+
+
+def reset() -> bytes:
+    """Escape sequences that put a terminal in the state `ModeTracker.render` starts from:
+    every tracked mode at its default, the whole screen as the scrolling region, the default
+    pen, charset, keyboard flags, cursor shape and colours. Each is set one by one: DECSTR
+    alone is not enough (tmux 3.3 ignores it), and a redraw after a cut stream would
+    otherwise leave the client with whatever the lost bytes set (a hidden cursor, mouse
+    reporting, origin mode)."""
+    out = [b"\x1b[!p\x1b[0m\x1b(B\x0f\x1b[r\x1b>\x1b[0 q\x1b[>4m\x1b[=0;1u"]
+    for k, on in sorted(DEC_DEFAULTS.items()):
+        if k not in _NOT_RESET:
+            out.append(b"\x1b[?%d%s" % (k, b"h" if on else b"l"))
+    for k, on in sorted(ANSI_DEFAULTS.items()):
+        out.append(b"\x1b[%d%s" % (k, b"h" if on else b"l"))
+    out += [osc(b"104"), osc(b"110"), osc(b"111"), osc(b"112")]
+    return b"".join(out)
+
+
 @attrs.define
 class ModeTracker:
     """Modes, keyboard flags, cursor shape, region, title and colours, as sequences set them.

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from orchestra.core import frames
+from orchestra.core import frames, modes
 from orchestra.core.detach import DetachMatcher
 from orchestra.core.errors import InvalidTransition
 from orchestra.core.frames import Decoder, FrameError
@@ -65,11 +65,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("orchestra.daemon")
 
 BSU, ESU = b"\x1b[?2026h", b"\x1b[?2026l"  # begin/end synchronized update
-# The screen only: the person's scrollback is theirs (no CSI 3J).
-SOFT_RESET_AND_CLEAR = b"\x1b[!p\x1b[H\x1b[2J"
+# Every mode at its default (see modes.reset), then the screen only: the person's
+# scrollback is theirs (no CSI 3J).
+SOFT_RESET_AND_CLEAR = modes.reset() + b"\x1b[H\x1b[2J"
 # For a program on the alternate screen: the client's terminal enters it first, so its own
 # screen, cursor and scrollback stay underneath (shown again at detach, as under tmux).
-ALT_RESET_AND_CLEAR = b"\x1b[?1049h\x1b[!p\x1b[H\x1b[2J"
+ALT_RESET_AND_CLEAR = b"\x1b[?1049h" + SOFT_RESET_AND_CLEAR
 MAX_BEHIND = 8 << 20  # bytes queued for one viewer before it is resynced instead
 FOCUS_IN, FOCUS_OUT = b"\x1b[I", b"\x1b[O"
 DECKPAM = b"\x1b="  # application keypad

@@ -802,3 +802,41 @@ def test_redraw_shows_the_sixteen_colour_codes_in_tmux(tmux_installed: None, eng
     finally:
         tmux.kill()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_redraw_after_a_cut_stream_puts_every_mode_back_in_tmux(
+    tmux_installed: None, engine: str
+) -> None:
+    """A redraw that follows bytes the model never saw (a resync drops what a client has
+    not read yet) leaves the client's terminal in the model's modes, also in tmux, which
+    ignores DECSTR: the cursor shown again, no mouse reporting, no origin mode..."""
+    from orchestra.adapters.terminal import Terminal
+    from orchestra.daemon.attach import redraw
+
+    cut = b"\x1b[?25l\x1b[?1h\x1b=\x1b[?1000;1006;2004h\x1b[4h\x1b[?7l\x1b[?6h\x1b[2;5r\x1b[7m"
+    agent = Terminal(*PANE, engine=engine)
+    agent.feed(b"hello\r\n\x1b[1mthere\x1b[0m")
+    files = {
+        "stream": b"hello\r\n\x1b[1mthere\x1b[0m",
+        "redraw": cut + redraw(cast(Any, SimpleNamespace(terminal=agent))),
+    }
+    base = Path(tempfile.mkdtemp(prefix="orc-"))  # short: tmux's socket path has a limit
+    tmux = Tmux(base, dict(os.environ))
+    try:
+        panes = {}
+        for name, data in files.items():
+            (base / name).write_bytes(data + b"\x1b[?2026l")  # tmux 3.3 knows no 2026
+            argv = ["sh", "-c", 'cat "$1"; read _', "sh", str(base / name)]
+            panes[name] = tmux.pane(name, argv, cols=PANE[0], rows=PANE[1])
+        for pane in panes.values():
+            pane.wait_text("there")
+        assert panes["redraw"].modes() == panes["stream"].modes()
+        # (What blanks after the text leave differs by engine, as above.)
+        trailing = re.compile(r"(\x1b\[[0-9;]*m)+$")
+        same_screen(
+            panes["redraw"], panes["stream"], styled=True, mask=lambda r: trailing.sub("", r)
+        )
+    finally:
+        tmux.kill()
+        shutil.rmtree(base, ignore_errors=True)
