@@ -37,7 +37,7 @@ from orchestra.core.errors import (
 from orchestra.core.states import ACTIVE, REPORTABLE, Status, check_transition
 from orchestra.core.tasks import Task, new_task_document, parse_task_text
 from orchestra.daemon.events import EventHub
-from orchestra.daemon.faults import crash_point
+from orchestra.adapters.faults import crash_point
 
 if TYPE_CHECKING:
     from orchestra.daemon.runner import Run

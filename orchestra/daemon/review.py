@@ -40,7 +40,7 @@ from orchestra.core.errors import (
 )
 from orchestra.core.states import MERGEABLE, Status, check_transition
 from orchestra.core.tasks import Task, title_from_description
-from orchestra.daemon.faults import crash_point
+from orchestra.adapters.faults import crash_point
 
 if TYPE_CHECKING:
     from orchestra.daemon.project import Project

@@ -47,7 +47,7 @@ from orchestra.adapters.terminal import Terminal
 from orchestra.core.errors import InvalidTransition, OrchestraError
 from orchestra.core.states import Status
 from orchestra.daemon import forward
-from orchestra.daemon.faults import crash_point
+from orchestra.adapters.faults import crash_point
 from orchestra.daemon.relay import Relay
 
 if TYPE_CHECKING:
