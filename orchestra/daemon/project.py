@@ -19,6 +19,7 @@ import attrs
 import trio
 
 from orchestra.adapters import config_files, logs, paths, worktrees
+from orchestra.adapters.faults import crash_point
 from orchestra.adapters.git import Git
 from orchestra.adapters.paths import ProjectPaths
 from orchestra.adapters.store import Broken, Loaded, TaskStore, now
@@ -37,7 +38,6 @@ from orchestra.core.errors import (
 from orchestra.core.states import ACTIVE, REPORTABLE, Status, check_transition
 from orchestra.core.tasks import Task, new_task_document, parse_task_text
 from orchestra.daemon.events import EventHub
-from orchestra.adapters.faults import crash_point
 
 if TYPE_CHECKING:
     from orchestra.daemon.runner import Run

@@ -42,12 +42,12 @@ import trio
 
 from orchestra.adapters import procs, worktrees
 from orchestra.adapters.cgroups import Cgroup
+from orchestra.adapters.faults import crash_point
 from orchestra.adapters.pty import PtySession
 from orchestra.adapters.terminal import Terminal
 from orchestra.core.errors import InvalidTransition, OrchestraError
 from orchestra.core.states import Status
 from orchestra.daemon import forward
-from orchestra.adapters.faults import crash_point
 from orchestra.daemon.relay import Relay
 
 if TYPE_CHECKING:
