@@ -171,11 +171,11 @@ async def serve(daemon: Daemon, listener: trio.SocketListener) -> None:
                 [LoggedListener(listener)],
                 handler_nursery=connections,
             )
-        except (OSError, trio.ClosedResourceError) as exc:
-            reason = str(exc) or "the listening socket was closed"
+        except* (OSError, trio.ClosedResourceError) as group:
+            reason = "; ".join(str(exc) for exc in group.exceptions)
             log.error(
                 "the listening socket failed (%s): stopping the daemon",
-                reason,
+                reason or "it was closed",
                 extra={"event": "daemon.listener_failed"},
             )
         daemon.shutdown.set()  # the connections still open finish their calls meanwhile
