@@ -47,12 +47,12 @@ from typing import Any
 
 import attrs
 
+from orchestra.adapters.faults import crash_point
 from orchestra.adapters.git import Git, GitError
 from orchestra.adapters.worktrees import check_path
 from orchestra.core import hints, names
 from orchestra.core.config import MERGE_STRATEGIES
 from orchestra.core.errors import Conflict, InvalidParams, NotFound
-from orchestra.daemon.faults import crash_point
 
 KEEP_PREFIX = "refs/orchestra/merged/"
 SCRATCH_PREFIX = ".merge-"

@@ -143,26 +143,6 @@ class ProjectPaths:
         return (self.config, self.log, self.lock, self.next_id)
 
 
-def find_project(start: Path) -> Path:
-    """The project root holding `start`: the nearest dir with `.orchestra/`.
-
-    Inside a task's worktree (`<root>/.orchestra/worktrees/<stem>/...`) that is the
-    outer project, not a `.orchestra/` the worktree checked out of git.
-    """
-    start = start.resolve()
-    parts = start.parts
-    for i in range(len(parts) - 1, 0, -1):
-        if parts[i] == "worktrees" and parts[i - 1] == DOT:
-            return Path(*parts[: i - 1])
-    for candidate in (start, *start.parents):
-        if (candidate / DOT).is_dir():
-            return candidate
-    raise NotAProject(
-        f"{start} is not inside an Orchestra project: run `orchestra init` in a git repository",
-        path=str(start),
-    )
-
-
 def check_project_root(raw: object) -> Path:
     """Validate a project root sent over the wire: absolute, existing, initialised, and
     its `.orchestra/` safe to use (`check_dot`)."""

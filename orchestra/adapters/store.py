@@ -24,11 +24,11 @@ from pathlib import Path
 
 import attrs
 
+from orchestra.adapters.faults import crash_point
 from orchestra.adapters.paths import ProjectPaths, open_nofollow, symlink_refused
 from orchestra.core import names
 from orchestra.core.errors import Conflict, NotFound, OrchestraError, TaskFileError, Unwritable
 from orchestra.core.tasks import Task, TaskDocument, parse_task_text
-from orchestra.daemon.faults import crash_point
 
 _FILE = re.compile(r"(?P<id>[1-9][0-9]*)-(?P<slug>[a-z0-9][a-z0-9-]{0,62})\.md")
 

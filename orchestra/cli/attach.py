@@ -34,7 +34,6 @@ from typing import Any
 import attrs
 import typer
 
-from orchestra.adapters import config_files
 from orchestra.cli.common import errors, session
 from orchestra.cli.output import abort, fail
 from orchestra.core import frames
@@ -141,23 +140,15 @@ def attach(
 
     Example: orchestra attach fix-login
     """
-    from orchestra.core.config import parse_detach_keys
-
     s = session(ctx)
     if not (os.isatty(0) and os.isatty(1)):
         abort("attach needs a terminal on stdin and stdout", EXIT_USAGE)
-    spec = config_files.light_value(s.layers(), "detach_keys", str, "ctrl-q")
-    try:
-        keys = parse_detach_keys(spec)
-    except ValueError as exc:
-        abort(str(exc), EXIT_USAGE)
     with errors():
+        spec, keys = s.local.detach_keys()
         client = s.client()
         # Asked first (the same check pty.attach makes), so that a task that cannot be
         # attached is refused, as `peek` refuses it, before the terminal is touched.
         client.call("pty.screen", {"project": str(s.project), "task": task, "lines": 1})
-    sock = client.sock
-    assert sock is not None
     terminal = None if os.environ.get("ORCHESTRA_ATTACH_RELAY") else _own_terminal()
     ending = Ending("detached")
     refused: OrchestraError | None = None
@@ -177,10 +168,12 @@ def attach(
             "detach_keys": spec,
         }
         try:
-            reply, leftover = _request_attach(sock, params)
+            reply = client.call("pty.attach", params)
         except (RemoteError, DaemonUnreachable) as exc:
-            refused, reply, leftover = exc, None, b""
+            refused, reply = exc, None
         if reply is not None:
+            # The rest of the connection is the attach stream: frames, not JSON-RPC.
+            sock, leftover = client.take_over()
             sys.stderr.write(f"\r[attached to {reply['task']}; detach: {describe_keys(spec)}]\r\n")
             # A clean state, the cursor kept where it is: on the alternate screen the
             # terminal saves it, to put it back at the end.
@@ -205,6 +198,7 @@ def attach(
                 # primary one (the program's output stays), to a new line below all of it.
                 below = b"\r" if ending.alt_screen else BOTTOM + b"\r\n"
                 os.write(1, RESTORE + LEAVE_ALT + below + b"\x1b[=%d;1u" % kitty_flags + POP_TITLE)
+                sock.close()
     if terminal is not None:
         os.close(terminal)
     if refused is not None:
@@ -249,27 +243,6 @@ def _own_terminal() -> int | None:
         return os.open(os.ttyname(0), os.O_RDWR | os.O_NOCTTY)
     except OSError:
         return None
-
-
-def _request_attach(sock: socket.socket, params: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-    """Send pty.attach; return its result and whatever frames already followed the reply."""
-    sock.settimeout(30)
-    sock.sendall(
-        json.dumps({"jsonrpc": "2.0", "method": "pty.attach", "params": params, "id": 1}).encode()
-        + b"\n"
-    )
-    buf = b""
-    while b"\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise DaemonUnreachable("the daemon closed the connection")
-        buf += chunk
-    line, _, rest = buf.partition(b"\n")
-    reply = json.loads(line)
-    if "error" in reply:
-        err = reply["error"]
-        raise RemoteError(err.get("code", -32603), err.get("message", "error"), err.get("data"))
-    return reply["result"], rest
 
 
 LAST_WORD_TIMEOUT = 2.0  # seconds to wait for the daemon's EXIT frame after asking to detach

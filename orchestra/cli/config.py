@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import typer
 
-from orchestra.adapters import config_files
 from orchestra.cli.common import JSON, errors, session
 from orchestra.cli.output import emit_json, table
-from orchestra.core.errors import OrchestraError
 
 
 def config(ctx: typer.Context, as_json: bool = JSON) -> None:
@@ -20,14 +17,9 @@ def config(ctx: typer.Context, as_json: bool = JSON) -> None:
 
     Example: orchestra config --json
     """
-    from orchestra.core.config import describe
-
     s = session(ctx)
     with errors(as_json):
-        project = None
-        with contextlib.suppress(OrchestraError):
-            project = s.project
-        rows = describe(config_files.load(project, s.environ))
+        project, rows = s.local.effective_config()
     if as_json:
         emit_json({"project": None if project is None else str(project), "config": rows})
     else:

@@ -1,16 +1,19 @@
-"""`orchestra daemon ...`: start, stop, status, restart, run (install comes later)."""
+"""`orchestra daemon ...`: start, stop, status, restart, run, install, uninstall.
+
+The daemon's life as the client sees it is `orchestra.client.lifecycle` (and the service
+`orchestra.client.service`); only `daemon run` imports the daemon itself (lazily), to
+run it in this process, in the foreground.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import typer
 
-from orchestra.adapters import paths, procs
 from orchestra.cli.common import JSON, errors, session
 from orchestra.cli.output import emit_json
-from orchestra.client import Client, is_running, lock_held, spawn_daemon
+from orchestra.client import lifecycle
 from orchestra.core.errors import DaemonUnreachable
 
 app = typer.Typer(
@@ -21,39 +24,16 @@ app = typer.Typer(
 
 
 def _status(ctx: typer.Context) -> dict[str, Any]:
-    with Client(session(ctx).socket, timeout=10.0) as c:
-        result: dict[str, Any] = c.call("daemon.status")
-    return result
+    return lifecycle.status(session(ctx).socket)
 
 
 def _start(ctx: typer.Context) -> tuple[dict[str, Any], bool]:
     s = session(ctx)
-    if is_running(s.socket):
-        return _status(ctx), False
-    spawn_daemon(s.socket, paths.state_home(s.environ))
-    return _status(ctx), True
+    return lifecycle.start(s.socket, s.local.state_dir)
 
 
-def _stop(ctx: typer.Context, timeout: float = 60.0) -> int | None:
-    socket = session(ctx).socket
-    try:
-        with Client(socket, timeout=10.0) as c:
-            pid: int = c.call("daemon.shutdown")["pid"]
-    except DaemonUnreachable:
-        return None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        # Gone once it no longer holds the lock (a `daemon start` right after succeeds)
-        # and its process has ended.
-        if (
-            not socket.exists()
-            and not is_running(socket)
-            and not lock_held(socket)
-            and not procs.alive(pid)
-        ):
-            return pid
-        time.sleep(0.01)
-    raise DaemonUnreachable(f"the daemon (pid {pid}) did not stop within {timeout:.0f} s")
+def _stop(ctx: typer.Context) -> int | None:
+    return lifecycle.stop(session(ctx).socket)
 
 
 @app.command()
@@ -159,34 +139,15 @@ def install(
 
     Example: orchestra daemon install
     """
-    from orchestra.adapters import service
+    from orchestra.client import service
 
-    done: list[str] = []
+    s = session(ctx)
     with errors(as_json):
-        plan = service.plan()
-        if not no_start:
-            service.check(plan)  # before anything is written or stopped
-        before = service.write(plan)
-        done.append(f"wrote {plan.path}")
-        if not no_start:
-            pid = _stop(ctx)
-            if pid is not None:
-                done.append(f"stopped the running daemon (pid {pid})")
-            try:
-                done += [f"ran {cmd}" for cmd in service.enable(plan)]
-            except service.ServiceError as exc:
-                # As it was: no half-installed unit, and the daemon that ran runs again.
-                service.restore(plan, before)
-                again = " (the daemon it stopped was started again)" if pid is not None else ""
-                if pid is not None:
-                    _start(ctx)
-                raise service.ServiceError(f"{exc.message}; nothing was installed{again}") from None
+        done = service.install(s.socket, s.local.state_dir, start=not no_start)
     if as_json:
-        emit_json(
-            {"kind": plan.kind, "file": str(plan.path), "started": not no_start, "done": done}
-        )
+        emit_json(done)
     else:
-        print("\n".join(done))
+        print("\n".join(done["done"]))
 
 
 @app.command()
@@ -195,16 +156,11 @@ def uninstall(ctx: typer.Context, as_json: bool = JSON) -> None:
 
     Example: orchestra daemon uninstall
     """
-    from orchestra.adapters import service
+    from orchestra.client import service
 
-    done: list[str] = []
     with errors(as_json):
-        plan = service.plan()
-        done += [f"ran {cmd}" for cmd in service.disable(plan)]
-        if plan.path.exists():
-            plan.path.unlink()
-            done.append(f"removed {plan.path}")
+        done = service.uninstall()
     if as_json:
-        emit_json({"kind": plan.kind, "file": str(plan.path), "done": done})
+        emit_json(done)
     else:
-        print("\n".join(done) if done else "nothing was installed")
+        print("\n".join(done["done"]) if done["done"] else "nothing was installed")

@@ -25,6 +25,7 @@ from typing import Any
 from orchestra.cli.output import (
     emit_json,
     fail,
+    last_line_of_defence,
     printable,
     render_move,
     render_slugs,
@@ -97,7 +98,13 @@ def parse(form: Form, args: Sequence[str]) -> tuple[list[str], str | None, bool]
 
 
 def run(argv: Sequence[str]) -> int | None:
-    """Serve argv if it is one of FORMS and return the exit code; else None."""
+    """Serve argv if it is one of FORMS and return the exit code; else None. An error
+    nobody meant ends it as on the Typer path: one line, exit 1 (`last_line_of_defence`)."""
+    with last_line_of_defence():
+        return _run(argv)
+
+
+def _run(argv: Sequence[str]) -> int | None:
     if list(argv) == ["shell-hook", "--slugs"]:
         argv = ["shell-hook --slugs"]
     if os.environ.get("ORCHESTRA_NO_FAST") or not argv or argv[0] not in FORMS:

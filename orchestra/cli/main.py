@@ -16,8 +16,7 @@ import typer
 
 import orchestra
 from orchestra.cli.common import Session
-from orchestra.cli.output import printable
-from orchestra.core.errors import EXIT_ERROR
+from orchestra.cli.output import last_line_of_defence
 
 # Where each top-level command lives: (module, attribute, is a group). Only the
 # invoked command is imported and turned into a click command (Typer builds every
@@ -141,14 +140,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     word = _invoked(args)
     register([word] if word in COMMANDS else list(COMMANDS))
-    try:
+    with last_line_of_defence():  # one line, never a traceback
         app(args, prog_name="orchestra")
-    except KeyboardInterrupt:
-        sys.stderr.write("orchestra: interrupted\n")
-        sys.exit(130)
-    except BrokenPipeError:
-        raise  # the reader went away: the entry point ends quietly (output.quiet_broken_pipe)
-    except Exception as exc:  # the last line of defence: one line, never a traceback
-        message = printable(f"{type(exc).__name__}: {exc}")
-        sys.stderr.write(f"orchestra: internal error: {message}\n")
-        sys.exit(EXIT_ERROR)

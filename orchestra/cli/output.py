@@ -124,6 +124,24 @@ def abort(
     raise SystemExit(code)
 
 
+@contextlib.contextmanager
+def last_line_of_defence() -> Iterator[None]:
+    """Around a whole command (the Typer path and the fast path alike): an error nobody
+    meant is one line and exit 1, never a traceback; Ctrl-C is one line and exit 130. A
+    closed reader (BrokenPipeError) is left to `quiet_broken_pipe`."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        sys.stderr.write("orchestra: interrupted\n")
+        raise SystemExit(130) from None
+    except BrokenPipeError:
+        raise
+    except Exception as exc:
+        message = printable(f"{type(exc).__name__}: {exc}")
+        sys.stderr.write(f"orchestra: internal error: {message}\n")
+        raise SystemExit(EXIT_ERROR) from None
+
+
 def fail(exc: OrchestraError, *, as_json: bool = False) -> NoReturn:
     code = exc.cli_exit_code if isinstance(exc, RemoteError) else exc.exit_code
     wire = exc.to_wire()

@@ -1,68 +1,41 @@
-"""Per-invocation CLI state: the project, the config layers, the daemon connection.
+"""Per-invocation CLI state: the project, the settings, the daemon connection.
 
 Typer-free, so the fast path (cli/fast.py) shares it with the Typer commands.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from orchestra.adapters import config_files, paths
 from orchestra.cli.output import abort
-from orchestra.client import Client, connect
-from orchestra.core.errors import EXIT_USAGE, ConfigError, OrchestraError
+from orchestra.client import Client
+from orchestra.client.local import Local
+from orchestra.core.errors import EXIT_USAGE
 
 
 class Session:
-    """Per-invocation state, kept on the Typer context (no module globals)."""
+    """Per-invocation state, kept on the Typer context (no module globals): the client
+    layer's view of the user's side (`local`), and one connection, made when first needed."""
 
     def __init__(self, project: Path | None) -> None:
         self.environ = os.environ
-        self._project_arg = project
-        self._project: Path | None = None
+        self.local = Local(project, self.environ)
         self._client: Client | None = None
-        self._layers: list[tuple[str, dict[str, Any]]] | None = None
 
     @property
     def project(self) -> Path:
-        if self._project is None:
-            start = self._project_arg or Path.cwd()
-            self._project = paths.find_project(start)
-        return self._project
-
-    def layers(self, *, with_project: bool = True) -> list[tuple[str, dict[str, Any]]]:
-        """The config layers the CLI reads itself (`autostart`, `confirm`, `detach_keys`).
-        A project config that does not parse is left out, not fatal: read commands go on
-        (the daemon reports it with their results), the others fail in the daemon."""
-        if self._layers is None:
-            project = None
-            if with_project:
-                with contextlib.suppress(OrchestraError):
-                    project = self.project
-            try:
-                self._layers = config_files.raw_layers(project, self.environ)
-            except ConfigError:
-                if project is None:
-                    raise  # the global file: without it there is no socket to trust
-                self._layers = config_files.raw_layers(None, self.environ)
-        return self._layers
+        return self.local.project
 
     @property
     def socket(self) -> Path:
-        # A per-user daemon: its socket comes from the global file and the environment only,
-        # so a connected call never reads (or parses) the project's config.
-        return config_files.socket_path(config_files.raw_layers(None, self.environ), self.environ)
+        return self.local.socket
 
     def client(self) -> Client:
         if self._client is None:
-            autostart = config_files.light_value(self.layers(), "autostart", bool, True)
-            self._client = connect(
-                self.socket, autostart=autostart, log_dir=paths.state_home(self.environ)
-            )
+            self._client = self.local.connect()
         return self._client
 
     def call(self, method: str, **params: Any) -> Any:
@@ -102,7 +75,7 @@ class Session:
         """Go on if -y, `confirm = "yes"`, or the person says so; otherwise stop here."""
         if yes:
             return
-        policy = config_files.light_value(self.layers(), "confirm", str, "ask")
+        policy = self.local.setting("confirm", str, "ask")
         if policy == "yes":
             return
         if policy == "ask" and sys.stdin.isatty() and not as_json:

@@ -22,6 +22,7 @@ from orchestra.cli.output import (
     warn_config,
 )
 from orchestra.core.errors import EXIT_OK, EXIT_USAGE
+from orchestra.core.jsonrpc import notification
 
 app = typer.Typer()
 session_app = typer.Typer(
@@ -211,8 +212,8 @@ def _watch(s: Any, params: dict[str, Any], result: dict[str, Any], as_json: bool
     with contextlib.suppress(KeyboardInterrupt):
         for note in client.notifications():
             if as_json:
-                print(json_line(note), flush=True)
-            elif note["method"] == "events.task_changed":
+                print(json_line(notification(note.method, note.params)), flush=True)
+            elif note.method == "events.task_changed":
                 draw(s.call("task.list", **params))
     raise typer.Exit(EXIT_OK)
 

@@ -52,6 +52,7 @@ import attrs
 import trio
 
 from orchestra.core import frames, modes
+from orchestra.core.config import parse_detach_keys
 from orchestra.core.detach import DetachMatcher
 from orchestra.core.errors import InvalidTransition
 from orchestra.core.frames import Decoder, FrameError
@@ -308,6 +309,27 @@ async def receive_terminal(stream: trio.SocketStream) -> int | None:
         os.set_inheritable(tty, False)
         os.set_blocking(tty, False)  # our own open file of the terminal: the client's is not
     return tty
+
+
+async def enter_attach(run: Run, params: Any, stream: trio.SocketStream, leftover: bytes) -> None:
+    """The rest of a connection whose `pty.attach` (`params`, api.AttachParams) was just
+    answered: take the client's terminal if it hands it over (and it sends nothing else
+    first), then serve it as the run's viewer until it leaves."""
+    tty = None
+    if params.tty:
+        tty = None if leftover else await receive_terminal(stream)
+        if tty is None:
+            return
+    await serve_viewer(
+        run,
+        stream,
+        leftover,
+        read_only=params.read_only,
+        cols=params.cols,
+        rows=params.rows,
+        tty=tty,
+        detach_keys=parse_detach_keys(params.detach_keys),
+    )
 
 
 async def serve_viewer(

@@ -32,6 +32,10 @@ class Peer(Protocol):
 
     def forward(self, sub: Subscription) -> None: ...
 
+    def upgrade(self, run: Any, params: Any) -> None:
+        """Once this call's reply is out, hand the rest of the connection to `run`'s attach
+        stream (`pty.attach`)."""
+
 
 @attrs.define
 class Daemon:
@@ -56,6 +60,8 @@ class Method:
 
     params: type[Any]
     run: Handler
+    # Its reply ends JSON-RPC on the connection (pty.attach): only a call of its own may.
+    upgrades: bool = False
 
 
 def _on_project(call: Callable[[Project, Any], Awaitable[Any]]) -> Handler:
@@ -76,12 +82,22 @@ def _on_scheduler(call: Callable[[Scheduler, Project, Any], Awaitable[Any]]) -> 
     return run
 
 
-async def dispatch(daemon: Daemon, peer: Peer, request: jsonrpc.Request) -> jsonrpc.Reply | None:
-    """Run one request; the exception-to-wire boundary. Notifications get no reply."""
+async def dispatch(
+    daemon: Daemon, peer: Peer, request: jsonrpc.Request, *, alone: bool = True
+) -> jsonrpc.Reply | None:
+    """Run one request; the exception-to-wire boundary. Notifications get no reply.
+    `alone`: the request is a message of its own, not a member of a batch."""
     method = METHODS.get(request.method)
     try:
         if method is None:
             raise _NoMethod(request.method)
+        if method.upgrades and (request.notification or not alone):
+            if request.notification:
+                return None  # an attach nobody hears the answer to is no attach: not run
+            raise InvalidRequest(
+                f"{request.method} must be sent on its own, not in a batch: its reply turns"
+                " the connection into the terminal stream"
+            )
         value = await method.run(daemon, peer, api.structure(request.params, method.params))
         reply = jsonrpc.result(request.id, value)
     except _NoMethod:
@@ -104,6 +120,13 @@ async def dispatch(daemon: Daemon, peer: Peer, request: jsonrpc.Request) -> json
 
 class _NoMethod(Exception):
     pass
+
+
+class InvalidRequest(OrchestraError):
+    """A request the JSON-RPC envelope allows but this method cannot be sent as."""
+
+    code = jsonrpc.INVALID_REQUEST
+    kind = "invalid_request"
 
 
 # -- daemon.* -------------------------------------------------------------------
@@ -140,14 +163,13 @@ async def _shutdown(d: Daemon, peer: Peer, _p: api.NoParams) -> Any:
 # -- pty.* ------------------------------------------------------------------------
 
 
-# pty.attach is answered by the server itself: its reply upgrades the connection to the
-# framed terminal stream (orchestra/daemon/attach.py), see server.Connection._attach.
+# pty.attach's reply upgrades the connection to the terminal stream (daemon/attach.py):
+# the method asks its peer to, and the server does once the reply is out.
 ATTACH = "pty.attach"
 
 
-async def prepare_attach(d: Daemon, params: Any) -> tuple[Any, Any]:
-    """Validate an attach and find its run: (reply result, run, params)."""
-    p = api.structure(params, api.AttachParams)
+async def _attach(d: Daemon, peer: Peer, p: api.AttachParams) -> Any:
+    """Validate an attach and find its run; the connection is the run's once this replies."""
     palette = None if p.colors is None else _checked_colors(p.colors)
     project = await d.registry.get(p.project)
     run = await project.attachable(p.task)
@@ -168,7 +190,8 @@ async def prepare_attach(d: Daemon, params: Any) -> tuple[Any, Any]:
         "alt_screen": alt_screen,
         "framing": "kind(1) length(4, big-endian) payload",
     }
-    return result, (run, p)
+    peer.upgrade(run, p)
+    return result
 
 
 def _checked_colors(colors: api.Colors) -> dict[int, str]:
@@ -205,7 +228,7 @@ async def _subscribe(d: Daemon, peer: Peer, p: api.SubscribeParams) -> Any:
 
 
 # The method table. Methods on one project find it and call it (task.diff, task.merge and
-# project.gc through daemon/review.py); pty.attach is not here: the server answers it.
+# project.gc through daemon/review.py).
 METHODS: Final[dict[str, Method]] = {
     "daemon.ping": Method(api.NoParams, _ping),
     "daemon.status": Method(api.NoParams, _status),
@@ -241,4 +264,5 @@ METHODS: Final[dict[str, Method]] = {
     "task.merge": Method(api.MergeParams, _on_project(review.merge)),
     "project.gc": Method(api.GcParams, _on_project(review.gc)),
     "events.subscribe": Method(api.SubscribeParams, _subscribe),
+    ATTACH: Method(api.AttachParams, _attach, upgrades=True),
 }

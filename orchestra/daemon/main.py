@@ -127,11 +127,13 @@ async def serve(
     *,
     ready: trio.Event | None = None,
     umask: int | None = None,
-) -> None:
+) -> int:
     """The nursery tree: reaper and signals at the root; runs in their own nursery,
     which is cancelled (and fully torn down) before the reaper stops. `umask`: the one
-    the daemon was started with, for the agents and commands it runs."""
+    the daemon was started with, for the agents and commands it runs. Returns the exit
+    status: 1 when the daemon stopped because its listening socket failed."""
     hub = EventHub()
+    listener_failed = trio.Event()
     reaper = Reaper(umask=umask)
     procs.become_subreaper()
     sock = await bind(socket)
@@ -163,7 +165,7 @@ async def serve(
                 daemon = Daemon(socket=socket, registry=registry, hub=hub)
                 root.start_soon(_signals, daemon)
                 server_scope = trio.CancelScope()
-                runs.start_soon(_serve_until, server_scope, daemon, listener)
+                runs.start_soon(_serve_until, server_scope, daemon, listener, listener_failed)
                 await registry.load_known()
                 if ready is not None:
                     ready.set()
@@ -180,6 +182,7 @@ async def serve(
         with contextlib.suppress(OSError):
             os.unlink(socket)
         log.info("stopped", extra={"event": "daemon.stopped", "pid": os.getpid()})
+    return 1 if listener_failed.is_set() else 0
 
 
 async def _warm_up() -> None:
@@ -204,10 +207,11 @@ async def _warm_up() -> None:
 
 
 async def _serve_until(
-    scope: trio.CancelScope, daemon: Daemon, listener: trio.SocketListener
+    scope: trio.CancelScope, daemon: Daemon, listener: trio.SocketListener, failed: trio.Event
 ) -> None:
     with scope:
         await server.serve(daemon, listener)
+        failed.set()  # serve returns only when the listener failed (it stops the daemon)
 
 
 async def _signals(daemon: Daemon) -> None:
@@ -251,7 +255,7 @@ def run(environ: Mapping[str, str] = os.environ) -> int:
             print(
                 f"orchestra daemon {os.getpid()} listening on {socket}", file=sys.stderr, flush=True
             )
-            trio.run(functools.partial(serve, socket, environ, umask=user_umask))
+            status = trio.run(functools.partial(serve, socket, environ, umask=user_umask))
     except AlreadyRunning as exc:
         print(f"orchestra: {exc.message}", file=sys.stderr)
         return exc.exit_code
@@ -265,4 +269,4 @@ def run(environ: Mapping[str, str] = os.environ) -> int:
         raise
     finally:
         logs.close(daemon_log)
-    return 0
+    return status

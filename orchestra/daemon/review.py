@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from orchestra.adapters import cleanup, merging, worktrees
+from orchestra.adapters.faults import crash_point
 from orchestra.adapters.git import Git
 from orchestra.adapters.store import Broken, Loaded
 from orchestra.core import api, hints
@@ -39,7 +40,6 @@ from orchestra.core.errors import (
 )
 from orchestra.core.states import MERGEABLE, Status, check_transition
 from orchestra.core.tasks import Task, title_from_description
-from orchestra.daemon.faults import crash_point
 
 if TYPE_CHECKING:
     from orchestra.daemon.project import Project

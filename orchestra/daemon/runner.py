@@ -47,6 +47,7 @@ import trio
 
 from orchestra.adapters import procs, worktrees
 from orchestra.adapters.cgroups import Cgroup
+from orchestra.adapters.faults import crash_point
 from orchestra.adapters.git import Git
 from orchestra.adapters.paths import ProjectPaths
 from orchestra.adapters.pty import PtySession
@@ -60,7 +61,6 @@ from orchestra.core.states import Status
 from orchestra.core.tasks import Task
 from orchestra.daemon import forward
 from orchestra.daemon.coalesce import Coalesced
-from orchestra.daemon.faults import crash_point
 from orchestra.daemon.relay import Relay
 
 if TYPE_CHECKING:

@@ -27,6 +27,7 @@ import attrs
 import trio
 
 from orchestra.adapters import worktrees
+from orchestra.adapters.faults import crash_point
 from orchestra.adapters.store import Broken, Loaded
 from orchestra.adapters.worktrees import Worktree
 from orchestra.core import api
@@ -41,7 +42,6 @@ from orchestra.core.errors import (
 )
 from orchestra.core.states import ACTIVE, Status
 from orchestra.core.tasks import Task
-from orchestra.daemon.faults import crash_point
 from orchestra.daemon.project import Outcome, Project
 from orchestra.daemon.runner import Run, RunHost
 from orchestra.daemon.supervisor import Supervisor

@@ -27,11 +27,11 @@ import attrs
 import trio
 
 from orchestra.adapters import cgroups, procs, seen_terminal
+from orchestra.adapters.faults import crash_point
 from orchestra.adapters.procs import Reaper
 from orchestra.adapters.store import write_atomic
 from orchestra.core.errors import Conflict
 from orchestra.daemon.coalesce import Coalesced
-from orchestra.daemon.faults import crash_point
 from orchestra.daemon.relay import Relay
 from orchestra.daemon.runner import Run, RunHost, run_task
 

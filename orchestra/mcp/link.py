@@ -14,7 +14,6 @@ autostart allows; a request is never sent twice once it may have reached the dae
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,14 +21,15 @@ from typing import Any
 
 import anyio
 import anyio.abc
-from anyio.streams.buffered import BufferedByteReceiveStream
 
-from orchestra.client import check_peer, check_socket_dir, refuse_autostart, spawn_daemon
-from orchestra.core.errors import DaemonUnreachable, RemoteError
+from orchestra.client.lifecycle import refuse_autostart, spawn_daemon
+from orchestra.client.trust import check_peer, check_socket_dir
+from orchestra.core import jsonrpc, ndjson
+from orchestra.core.errors import DaemonUnreachable
 
 log = logging.getLogger("orchestra.mcp")
 
-MAX_LINE = 64 * 1024 * 1024  # a reply line; task.tail alone may carry 4 MiB of escaped output
+READ_SIZE = 65536
 CONNECT_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
 
 
@@ -49,21 +49,16 @@ class DaemonLink:
         self.timeout = timeout  # per call: task.stop waits for the agent, task.merge for git
         self.socket = Path("(not connected)")
         self._stream: anyio.abc.SocketStream | None = None
-        self._reader: BufferedByteReceiveStream | None = None
+        self._calls = jsonrpc.Calls()
+        self._lines = ndjson.LineSplitter(ndjson.MAX_REPLY)
         self._lock = anyio.Lock()
-        self._next_id = 0
         self.generation = 0  # counts connections made: a new one may be a different daemon
 
     async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         """Send one request and return its result, or raise RemoteError with the daemon's code,
         message and data (DaemonUnreachable when the daemon cannot be reached or started)."""
         async with self._lock:
-            self._next_id += 1
-            request_id = self._next_id
-            message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
-            if params is not None:
-                message["params"] = dict(params)
-            line = json.dumps(message, separators=(",", ":")).encode() + b"\n"
+            request_id, line = self._calls.request(method, params)
             try:
                 with anyio.fail_after(self.timeout):
                     await self._send(line)
@@ -79,15 +74,9 @@ class DaemonLink:
                 # Cancelled or broken mid-call: the reply may still come; start afresh.
                 await self._drop()
                 raise
-        if "error" in reply:
-            err = reply["error"] if isinstance(reply["error"], dict) else {}
-            data = err.get("data")
-            raise RemoteError(
-                int(err.get("code", -32603)),
-                str(err.get("message", "error")),
-                data if isinstance(data, dict) else None,
-            )
-        return reply.get("result")
+            finally:
+                self._calls.forget(request_id)
+        return reply.value()
 
     async def _send(self, line: bytes) -> None:
         """Send on the open connection; if it turns out dead, reconnect once and send again
@@ -108,34 +97,39 @@ class DaemonLink:
             socket=str(self.socket),
         )
 
-    async def _reply(self, request_id: int, method: str) -> dict[str, Any]:
-        assert self._reader is not None
+    async def _reply(self, request_id: int, method: str) -> jsonrpc.Response:
+        assert self._stream is not None
         while True:
-            try:
-                raw = await self._reader.receive_until(b"\n", MAX_LINE)
-            except anyio.DelimiterNotFound:
-                raise DaemonUnreachable(
-                    f"the daemon's reply to {method} is over {MAX_LINE >> 20} MiB; ask for less",
-                    socket=str(self.socket),
-                ) from None
-            except (anyio.IncompleteRead, anyio.EndOfStream, *CONNECT_ERRORS):
-                raise DaemonUnreachable(
-                    f"the daemon closed the connection during {method} (did it stop or"
-                    " restart?); check `orchestra daemon status`, then retry",
-                    socket=str(self.socket),
-                ) from None
-            if not raw.strip():
+            line = self._lines.next()
+            if line is None:
+                try:
+                    chunk = await self._stream.receive(READ_SIZE)
+                except (anyio.EndOfStream, *CONNECT_ERRORS):
+                    chunk = b""
+                if not chunk:
+                    raise DaemonUnreachable(
+                        f"the daemon closed the connection during {method} (did it stop or"
+                        " restart?); check `orchestra daemon status`, then retry",
+                        socket=str(self.socket),
+                    )
+                self._lines.feed(chunk)
                 continue
-            try:
-                value = json.loads(raw)
-            except ValueError:
+            if not isinstance(line, bytes):  # ndjson.TOO_LONG
                 raise DaemonUnreachable(
-                    f"the daemon sent an unreadable reply to {method}: {raw[:80]!r}",
+                    f"the daemon's reply to {method} is over {ndjson.MAX_REPLY >> 20} MiB;"
+                    " ask for less",
+                    socket=str(self.socket),
+                )
+            try:
+                message = self._calls.receive(line)
+            except jsonrpc.WireError:
+                raise DaemonUnreachable(
+                    f"the daemon sent an unreadable reply to {method}: {line[:80]!r}",
                     socket=str(self.socket),
                 ) from None
             # Skip notifications and anything left over from a cancelled call.
-            if isinstance(value, dict) and "method" not in value and value.get("id") == request_id:
-                return value
+            if isinstance(message, jsonrpc.Response) and message.id == request_id:
+                return message
 
     async def _connected(self) -> anyio.abc.SocketStream:
         if self._stream is not None:
@@ -149,7 +143,7 @@ class DaemonLink:
             await anyio.to_thread.run_sync(spawn_daemon, self.socket, self.log_dir)
             stream = await self._open()
         self._stream = stream
-        self._reader = BufferedByteReceiveStream(stream)
+        self._lines = ndjson.LineSplitter(ndjson.MAX_REPLY)
         self.generation += 1
         return stream
 
@@ -173,7 +167,7 @@ class DaemonLink:
         return stream
 
     async def _drop(self) -> None:
-        stream, self._stream, self._reader = self._stream, None, None
+        stream, self._stream = self._stream, None
         if stream is not None:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()

@@ -32,7 +32,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 import orchestra
-from orchestra.adapters import config_files, paths
+from orchestra.client.local import Local
 from orchestra.core import hints
 from orchestra.core.errors import InvalidParams, OrchestraError, RemoteError
 from orchestra.mcp.link import DaemonLink
@@ -319,15 +319,14 @@ def make_bridge(project: Path | None, environ: Mapping[str, str] = os.environ) -
     bridge: Bridge
 
     def where() -> tuple[Path, bool]:
-        socket = config_files.socket_path(config_files.raw_layers(None, environ), environ)
         try:
             root: Path | None = Path(bridge.project({}))
         except OrchestraError:
             root = None
-        layers = config_files.raw_layers(root, environ)
-        return socket, config_files.light_value(layers, "autostart", bool, True)
+        local = Local(root, environ)  # read afresh at each (re)connect
+        return local.socket, local.autostart
 
-    link = DaemonLink(where, log_dir=paths.state_home(environ))
+    link = DaemonLink(where, log_dir=Local(None, environ).state_dir)
     bridge = Bridge(daemon=link, environ=environ, cwd=Path.cwd(), default_project=default)
     return bridge
 

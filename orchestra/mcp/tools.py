@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from orchestra.adapters import paths
+from orchestra.client.local import find_project
 from orchestra.core.errors import InvalidParams, NotAProject, RemoteError
 from orchestra.core.hints import REPORTED
 from orchestra.core.states import Status
@@ -69,10 +69,10 @@ class Bridge:
     def project(self, args: Mapping[str, Any]) -> str:
         raw = args.get("project")
         if raw:
-            return str(paths.find_project(self.cwd / Path(raw).expanduser()))
+            return str(find_project(self.cwd / Path(raw).expanduser()))
         start = self.default_project or self.cwd
         try:
-            return str(paths.find_project(self.cwd / start))
+            return str(find_project(self.cwd / start))
         except NotAProject as exc:
             raise NotAProject(
                 f"{exc.message}; or pass `project`, the path of an Orchestra project", **exc.data

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +97,107 @@ def test_unknown_forms_fall_back_to_typer(env: Env, tasks: Path) -> None:
     out = env.run("status", "--status", "draft", "--json", cwd=tasks, check=True).stdout
     assert '"alpha"' in out
     assert "Example:" in env.run("path", "--help", cwd=tasks, check=True).stdout
+
+
+def imported(env: Env, cwd: Path, *args: str) -> set[str]:
+    """The modules `orchestra ARGS` imported, as `python -X importtime` lists them."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "orchestra", *args],
+        cwd=cwd,
+        env=env.vars,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    assert lines, proc.stderr
+    return {line.rpartition("|")[2].strip() for line in lines}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status",),
+        ("status", "--json"),
+        ("path", "alpha"),
+        ("show",),
+        ("show", "beta", "--json"),
+        ("start", "nope"),
+        ("idle", "nope"),
+        ("complete", "alpha", "-m", "done"),
+        ("fail", "--summary=why", "nope"),
+        ("reviewed", "alpha"),
+        ("shell-hook", "--slugs"),
+    ],
+)
+def test_the_fast_forms_never_import_typer(env: Env, tasks: Path, args: tuple[str, ...]) -> None:
+    """Each form the fast path claims is served without importing Typer (or click)."""
+    modules = imported(env, tasks, *args)
+    assert "orchestra.cli.fast" in modules
+    assert not {"typer", "click", "orchestra.cli.main"} & modules
+
+
+def test_a_form_the_fast_path_leaves_imports_typer(env: Env, tasks: Path) -> None:
+    """An option the fast path does not know goes to Typer: the check above can fail."""
+    assert "typer" in imported(env, tasks, "status", "--status", "draft")
+
+
+@contextlib.contextmanager
+def odd_daemon(where: Path, result: Any) -> Iterator[Path]:
+    """A listener on a private socket under `where` that answers every request with
+    `result`, whatever was asked: a daemon whose replies have a shape the CLI does not know."""
+    where.mkdir(mode=0o700)
+    path = where / "odd.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(8)
+    server.settimeout(0.1)
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as lines:
+            for line in lines:
+                request = json.loads(line)
+                reply = {"jsonrpc": "2.0", "id": request["id"], "result": result}
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(10)
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield path
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "result", "error"),
+    [
+        (("status",), {"tasks": [{"id": 1}]}, "KeyError: 'slug'"),
+        (("path", "alpha"), ["not", "an", "object"], "TypeError: list indices must be"),
+    ],
+)
+def test_an_unexpected_error_is_one_line_on_both_paths(
+    env: Env, tasks: Path, args: tuple[str, ...], result: Any, error: str
+) -> None:
+    """A reply the renderer does not expect fails with one line and exit 1 on the fast path
+    as on the Typer path, never a traceback."""
+    with odd_daemon(env.base / "odd", result) as path:
+        odd = {"ORCHESTRA_SOCKET": str(path)}
+        fast = env.run(*args, cwd=tasks, extra=odd)
+        slow = env.run(*args, cwd=tasks, extra={**odd, **TYPER})
+    assert fast.returncode == slow.returncode == 1
+    assert fast.stderr == slow.stderr
+    assert fast.stderr.startswith(f"orchestra: internal error: {error}")
+    assert fast.stderr.count("\n") == 1
+    assert "Traceback" not in fast.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from orchestra.cli.init import CONFIG_TEMPLATE
+from orchestra.client.local import CONFIG_TEMPLATE
 from orchestra.core.config import Config
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

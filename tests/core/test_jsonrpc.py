@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestra.core import jsonrpc
+from orchestra.core.errors import EXIT_NOT_FOUND, RemoteError
 from orchestra.core.jsonrpc import Incoming, Invalid, Request
 
 # --- a tiny synchronous method table, the way the daemon's connection loop uses the codec ---
@@ -452,3 +454,124 @@ request_like = st.fixed_dictionaries(
 def test_parse_never_raises_on_json(message: Any) -> None:
     """parse() sorts any JSON value into valid requests and ready errors without raising."""
     _check_incoming(jsonrpc.parse(json.dumps(message).encode()))
+
+
+# --- the client half: Calls ---------------------------------------------------------------
+
+
+def test_requests_are_numbered_and_encoded_as_one_line() -> None:
+    """Each request gets the next id and is one JSON-RPC 2.0 line; no params, no key."""
+    calls = jsonrpc.Calls()
+    first_id, first = calls.request("daemon.ping")
+    second_id, second = calls.request("task.get", {"project": "/p", "task": 1})
+    assert (first_id, second_id) == (1, 2)
+    assert first.endswith(b"\n") and first.count(b"\n") == 1
+    assert json.loads(first) == {"jsonrpc": "2.0", "method": "daemon.ping", "id": 1}
+    assert json.loads(second)["params"] == {"project": "/p", "task": 1}
+    assert calls.pending == 2
+
+
+def test_a_reply_is_matched_to_its_request_once() -> None:
+    """A result comes back as the Response to its id, however the replies are ordered, and
+    the same id again (or one never asked) is dropped."""
+    calls = jsonrpc.Calls()
+    calls.request("a")
+    calls.request("b")
+    second = calls.receive(b'{"jsonrpc":"2.0","result":"B","id":2}')
+    first = calls.receive(b'{"jsonrpc":"2.0","result":"A","id":1}')
+    assert second == jsonrpc.Response(2, result="B")
+    assert first == jsonrpc.Response(1, result="A")
+    assert first.value() == "A"
+    assert calls.receive(b'{"jsonrpc":"2.0","result":"A","id":1}') is None
+    assert calls.receive(b'{"jsonrpc":"2.0","result":"?","id":99}') is None
+    assert calls.pending == 0
+
+
+def test_a_forgotten_request_s_late_reply_is_dropped() -> None:
+    """The reply to a request its caller gave up on is not taken for another's."""
+    calls = jsonrpc.Calls()
+    gone, _ = calls.request("slow")
+    calls.forget(gone)
+    calls.request("next")
+    assert calls.receive(b'{"jsonrpc":"2.0","result":"late","id":1}') is None
+    assert calls.receive(b'{"jsonrpc":"2.0","result":"ok","id":2}') == jsonrpc.Response(2, "ok")
+
+
+def test_an_error_reply_raises_our_exception_with_its_code_and_data() -> None:
+    """An error object becomes a RemoteError keeping the code, message and data, and the CLI
+    exit code of its kind."""
+    calls = jsonrpc.Calls()
+    calls.request("task.get")
+    line = (
+        b'{"jsonrpc":"2.0","error":{"code":-32001,"message":"no task 7",'
+        b'"data":{"kind":"not_found"}},"id":1}'
+    )
+    reply = calls.receive(line)
+    assert isinstance(reply, jsonrpc.Response)
+    with pytest.raises(RemoteError) as info:
+        reply.value()
+    assert info.value.remote_code == -32001
+    assert info.value.message == "no task 7"
+    assert info.value.data == {"kind": "not_found"}
+    assert info.value.cli_exit_code == EXIT_NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "err",
+    [None, "boom", [1], {"code": "x", "message": 5, "data": [1]}, {"code": True}, {}],
+)
+def test_a_malformed_error_object_is_an_internal_error(err: Any) -> None:
+    """An error object that is not one (not an object, a code that is no integer, data that
+    is no object) is a RemoteError -32603, never a crash of the client."""
+    exc = jsonrpc.remote_error(err)
+    assert exc.remote_code == jsonrpc.INTERNAL_ERROR
+    assert isinstance(exc.message, str)
+    assert isinstance(exc.data, dict)
+
+
+def test_an_error_without_an_id_answers_the_oldest_request() -> None:
+    """An error the daemon could not give an id (it found our line too long) answers the
+    oldest request still waiting: the daemon answers in order."""
+    calls = jsonrpc.Calls()
+    calls.request("huge")
+    calls.request("next")
+    line = b'{"jsonrpc":"2.0","error":{"code":-32600,"message":"too long"},"id":null}'
+    reply = calls.receive(line)
+    assert isinstance(reply, jsonrpc.Response) and reply.id == 1
+    assert isinstance(reply.error, RemoteError) and reply.error.remote_code == -32600
+    again = calls.receive(line)
+    assert isinstance(again, jsonrpc.Response) and again.id == 2
+    assert calls.receive(line) is None  # nothing waits any more
+
+
+def test_notifications_and_blank_lines() -> None:
+    """A message with a method is a Notice, whatever is pending; a blank line is nothing."""
+    calls = jsonrpc.Calls()
+    calls.request("events.subscribe")
+    notice = calls.receive(b'{"jsonrpc":"2.0","method":"events.task_changed","params":{"a":1}}')
+    assert notice == jsonrpc.Notice("events.task_changed", {"a": 1})
+    assert calls.receive(b"  \r") is None
+    assert calls.pending == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"not json", b"[1, 2]", b'"text"', b"[" * 100_000, b'{"jsonrpc":"2.0","id":1}', b"\xff"],
+)
+def test_what_is_not_json_rpc_is_a_wire_error(line: bytes) -> None:
+    """Garbage, a value that is no object, or a reply with neither result nor error raises
+    WireError (a ValueError), never anything else."""
+    calls = jsonrpc.Calls()
+    calls.request("x")
+    with pytest.raises(jsonrpc.WireError):
+        calls.receive(line)
+
+
+@given(st.binary(max_size=200))
+@settings(max_examples=300)
+def test_receive_never_raises_anything_but_wire_error(line: bytes) -> None:
+    """Whatever bytes arrive, receive() returns or raises WireError."""
+    calls = jsonrpc.Calls()
+    calls.request("x")
+    with contextlib.suppress(jsonrpc.WireError):
+        calls.receive(line)

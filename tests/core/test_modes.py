@@ -186,9 +186,7 @@ def test_reset_puts_every_mode_a_program_sets_back() -> None:
     starts from (all but the screens, the title and the person's own preferences)."""
     kept = {47, 1047, 1048, 1049, 2026, 12, 1007, 1036}
     flipped = sorted(k for k in modes.DEC_DEFAULTS if k not in kept)
-    stream = b"".join(
-        b"\x1b[?%d%s" % (k, b"l" if modes.DEC_DEFAULTS[k] else b"h") for k in flipped
-    )
+    stream = b"".join(b"\x1b[?%d%s" % (k, b"l" if modes.DEC_DEFAULTS[k] else b"h") for k in flipped)
     stream += b"\x1b[4;20h\x1b[>7u\x1b[>4;2m\x1b[5 q\x1b[3;9r\x1b]11;#000080\x07\x1b]4;9;#fff\x07"
     m = track(stream)
     assert m.render() != b""

@@ -415,3 +415,32 @@ def test_client_that_never_reads(served: Served) -> None:
         other.ping()
         stuck.close()
         other.ping()
+
+
+def test_attach_in_a_batch_is_refused(served: Served) -> None:
+    """pty.attach inside a batch gets -32600 (its reply would end JSON-RPC mid-batch), the
+    rest of the batch is answered, and the connection stays JSON-RPC."""
+    batch = [
+        {"jsonrpc": "2.0", "method": "pty.attach", "params": {"task": 1}, "id": "a"},
+        {"jsonrpc": "2.0", "method": "daemon.ping", "id": "p"},
+    ]
+    with served.raw() as c:
+        c.send(json.dumps(batch).encode() + b"\n")
+        replies = {r["id"]: r for r in c.recv()}
+        assert replies["a"]["error"]["code"] == -32600
+        assert "batch" in replies["a"]["error"]["message"]
+        assert replies["p"]["result"] == {"pong": True}
+        c.ping()
+
+
+def test_attach_errors_come_through_the_method_boundary(served: Served) -> None:
+    """A refused pty.attach (a task that does not run) is answered like any method's error:
+    its code, message and data with its kind, and the connection stays JSON-RPC."""
+    with served.raw() as c:
+        reply = c.request("pty.attach", {"project": str(served.root), "task": "first"})
+        assert reply["error"]["code"] == -32002
+        assert reply["error"]["data"]["kind"] == "invalid_transition"
+        reply = c.request("pty.attach", {"project": str(served.root), "task": "first", "x": 1})
+        assert reply["error"]["code"] == -32602
+        assert "unknown field 'x'" in reply["error"]["data"]["problems"]
+        c.ping()

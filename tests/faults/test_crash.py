@@ -1,5 +1,5 @@
 """kill -9 of the daemon at each step of `task.new`, `start`, `merge` and `gc`
-(the crash points of orchestra/daemon/faults.py).
+(the crash points of orchestra/adapters/faults.py).
 
 The daemon runs with ORCHESTRA_CRASH_AT set, so it SIGKILLs itself at that step
 of the CLI command under test (it is the daemon the test's first command

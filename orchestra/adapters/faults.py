@@ -7,6 +7,9 @@ an OOM kill or a power cut does. tests/faults/test_crash.py lists the points and
 checks what survives. Without the variable a crash point costs one comparison
 (the variable is read once, at import).
 
+A leaf module (the stdlib only, nothing of ours): the adapters that hold crash points
+(store.py, merging.py) and the daemon both import it, and adapters never import the daemon.
+
 Points (in the order a task meets them):
 
 - `task.new:counter`  the next id is persisted, the task file is not written yet

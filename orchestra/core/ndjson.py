@@ -1,0 +1,80 @@
+"""NDJSON framing, sans I/O: bytes in, bounded lines out. Every peer uses it.
+
+The daemon's connections, the blocking client, the MCP bridge's link and the asyncio
+client all feed what they read into a `LineSplitter` and take whole lines out of it;
+none of them splits lines itself. A line is bounded: once the bytes buffered without a
+newline pass the limit, the splitter reports `TOO_LONG` (once, straight away, so the
+peer can be told before the line ends) and drops bytes up to the next newline.
+
+Stdlib only: the CLI imports it on its fast path. (The attach stream's binary frames
+are `core/frames.py`.)
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+MAX_REQUEST: Final = 4 * 1024 * 1024  # a line the daemon takes (docs/api.md)
+# A line a client takes: task.tail's 4 MiB of output, JSON-escaped, can be six times that.
+MAX_REPLY: Final = 64 * 1024 * 1024
+
+
+class TooLong:
+    """The marker for a line over the limit (dropped up to its newline)."""
+
+    def __repr__(self) -> str:
+        return "TOO_LONG"
+
+
+TOO_LONG: Final = TooLong()
+
+
+class LineSplitter:
+    """Whole lines out of a byte stream, each at most `limit` bytes (without its newline)."""
+
+    __slots__ = ("_buffer", "_discarding", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._buffer = bytearray()
+        # Inside an over-long line, already reported: drop bytes up to its newline.
+        self._discarding = False
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    def next(self) -> bytes | TooLong | None:
+        """The next whole line (without its newline), TOO_LONG for one over the limit, or
+        None until more bytes are fed."""
+        buffer = self._buffer
+        while True:
+            end = buffer.find(b"\n")
+            if end < 0:
+                if len(buffer) > self.limit and not self._discarding:
+                    self._discarding = True
+                    buffer.clear()
+                    return TOO_LONG
+                if self._discarding:
+                    buffer.clear()
+                return None
+            if self._discarding:
+                self._discarding = False
+                del buffer[: end + 1]
+                continue
+            line = bytes(buffer[:end])
+            del buffer[: end + 1]
+            if end > self.limit:
+                return TOO_LONG
+            return line
+
+    def rest(self) -> bytes:
+        """Take what is buffered after the last line taken (a connection that leaves NDJSON
+        behind, as `pty.attach` does, hands it on)."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+    @property
+    def pending(self) -> bool:
+        """Whether bytes of a line not yet whole are buffered."""
+        return bool(self._buffer)
