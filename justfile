@@ -19,6 +19,7 @@ check:
     ruff check .
     ruff format --check .
     mypy
+    python -m pytest -q -n 0 tests/test_layers.py  # the import contract (docs/architecture.md)
     cc -fsyntax-only -Wall -Wextra -Wconversion -Werror -I"$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" orchestra/daemon/_forward.c
 
 # Benchmarks against reference programs measured in the same run; each writes its row of

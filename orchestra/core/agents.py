@@ -25,15 +25,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import attrs
 
 from orchestra.core import names
 from orchestra.core.errors import InvalidParams
-
-if TYPE_CHECKING:
-    from orchestra.core.config import Config
 
 PROMPT_VIA: Final = ("argv", "input")
 PLACEHOLDERS: Final = ("{prompt}", "{session_id}", "{python}", "{shell}")
@@ -145,26 +142,6 @@ def builtin_agents() -> dict[str, AgentProfile]:
 
 
 BUILTIN_AGENTS: Final[Mapping[str, AgentProfile]] = builtin_agents()
-
-
-def known_agents(config: Config) -> list[str]:
-    """Every agent name a task may use: the built-ins and those added in config."""
-    return sorted({*BUILTIN_AGENTS, *config.agents})
-
-
-def profile_for(config: Config, name: str) -> AgentProfile:
-    """The profile named `name`, from config (which holds the built-ins, overridden)."""
-    profile = config.agents.get(name) or BUILTIN_AGENTS.get(name)
-    if profile is None:
-        known = known_agents(config)
-        raise InvalidParams(
-            f"unknown agent {name!r}: use one of {', '.join(known)},"
-            f" or add it to config as [agents.{name}] with a command",
-            field="agent",
-            value=name,
-            known=known,
-        )
-    return profile
 
 
 def launch(

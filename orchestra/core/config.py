@@ -21,9 +21,9 @@ from cattrs.gen import make_mapping_structure_fn
 from cattrs.v import transform_error
 
 from orchestra.core import names
+from orchestra.core.agents import BUILTIN_AGENTS, builtin_agents
 from orchestra.core.agents import AgentProfile as AgentProfile  # re-exported
-from orchestra.core.agents import builtin_agents
-from orchestra.core.errors import ConfigError
+from orchestra.core.errors import ConfigError, InvalidParams
 
 LOG_LEVELS: Final = ("off", "warn", "info", "debug", "trace")
 CONFIRM: Final = ("ask", "yes", "no")
@@ -310,3 +310,23 @@ def describe(effective: Effective) -> list[dict[str, Any]]:
         {"key": key, "value": value, "source": effective.origins.get(key, "default")}
         for key, value in flat.items()
     ]
+
+
+def known_agents(config: Config) -> list[str]:
+    """Every agent name a task may use: the built-ins and those added in config."""
+    return sorted({*BUILTIN_AGENTS, *config.agents})
+
+
+def profile_for(config: Config, name: str) -> AgentProfile:
+    """The profile named `name`, from config (which holds the built-ins, overridden)."""
+    profile = config.agents.get(name) or BUILTIN_AGENTS.get(name)
+    if profile is None:
+        known = known_agents(config)
+        raise InvalidParams(
+            f"unknown agent {name!r}: use one of {', '.join(known)},"
+            f" or add it to config as [agents.{name}] with a command",
+            field="agent",
+            value=name,
+            known=known,
+        )
+    return profile

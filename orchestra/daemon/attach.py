@@ -46,7 +46,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import trio
@@ -228,13 +228,19 @@ def _pan(cursor: int, size: int, view: int) -> int:
     return max(0, min(cursor - view // 2, size - view))
 
 
+def viewers(run: Run) -> list[Viewer]:
+    """A run's viewers as this module made them: the run knows them only through its
+    narrow `runner.Viewer` protocol, and only this module adds any."""
+    return cast(list[Viewer], run.viewers)
+
+
 def sync_views(run: Run) -> list[Viewer]:
     """(Under the lock.) Each viewer is cropped exactly while its size is not the PTY's;
     returns those that changed: their writer task must run (`_show`), for a picture or,
     back at the PTY's size, a full redraw and the stream again; and the relay's route
     must be redone."""
     changed = []
-    for viewer in run.viewers:
+    for viewer in viewers(run):
         cropped = (viewer.cols, viewer.rows) != run.size
         if cropped != viewer.cropped:
             viewer.cropped = cropped
@@ -255,14 +261,14 @@ def _show(run: Run, changed: list[Viewer]) -> None:
     if changed:
         relay = run.host.relay
         relay.post(run.reroute)
-        for viewer in run.viewers:
+        for viewer in viewers(run):
             if viewer.reader is not None:
                 relay.post(viewer.reader.reroute)
 
 
 def active_size(run: Run) -> tuple[int, int] | None:
     """The size of the most recently active interactive viewer, if any."""
-    interactive = [v for v in run.viewers if not v.read_only]
+    interactive = [v for v in viewers(run) if not v.read_only]
     if not interactive:
         return None
     latest = max(interactive, key=lambda v: v.last_active)

@@ -19,8 +19,7 @@ from orchestra.adapters.git import Git
 from orchestra.adapters.paths import ProjectPaths
 from orchestra.adapters.store import Broken, Loaded, now
 from orchestra.core import api, hints
-from orchestra.core.agents import profile_for
-from orchestra.core.config import Config
+from orchestra.core.config import Config, profile_for
 from orchestra.core.errors import ConfigError, Conflict, InvalidTransition
 from orchestra.core.states import REPORTABLE, Status
 from orchestra.core.tasks import new_task_document, parse_task_text

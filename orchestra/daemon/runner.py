@@ -40,7 +40,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -54,8 +54,8 @@ from orchestra.adapters.pty import PtySession
 from orchestra.adapters.terminal import Terminal
 from orchestra.adapters.worktrees import Worktree
 from orchestra.core import idle
-from orchestra.core.agents import launch, profile_for
-from orchestra.core.config import Config
+from orchestra.core.agents import launch
+from orchestra.core.config import Config, profile_for
 from orchestra.core.errors import InvalidTransition, OrchestraError
 from orchestra.core.states import Status
 from orchestra.core.tasks import Task
@@ -63,13 +63,27 @@ from orchestra.daemon import forward
 from orchestra.daemon.coalesce import Coalesced
 from orchestra.daemon.relay import Relay
 
-if TYPE_CHECKING:
-    # attach.py imports this module for Run; only types go back (no import at run time).
-    from orchestra.daemon.attach import Viewer
-
 ROWS, COLS = 30, 100  # until a client was ever seen (Supervisor.seen), or attaches
 DAEMON_STOPPING = "daemon stopping"  # why every run ends when the daemon stops
 DRAIN = 0.5  # seconds to read what an exited agent left in the PTY
+
+
+class Viewer(Protocol):
+    """An attached client as its run sees it (`attach.Viewer` is the one there is). The
+    run owns this interface, so attach.py depends on the run and never the other way."""
+
+    fd: int  # where the relay may write its output straight (see `reroute`)
+    cropped: bool  # of another size than the PTY: shown pictures, not the stream
+    attached_on_alt: bool
+    resync: bool
+    routed: bool
+
+    def push(self, data: bytes) -> bool: ...
+    def took(self, data: bytes, sent: int) -> bool: ...
+    def direct(self) -> bool: ...
+    def changed(self, now: float) -> bool: ...
+    def wake(self) -> None: ...
+    def end(self, info: dict[str, Any]) -> None: ...
 
 
 class SetupFailed(OrchestraError):

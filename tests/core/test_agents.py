@@ -13,9 +13,8 @@ from orchestra.core.agents import (
     AgentProfile,
     Launch,
     launch,
-    profile_for,
 )
-from orchestra.core.config import Config, Layer, describe, resolve
+from orchestra.core.config import Config, Layer, describe, profile_for, resolve
 from orchestra.core.errors import ConfigError, InvalidParams
 
 PY = "/opt/venv/bin/python3"
