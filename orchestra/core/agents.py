@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import attrs
 
-from orchestra.core import names
+from orchestra.core import hooks, names
 from orchestra.core.errors import InvalidParams
 
 PROMPT_VIA: Final = ("argv", "input")
@@ -68,6 +68,14 @@ def _check_prompt_via(_inst: object, attr: attrs.Attribute[Any], value: str) -> 
         raise ValueError(f"{attr.name} must be one of {', '.join(PROMPT_VIA)}, not {value!r}")
 
 
+def _check_hooks(_inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    if value not in hooks.KINDS:
+        raise ValueError(
+            f"{attr.name} must be one of {', '.join(k for k in hooks.KINDS if k)} or empty,"
+            f" not {value!r}"
+        )
+
+
 def _check_env(_inst: object, attr: attrs.Attribute[Any], value: dict[str, str]) -> None:
     for key, item in value.items():
         if not _ENV_NAME.fullmatch(key):
@@ -84,6 +92,8 @@ class AgentProfile:
     resume: list[str] = attrs.field(factory=list, validator=_check_argv)  # [] = cannot resume
     env: dict[str, str] = attrs.field(factory=dict, validator=_check_env)  # added to the task's
     prompt_via: str = attrs.field(default="argv", validator=_check_prompt_via)
+    # Which agent's hooks Orchestra installs for a run, to learn its activity (core/hooks.py).
+    hooks: str = attrs.field(default="", validator=_check_hooks)
 
 
 @attrs.frozen(kw_only=True)
@@ -105,6 +115,7 @@ def builtin_agents() -> dict[str, AgentProfile]:
         "claude": AgentProfile(
             command=["claude", "--session-id={session_id}", "--", "{prompt}"],
             resume=["claude", "--resume={session_id}"],
+            hooks="claude",
         ),
         # Codex CLI 0.171.0: `codex [PROMPT]` is the TUI. Its session id cannot be
         # chosen; `codex resume --last` takes the newest session of the current
@@ -113,18 +124,21 @@ def builtin_agents() -> dict[str, AgentProfile]:
         "codex": AgentProfile(
             command=["codex", "--no-daemon", "--", "{prompt}"],
             resume=["codex", "resume", "--no-daemon", "--last"],
+            hooks="codex",
         ),
         # opencode 1.18.33: `--prompt` pre-fills the TUI; `--session` continues an
         # id (ses_...), which cannot be chosen at start (`-c` mixes worktrees).
         "opencode": AgentProfile(
             command=["opencode", "--prompt={prompt}"],
             resume=["opencode", "--session={session_id}"],
+            hooks="opencode",
         ),
         # Gemini CLI 0.61.0: `-i/--prompt-interactive` runs the prompt and stays
         # interactive; `--session-id` starts a session with our id, `--resume` takes it.
         "gemini": AgentProfile(
             command=["gemini", "--session-id={session_id}", "--prompt-interactive={prompt}"],
             resume=["gemini", "--resume={session_id}"],
+            hooks="gemini",
         ),
         # aider 0.86.2: `--message` exits after one reply, so the prompt is typed;
         # no session ids: it restores the worktree's .aider.chat.history.md.
@@ -132,11 +146,13 @@ def builtin_agents() -> dict[str, AgentProfile]:
             command=["aider"],
             resume=["aider", "--restore-chat-history"],
             prompt_via="input",
+            hooks="aider",
         ),
         "shell": AgentProfile(command=["{shell}"]),
         "demo": AgentProfile(
             command=["{python}", "-m", "orchestra.agents.demo", "{prompt}"],
             resume=["{python}", "-m", "orchestra.agents.demo", "--resume", "{session_id}"],
+            hooks="orchestra",
         ),
     }
 

@@ -320,6 +320,7 @@ def test_config_env_merges_into_a_builtin() -> None:
         command=["aider"],
         resume=["aider", "--restore-chat-history"],
         env={"A": "1"},
+        hooks="aider",
         prompt_via="input",
     )
 

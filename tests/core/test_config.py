@@ -129,6 +129,7 @@ def test_agent_tables_merge_key_by_key() -> None:
         command=["claude", "{prompt}"],
         resume=["claude", "-r", "{session_id}"],
         env={"A": "1", "B": "2"},
+        hooks="claude",  # the built-in's, kept: a table merges key by key
     )
     assert agents["codex"] == attrs.evolve(BUILTIN_AGENTS["codex"], command=["codex"])
     table = rows(effective)
@@ -370,7 +371,7 @@ def test_load_from_real_files(tmp_path: Path) -> None:
     effective = config_files.load(project, environ)
     c = effective.config
     assert (c.max_running, c.log_level, c.detach_keys) == (6, "debug", "ctrl-a")
-    assert c.agents["claude"] == AgentProfile(command=["claude"], resume=["r"])
+    assert c.agents["claude"] == AgentProfile(command=["claude"], resume=["r"], hooks="claude")
     table = rows(effective)
     assert table["max_running"] == (6, str(project_file))
     assert table["log_level"] == ("debug", str(global_file))
