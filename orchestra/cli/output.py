@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 from orchestra.core.errors import EXIT_ERROR, OrchestraError, RemoteError
 from orchestra.core.hints import REPORTED, worded
+from orchestra.core.waiting import activity_of, longest_first
 
 # What a terminal would act on or hide rather than show: C0 and C1 controls and DEL (Cc),
 # format characters such as bidi overrides and zero-width spaces (Cf), lone surrogates
@@ -245,12 +246,6 @@ def _signal_name(number: int) -> str:
 WAITS = "!"  # the glyph of a task whose agent waits for the person
 
 
-def activity_of(task: dict[str, Any]) -> dict[str, Any] | None:
-    """The activity of the task's live run (task.get's `run.activity`), if it has one."""
-    shown = (task.get("run") or {}).get("activity")
-    return shown if isinstance(shown, dict) else None
-
-
 def _activity(task: dict[str, Any]) -> str:
     """The ACTIVITY column: `! waiting: permission` where the person should act."""
     shown = activity_of(task)
@@ -264,14 +259,7 @@ def _activity(task: dict[str, Any]) -> str:
 def waiting_only(result: dict[str, Any]) -> dict[str, Any]:
     """task.list's result with only the tasks whose agent waits for the person, the one
     that has waited longest first (`status --waiting`, `attach --next`)."""
-
-    def since(task: dict[str, Any]) -> tuple[float, int]:
-        shown = activity_of(task) or {}
-        value = shown.get("since")
-        return (value if isinstance(value, (int, float)) else 0.0, task["id"])
-
-    tasks = [t for t in result["tasks"] if (activity_of(t) or {}).get("activity") == "waiting"]
-    return {**result, "tasks": sorted(tasks, key=since)}
+    return {**result, "tasks": longest_first(result["tasks"])}
 
 
 def render_waiting(result: dict[str, Any]) -> str:
