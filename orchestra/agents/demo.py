@@ -262,6 +262,7 @@ class Agent:
             ref, now = task.get("ref"), task.get("status")
             self.screen.add(f"  ✓ reported {status}: task {ref} is now {now}")
         self.status(WAITING)
+        hook("waiting", reason="turn-done")
 
     # --- helpers -------------------------------------------------------------
 
