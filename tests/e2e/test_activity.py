@@ -267,3 +267,26 @@ def select_ready(fd: int) -> list[int]:
     import select
 
     return select.select([fd], [], [], 0.1)[0]
+
+
+BELL = """\
+import sys, time
+print("ringing", flush=True)
+time.sleep(0.3)
+sys.stdout.write("\\a")
+sys.stdout.flush()
+time.sleep(3600)
+"""
+
+
+def test_the_bell_makes_an_agent_without_hooks_waiting(api: Api) -> None:
+    """An agent with no hooks that rings the bell is waiting (reason bell, source osc)
+    until the person types to it."""
+    configure(api.root, "idle_dwell = 0.2")
+    add_agent(api.env, api.root, "ringer", BELL)
+    api.new("alpha", agent="ringer")
+    api("task.start", task="alpha")
+    shown = wait_activity(api, "alpha", "waiting", "bell")
+    assert shown["source"] == "osc"
+    api("task.send_input", task="alpha", text="x")
+    wait_activity(api, "alpha", "working")
