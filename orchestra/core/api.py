@@ -136,7 +136,7 @@ class ReportParams:
     `payload` is the agent's JSON as it gave it (checked where it is read: a malformed one
     is logged, then refused)."""
 
-    task: int
+    task: TaskRef  # ORCHESTRA_TASK_ID
     run: str = attrs.field(validator=_run_marker)
     event: str = attrs.field(validator=_event)
     payload: Any = None

@@ -225,7 +225,7 @@ async def _report(d: Daemon, _peer: Peer, p: api.ReportParams) -> Any:
     """A hook of a running agent: its run marker (ORCHESTRA_RUN_ID) names the run; one
     that names no live run of the task (its agent ended, or was started again) is stale."""
     runs = d.registry.scheduler.supervisor.runs.values()
-    run = next((r for r in runs if r.run_id == p.run and r.task_id == p.task), None)
+    run = next((r for r in runs if r.run_id == p.run and p.task in (r.task_id, r.slug)), None)
     if run is None or (p.project is not None and p.project != run.host.root):
         raise Conflict(
             f"run {p.run!r:.40} is not a live run of task {p.task}: its agent ended or was"
