@@ -34,6 +34,7 @@ bench:
     python bench/rpc_throughput.py --seconds 2 --clients 50
     python bench/scale.py --tasks 200 --rounds 15
     python bench/mcp_latency.py
+    python bench/hook_latency.py
     python bench/terminal_model.py --mb 1 --rounds 2
     cat bench/RESULTS.md
 

@@ -8,8 +8,14 @@ committing it there), then waits for input with its own line editing:
     done [SUMMARY]   report the task complete through the daemon's API
     fail [SUMMARY]   report it failed
     idle             report it idle
+    ask              it asks you a question; your next line is the answer
     quit, exit, ^D   exit 0
     anything else    another step of work: a note, a commit and a reply
+
+Inside a task it reports what it does as real agents' hooks do, through `orchestra hook`
+(the profile's hooks are "orchestra": the event is the activity): `working` when it
+works (with its session id), `waiting` with reason `question` when it asks, and
+`waiting` with reason `turn-done` when a turn ends.
 
     python -m orchestra.agents.demo [--resume SESSION_ID] [PROMPT...]
 
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import json
 import os
 import re
 import select
@@ -33,6 +40,7 @@ import subprocess
 import sys
 import termios
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -47,6 +55,7 @@ WORK = (
     "checking the result",
 )
 WAITING = "waiting for input — type `done` to finish"
+QUESTION = "Which name should the new section have? (type your answer)"
 REPORTS = {"done": "complete", "fail": "fail", "idle": "idle"}
 # Arrow keys, function keys and other escape sequences: this line editor ignores them.
 ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|O.|.)?", re.DOTALL)
@@ -129,6 +138,8 @@ class Agent:
         self.commits = 0
         self.delay = 0.5  # seconds per step of "work"
         self.resized = False  # set by SIGWINCH, redrawn by the input loop
+        self.session = resume or uuid.uuid4().hex  # reported with its hooks
+        self.asking = False  # it asked a question: the next line is the answer
 
     # --- the session ---------------------------------------------------------
 
@@ -144,6 +155,7 @@ class Agent:
 
     def work(self) -> None:
         self.status("working…")
+        hook("working", reason="prompt", session_id=self.session)
         if self.resume:
             self.screen.add(f"Resuming session {self.resume}.")
         self.screen.add(f"Task: {self.prompt or '(no prompt)'}")
@@ -157,6 +169,7 @@ class Agent:
             self.screen.add(f"  ✓ {step}")
         self.commit(f"demo: {first_line(self.prompt) or 'notes'}")
         self.screen.add("Finished the first pass. Tell me more, or type `done`.")
+        hook("waiting", reason="turn-done")
 
     def interact(self, fd: int) -> int:
         """Read keys until quit, exit or end of input; return the exit status."""
@@ -206,8 +219,17 @@ class Agent:
     def submit(self, line: str) -> int | None:
         self.screen.add(f"> {line}")
         word, _, rest = line.partition(" ")
+        if self.asking:
+            self.asking = False
+            self.reply(f"the section is called {line}")
+            return None
         if word.lower() in ("quit", "exit"):
             return 0
+        if word.lower() == "ask":
+            self.asking = True
+            self.screen.add(QUESTION)
+            hook("waiting", reason="question")
+            return None
         if word.lower() in REPORTS:
             self.report(REPORTS[word.lower()], rest.strip())
         else:
@@ -216,6 +238,7 @@ class Agent:
 
     def reply(self, line: str) -> None:
         self.status("working…")
+        hook("working", reason="prompt")
         if self.delay:
             time.sleep(self.delay)
         self.note(f"- reply: {line}")
@@ -223,6 +246,7 @@ class Agent:
         self.commit(f"demo: {first_line(line)}")
         self.screen.add(f"Done: “{line}” is in {NOTES}. Anything else? (`done` to finish)")
         self.status(WAITING)
+        hook("waiting", reason="turn-done")
 
     def report(self, status: str, summary: str) -> None:
         default = {
@@ -238,6 +262,7 @@ class Agent:
             ref, now = task.get("ref"), task.get("status")
             self.screen.add(f"  ✓ reported {status}: task {ref} is now {now}")
         self.status(WAITING)
+        hook("waiting", reason="turn-done")
 
     # --- helpers -------------------------------------------------------------
 
@@ -310,6 +335,22 @@ def git(*args: str) -> str:
         lines = (proc.stderr or proc.stdout).strip().splitlines()
         raise GitError(lines[-1] if lines else f"git {args[0]} exited {proc.returncode}")
     return proc.stdout
+
+
+def hook(event: str, **payload: str) -> None:
+    """Report the activity as an agent's hook does (`orchestra hook EVENT`, the payload on
+    its stdin), inside a task only; it never fails nor prints (the hook sees to that)."""
+    if not os.environ.get("ORCHESTRA_RUN_ID"):
+        return
+    with STOP.deferred(), contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            [sys.executable, "-m", "orchestra", "hook", event],
+            input=json.dumps(payload).encode(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=5,
+            check=False,
+        )
 
 
 def report_status(status: str, summary: str) -> Any:

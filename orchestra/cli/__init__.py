@@ -1,4 +1,5 @@
-"""The `orchestra` command. `main` tries the Typer-free fast path first (cli/fast.py)."""
+"""The `orchestra` command. `main` tries the Typer-free fast path first (cli/fast.py),
+and before it `hook EVENT`, the hottest form of all (cli/hook.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,14 @@ import sys
 
 
 def main() -> None:
+    args = sys.argv[1:]
+    if len(args) == 2 and args[0] == "hook" and not args[1].startswith("-"):
+        import os
+
+        if not os.environ.get("ORCHESTRA_NO_FAST"):
+            from orchestra.cli.hook import run  # stdlib only: agents run it all the time
+
+            sys.exit(run(args[1:]))
     from orchestra.cli import fast
     from orchestra.cli.output import quiet_broken_pipe
 

@@ -35,7 +35,7 @@ import attrs
 import typer
 
 from orchestra.cli.common import errors, session
-from orchestra.cli.output import abort, fail
+from orchestra.cli.output import abort, fail, printable, waiting_only
 from orchestra.core import frames
 from orchestra.core.detach import DetachMatcher
 from orchestra.core.errors import (
@@ -47,7 +47,12 @@ from orchestra.core.errors import (
     RemoteError,
 )
 
-TASK = typer.Argument(..., help="The task: its id (3) or its slug (fix-login).", show_default=False)
+TASK = typer.Argument(
+    None,
+    metavar="[TASK]",
+    help="The task: its id (3) or its slug (fix-login); with --next, none.",
+    show_default=False,
+)
 
 # Everything an agent may have turned on, turned off again (the client's own duty).
 RESTORE = b"".join(
@@ -128,9 +133,12 @@ def query_terminal(fd_in: int, fd_out: int, timeout: float = 0.5) -> tuple[dict[
 
 def attach(
     ctx: typer.Context,
-    task: str = TASK,
+    task: str | None = TASK,
     read_only: bool = typer.Option(
         False, "--read-only", "-r", help="Watch only: never type or resize."
+    ),
+    next_: bool = typer.Option(
+        False, "--next", "-n", help="The task whose agent has waited for you the longest."
     ),
 ) -> None:
     """Attach your terminal to a running agent's terminal; detach with the detach keys.
@@ -138,9 +146,17 @@ def attach(
     The detach keys come from `detach_keys` in config or ORCHESTRA_DETACH_KEYS (default
     ctrl-q; a sequence such as ctrl-b,d works too). Ctrl-C goes to the agent.
 
+    With --next, attach to the task whose agent has waited for you the longest (`orchestra
+    status --waiting` lists them).
+
     Example: orchestra attach fix-login
     """
     s = session(ctx)
+    if (task is None) == (not next_):
+        abort("give a task to attach to, or --next (not both)", EXIT_USAGE)
+    if task is None:
+        with errors():
+            task = _longest_waiting(s)
     if not (os.isatty(0) and os.isatty(1)):
         abort("attach needs a terminal on stdin and stdout", EXIT_USAGE)
     with errors():
@@ -206,6 +222,15 @@ def attach(
     if ending.code != EXIT_OK:
         abort(f"{ending.why}: {task}", ending.code)
     sys.stderr.write(f"[{ending.why}: {task}]\n")
+
+
+def _longest_waiting(s: Any) -> str:
+    """The id of the task that has waited for the person the longest (`--next`)."""
+    waiting = waiting_only(s.call("task.list"))["tasks"]
+    if not waiting:
+        abort("no task is waiting for you (`orchestra status` shows what each agent does)", 1)
+    sys.stderr.write(printable(f"[{waiting[0]['ref']} has waited the longest]") + "\n")
+    return str(waiting[0]["id"])
 
 
 @attrs.define

@@ -182,7 +182,7 @@ def _story(d: Demo, *, interactive: bool) -> None:
     d.run("new", "broken-env", "-m", "Upgrade the dependencies.")
 
     d.step("Start three in parallel: each gets its own branch and worktree")
-    for slug in ("fix-login", "add-search", "write-docs"):
+    for slug in THREE:
         d.run("start", slug)
 
     d.step("One task's setup command fails: the start says why, the task is failed")
@@ -191,12 +191,22 @@ def _story(d: Demo, *, interactive: bool) -> None:
     d.step("Live status while the agents work and commit")
     d.wait(
         "every agent's first commit",
-        lambda t: all(
-            (t[s].get("ahead") or 0) >= 1 for s in ("fix-login", "add-search", "write-docs")
-        ),
+        lambda t: all((t[s].get("ahead") or 0) >= 1 for s in THREE),
     )
     d.run("status")
     d.run("peek", "fix-login")
+
+    d.step("The agents say what they do (their hooks): each first turn is done, they wait for you")
+    d.wait("every agent to wait for its next prompt", lambda t: all(_waits(t[s]) for s in THREE))
+    d.run("status", "--waiting")
+
+    d.step("write-docs asks a question: it waits for an answer, then works on it")
+    d.run("send", "write-docs", "ask", "--enter")
+    d.wait("write-docs's question", lambda t: _waits(t["write-docs"], "question"))
+    d.run("status", "--waiting")
+    d.run("send", "write-docs", "Configuration", "--enter")
+    d.wait("write-docs's answer to be worked on", lambda t: _waits(t["write-docs"], "turn-done"))
+    d.run("show", "write-docs")
     if interactive:
         return
 
@@ -204,9 +214,7 @@ def _story(d: Demo, *, interactive: bool) -> None:
     d.run("send", "--all", "done", "--enter")
     d.wait(
         "all three to be completed",
-        lambda t: all(
-            t[s]["status"] == "completed" for s in ("fix-login", "add-search", "write-docs")
-        ),
+        lambda t: all(t[s]["status"] == "completed" for s in THREE),
     )
     d.run("status")
 
@@ -229,6 +237,15 @@ def _story(d: Demo, *, interactive: bool) -> None:
     d.run("gc", "-y")
     d.run("status")
     d.run("daemon", "stop")
+
+
+THREE = ("fix-login", "add-search", "write-docs")
+
+
+def _waits(task: dict[str, Any], reason: str | None = None) -> bool:
+    """The task's agent waits for the person (for `reason`, if given)."""
+    shown = (task.get("run") or {}).get("activity") or {}
+    return shown.get("activity") == "waiting" and reason in (None, shown.get("reason"))
 
 
 def _leave_running(d: Demo) -> None:

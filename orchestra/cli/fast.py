@@ -9,10 +9,14 @@ here, --help, a typo) returns None and the Typer app handles it, so Typer stays
 the single definition of the CLI's grammar and help. tests/cli/test_fast.py
 checks both paths print the same bytes for every form below.
 
-Forms: `status [--json]`, `path|start TASK [--json]`, `show [TASK] [--json]`,
-`idle|complete|fail [TASK] [-m|--summary TEXT] [--json]`,
+Forms: `status [--json]`, `status --waiting [--json]`, `path|start TASK [--json]`,
+`show [TASK] [--json]`, `idle|complete|fail [TASK] [-m|--summary TEXT] [--json]`,
 `reviewed TASK [-m|--summary TEXT] [--json]`, `shell-hook --slugs`. A TASK left out
 is the calling task (Session.task_or_own), as on the Typer path.
+
+`hook EVENT` is the hottest of all (agents run it on every tool call): `orchestra.cli.main`
+serves it first, before even this module is imported (cli/hook.py: stdlib only), since
+these renderers alone would cost it more than its budget (bench/hook_latency.py).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from orchestra.cli.output import (
     render_slugs,
     render_status,
     render_task,
+    render_waiting,
+    waiting_only,
     warn_config,
 )
 from orchestra.cli.session import Session
@@ -47,14 +53,18 @@ class Form:
         task: str = NO_TASK,
         params: dict[str, Any] | None = None,
         summary: bool = False,
+        shape: Callable[[Any], Any] | None = None,
     ) -> None:
         self.method, self.render, self.task = method, render, task
         self.params = params or {}
         self.summary = summary  # takes -m/--summary TEXT
+        self.shape = shape  # what --json prints of the result (default: all of it)
 
 
 FORMS: dict[str, Form] = {
     "status": Form("task.list", render_status),
+    # `status --waiting` (the option anywhere after the word, once).
+    "status --waiting": Form("task.list", render_waiting, shape=waiting_only),
     "path": Form("task.path", lambda d: printable(d["worktree"]), TASK),
     "show": Form("task.get", render_task, OWN_TASK),
     "start": Form("task.start", render_move, TASK),
@@ -107,6 +117,8 @@ def run(argv: Sequence[str]) -> int | None:
 def _run(argv: Sequence[str]) -> int | None:
     if list(argv) == ["shell-hook", "--slugs"]:
         argv = ["shell-hook --slugs"]
+    elif argv[:1] == ["status"] and list(argv).count("--waiting") == 1:
+        argv = ["status --waiting", *(a for a in argv[1:] if a != "--waiting")]
     if os.environ.get("ORCHESTRA_NO_FAST") or not argv or argv[0] not in FORMS:
         return None
     form = FORMS[argv[0]]
@@ -132,7 +144,7 @@ def _run(argv: Sequence[str]) -> int | None:
         session.close()
     warn_config(result)
     if as_json:
-        emit_json(result)
+        emit_json(result if form.shape is None else form.shape(result))
     else:
         print(form.render(result))
     return 0

@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
         )
     },
     "attach": ("orchestra.cli.attach", "attach", False),
+    "hook": ("orchestra.cli.tasks", "hook", False),
     "peek": ("orchestra.cli.tasks", "peek", False),
     "diff": ("orchestra.cli.review", "diff", False),
     "merge": ("orchestra.cli.review", "merge", False),

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 from orchestra.core.errors import EXIT_ERROR, OrchestraError, RemoteError
 from orchestra.core.hints import REPORTED, worded
+from orchestra.core.waiting import activity_of, longest_first
 
 # What a terminal would act on or hide rather than show: C0 and C1 controls and DEL (Cc),
 # format characters such as bidi overrides and zero-width spaces (Cf), lone surrogates
@@ -242,6 +243,33 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+WAITS = "!"  # the glyph of a task whose agent waits for the person
+
+
+def _activity(task: dict[str, Any]) -> str:
+    """The ACTIVITY column: `! waiting: permission` where the person should act."""
+    shown = activity_of(task)
+    if shown is None:
+        return "-"
+    if shown.get("activity") == "waiting":
+        return f"{WAITS} waiting" + (f": {shown['reason']}" if shown.get("reason") else "")
+    return str(shown.get("activity"))
+
+
+def waiting_only(result: dict[str, Any]) -> dict[str, Any]:
+    """task.list's result with only the tasks whose agent waits for the person, the one
+    that has waited longest first (`status --waiting`, `attach --next`)."""
+    return {**result, "tasks": longest_first(result["tasks"])}
+
+
+def render_waiting(result: dict[str, Any]) -> str:
+    """`orchestra status --waiting`: the tasks waiting for you, longest first."""
+    waiting = waiting_only(result)
+    if not waiting["tasks"]:
+        return "no task waits for you"
+    return render_status(waiting)
+
+
 def render_status(result: dict[str, Any]) -> str:
     """`orchestra status`: one row per task, then the files that could not be read."""
     import time
@@ -255,6 +283,7 @@ def render_status(result: dict[str, Any]) -> str:
                 str(t["id"]),
                 t["slug"],
                 _state(t),
+                _activity(t),
                 t["agent"],
                 t.get("branch", ""),
                 _age(t["created_at"], now),
@@ -264,7 +293,19 @@ def render_status(result: dict[str, Any]) -> str:
                 t.get("title") or "",
             ]
         )
-    headers = ["id", "slug", "status", "agent", "branch", "age", "idle", "ahead", "labels", "title"]
+    headers = [
+        "id",
+        "slug",
+        "status",
+        "activity",
+        "agent",
+        "branch",
+        "age",
+        "idle",
+        "ahead",
+        "labels",
+        "title",
+    ]
     text = table(headers, rows) if rows else "no tasks"
     for err in result.get("errors", []):
         text += f"\nbroken: {printable(err['message'])}"
@@ -306,8 +347,25 @@ def render_task(data: dict[str, Any]) -> str:
             value = ", ".join(value)
         shown = "" if value is None else printable(str(value))
         lines.append(f"{key + ':':13} {shown}".rstrip())
+        if key == "status":
+            lines.append(f"{'activity:':13} {printable(_activity_line(data))}".rstrip())
     description = printable(str(data.get("description", "")), block=True)
     return "\n".join(lines) + "\n\n" + description.rstrip()
+
+
+def _activity_line(task: dict[str, Any]) -> str:
+    """`show`'s activity: "waiting: permission (from hook, for 2m)"; empty with no run."""
+    shown = activity_of(task)
+    if shown is None:
+        return ""
+    import time
+
+    since = shown.get("since")
+    how = [f"from {shown.get('source')}"]
+    if isinstance(since, (int, float)):
+        how.append(f"for {duration(max(0.0, time.time() - since))}")
+    reason = f": {shown['reason']}" if shown.get("reason") else ""
+    return f"{shown.get('activity')}{reason} ({', '.join(how)})"
 
 
 def render_slugs(result: dict[str, Any]) -> str:

@@ -1,10 +1,12 @@
-"""Task commands: new, edit, show, status, start, stop, idle, complete, fail, reviewed, path."""
+"""Task commands: new, edit, show, status, start, stop, idle, complete, fail, reviewed, path,
+and hook (an agent's report; served by cli/hook.py, declared here for --help)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from orchestra.cli.output import (
     render_move,
     render_status,
     render_task,
+    render_waiting,
+    waiting_only,
     warn_config,
 )
 from orchestra.core.errors import EXIT_OK, EXIT_USAGE
@@ -168,12 +172,18 @@ def status(
     ),
     label: str | None = typer.Option(None, "--label", "-l", help="Only tasks with this label."),
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep showing changes as they happen."),
+    waiting: bool = typer.Option(
+        False, "--waiting", help="Only tasks whose agent waits for you, longest first."
+    ),
     as_json: bool = JSON,
 ) -> None:
-    """List the project's tasks and their states.
+    """List the project's tasks, their states and what their agents do.
 
-    With --watch, redraw on every change (with --json: one JSON event per line).
-    Broken task files are listed too, with the file and line to fix.
+    The ACTIVITY column says what each live agent does: working, idle, or `! waiting` (with
+    why: a permission prompt, a question, its turn done) where you should act; --waiting
+    lists only those, the one that has waited longest first. With --watch, redraw on every
+    change (with --json: one JSON event per line). Broken task files are listed too, with
+    the file and line to fix.
 
     Example: orchestra status --status running --status idle
     """
@@ -188,14 +198,20 @@ def status(
         warn_config(result)
         if not watch:
             if as_json:
-                emit_json(result)
+                emit_json(waiting_only(result) if waiting else result)
             else:
-                print(render_status(result))
+                print(render_waiting(result) if waiting else render_status(result))
             return
-        _watch(s, params, result, as_json)
+        _watch(s, params, result, as_json, render_waiting if waiting else render_status)
 
 
-def _watch(s: Any, params: dict[str, Any], result: dict[str, Any], as_json: bool) -> None:
+def _watch(
+    s: Any,
+    params: dict[str, Any],
+    result: dict[str, Any],
+    as_json: bool,
+    render: Callable[[dict[str, Any]], str],
+) -> None:
     client = s.client()
     client.call("events.subscribe", {"project": str(s.project)})
     tty = sys.stdout.isatty()
@@ -203,7 +219,7 @@ def _watch(s: Any, params: dict[str, Any], result: dict[str, Any], as_json: bool
     def draw(res: dict[str, Any]) -> None:
         if tty:
             sys.stdout.write("\x1b[H\x1b[2J")
-        print(render_status(res), flush=True)
+        print(render(res), flush=True)
 
     if as_json:
         print(json_line(result), flush=True)  # one JSON value per line, like the events
@@ -454,3 +470,27 @@ def peek(
         emit_json(data)
     else:
         print(printable(data["text"], block=True))  # the screen as text: no controls expected
+
+
+@app.command()
+def hook(
+    event: str = typer.Argument(
+        ...,
+        metavar="EVENT",
+        help="The agent's hook event (e.g. Stop, PreToolUse; for `orchestra` hooks: working,"
+        " waiting, exited).",
+        show_default=False,
+    ),
+) -> None:
+    """Report an agent's hook to the daemon, its JSON payload on stdin (for agents).
+
+    Run by the hooks Orchestra installs for each agent (docs/agents.md), inside a task: it
+    finds its run from ORCHESTRA_SOCKET, ORCHESTRA_TASK_ID and ORCHESTRA_RUN_ID. It prints
+    nothing and exits 0 whatever happens (no daemon, a malformed payload, not in a task),
+    within a second.
+
+    Example: echo '{"reason": "question"}' | orchestra hook waiting
+    """
+    from orchestra.cli.hook import run
+
+    raise typer.Exit(run([event]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -108,6 +109,38 @@ class SessionParams:
     session_id: str | None = attrs.field(
         validator=lambda _i, _a, v: v is None or names.check_session_id(v)
     )
+
+
+_EVENT: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+_RUN_MARKER: Final = re.compile(r"[0-9a-f]{1,64}")
+
+
+def _event(_inst: object, _attr: object, value: str) -> None:
+    if not _EVENT.fullmatch(value):
+        raise InvalidParams(
+            f"invalid hook event {value!r:.80}: use up to 64 letters, digits and _.:-",
+            field="event",
+        )
+
+
+def _run_marker(_inst: object, _attr: object, value: str) -> None:
+    if not _RUN_MARKER.fullmatch(value):
+        raise InvalidParams(
+            f"invalid run marker {value!r:.80}: use the agent's ORCHESTRA_RUN_ID", field="run"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ReportParams:
+    """One hook of a running agent (`orchestra hook EVENT`): its run marker names the run,
+    `payload` is the agent's JSON as it gave it (checked where it is read: a malformed one
+    is logged, then refused)."""
+
+    task: TaskRef  # ORCHESTRA_TASK_ID
+    run: str = attrs.field(validator=_run_marker)
+    event: str = attrs.field(validator=_event)
+    payload: Any = None
+    project: str | None = None  # the run's, if given (the marker alone finds it)
 
 
 @attrs.frozen(kw_only=True)

@@ -1,8 +1,10 @@
-"""When a live agent goes idle and when it works again: a pure function of times and state.
+"""When output and input say a live agent went idle, and when it works again: a pure
+function of times and state.
 
-The run's watchdog (daemon/runner.py) calls `look` each time it wakes (at the deadline
-`look` gave it, on the agent's input or output while it asked to be woken by them, or
-when the task's state moved) and applies the move it returns. The rules:
+This is the *silence* source of a run's activity (core/activity.py): the activity machine
+calls `look` on a state of its own (running or idle, as silence last judged it), and the
+task's lifecycle follows the activity, not this verdict directly: a hook saying the agent
+works outranks silence, one saying it waits outranks output. The rules:
 
 - running -> idle after `idle_timeout` seconds with neither output nor input;
 - idle -> running on input (which also undoes an explicit `idle` report), or on output

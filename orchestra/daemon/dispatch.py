@@ -15,7 +15,7 @@ import trio
 import orchestra
 from orchestra.adapters.terminal import parse_color
 from orchestra.core import api, jsonrpc
-from orchestra.core.errors import InvalidParams, OrchestraError
+from orchestra.core.errors import Conflict, InvalidParams, OrchestraError
 from orchestra.daemon import review
 from orchestra.daemon.events import EventHub, Subscription
 from orchestra.daemon.registry import Registry
@@ -218,6 +218,24 @@ def _checked_colors(colors: api.Colors) -> dict[int, str]:
     return palette
 
 
+# -- task.report ------------------------------------------------------------------
+
+
+async def _report(d: Daemon, _peer: Peer, p: api.ReportParams) -> Any:
+    """A hook of a running agent: its run marker (ORCHESTRA_RUN_ID) names the run; one
+    that names no live run of the task (its agent ended, or was started again) is stale."""
+    runs = d.registry.scheduler.supervisor.runs.values()
+    run = next((r for r in runs if r.run_id == p.run and p.task in (r.task_id, r.slug)), None)
+    if run is None or (p.project is not None and p.project != run.host.root):
+        raise Conflict(
+            f"run {p.run!r:.40} is not a live run of task {p.task}: its agent ended or was"
+            " started again, so its hooks are no longer heard",
+            task=p.task,
+        )
+    project = await d.registry.get(run.host.root)
+    return {"task": run.task_id, **await project.report(run, p)}
+
+
 # -- events.* -------------------------------------------------------------------
 
 
@@ -243,6 +261,7 @@ METHODS: Final[dict[str, Method]] = {
     "task.session_set": Method(
         api.SessionParams, _on_project(lambda project, p: project.session_set(p))
     ),
+    "task.report": Method(api.ReportParams, _report),
     "task.path": Method(api.TaskParams, _on_project(lambda project, p: project.path(p.task))),
     "task.start": Method(
         api.TaskParams, _on_scheduler(lambda s, project, p: s.start(project, p.task))

@@ -18,9 +18,17 @@ from orchestra.adapters import config_files, logs, paths, worktrees
 from orchestra.adapters.git import Git
 from orchestra.adapters.paths import ProjectPaths
 from orchestra.adapters.store import Broken, Loaded, now
-from orchestra.core import api, hints
+from orchestra.core import api, hints, hooks, names
+from orchestra.core.activity import Claim, Shown
 from orchestra.core.config import Config, profile_for
-from orchestra.core.errors import ConfigError, Conflict, InvalidTransition
+from orchestra.core.errors import (
+    ConfigError,
+    Conflict,
+    InvalidParams,
+    InvalidTransition,
+    NotFound,
+    TaskFileError,
+)
 from orchestra.core.states import REPORTABLE, Status
 from orchestra.core.tasks import new_task_document, parse_task_text
 from orchestra.daemon.events import EventHub
@@ -248,8 +256,91 @@ class Project:
         run = self.run(loaded.task.id)
         if run is not None:
             run.sticky_idle = target is Status.IDLE  # a report wins over the idle timer
+            run.sticky_at = None  # the watchdog notes it afresh
             run.poke()
         return self.wire(loaded)
+
+    async def report(self, run: Run, p: api.ReportParams) -> dict[str, Any]:
+        """One hook of the run's agent (task.report): its meaning feeds the run's
+        activity, its session id (if any) is recorded on the task (the latest wins). A
+        payload that is no object, or that its profile's reader cannot read, is logged
+        and refused: it never moves the run."""
+        kind = run.profile.hooks if run.profile is not None else ""
+        context = {"task_id": run.task_id, "slug": run.slug, "hook_event": p.event, "kind": kind}
+        if not isinstance(p.payload, dict):
+            shown = repr(p.payload)[:200]
+            self.log.warning(
+                f"task {run.task_id}-{run.slug}: hook {p.event!r}: malformed payload {shown}",
+                extra={"event": "task.report_malformed", **context},
+            )
+            raise InvalidParams(
+                f"hook {p.event!r}: the payload must be a JSON object, not {shown:.60}",
+                field="payload",
+            )
+        try:
+            report = hooks.interpret(kind, p.event, p.payload)
+        except Exception as exc:  # a reader's bug or a payload it did not expect
+            self.log.warning(
+                f"task {run.task_id}-{run.slug}: hook {p.event!r} not understood: {exc!r}",
+                extra={"event": "task.report_malformed", **context},
+                exc_info=True,
+            )
+            raise InvalidParams(
+                f"hook {p.event!r}: the payload is not one {kind or 'no'} hooks send",
+                field="payload",
+            ) from None
+        if report is None:
+            return {"accepted": False, "activity": run.activity()}
+        if report.activity is not None:
+            run.report(Claim("hook", report.activity, report.reason, run.clock()))
+        if report.session_id is not None and report.session_id != run.session_id:
+            await self._record_session(run, report.session_id, context)
+        return {"accepted": True, "activity": run.activity()}
+
+    async def _record_session(self, run: Run, session_id: str, context: dict[str, Any]) -> None:
+        try:
+            names.check_session_id(session_id)
+        except InvalidParams as exc:
+            self.log.warning(
+                f"task {run.task_id}-{run.slug}: session id not recorded: {exc.message}",
+                extra={"event": "task.report_malformed", **context},
+            )
+            return
+        run.session_id = session_id
+        await self.session_set(
+            api.SessionParams(project=self.root, task=run.task_id, session_id=session_id)
+        )
+
+    async def activity_changed(self, run: Run, previous: Shown) -> None:
+        """The run's activity changed: log it, tell subscribers (events.task_changed with
+        change "activity", the task as task.get shows it, and the activity before)."""
+        now = run.activity()
+        self.log.info(
+            f"task {run.task_id}-{run.slug}: {previous.activity} -> {now['activity']}"
+            f" ({now['reason'] or 'no reason'}, from {now['source']})",
+            extra={
+                "event": "task.activity",
+                "task_id": run.task_id,
+                "slug": run.slug,
+                "activity": now["activity"],
+                "previous_activity": previous.activity,
+                "reason": now["reason"],
+                "source": now["source"],
+            },
+        )
+        try:
+            loaded = await self.tasks.load(run.task_id)
+        except (NotFound, TaskFileError):
+            return
+        self.hub.publish(
+            self.root,
+            {
+                "project": self.root,
+                "change": "activity",
+                "task": self.wire(loaded, description=False),
+                "previous_activity": previous.activity,
+            },
+        )
 
     async def session_set(self, p: api.SessionParams) -> dict[str, Any]:
         def edit(loaded: Loaded) -> Loaded:
@@ -328,8 +419,7 @@ class Project:
 
     def attention(self, run: Run) -> None:
         """The agent rang the bell or sent a notification: tell subscribers, log it."""
-        with run.lock:
-            notification = getattr(run.terminal, "notification", None)
+        notification = run.notification
         self.log.info(
             f"task {run.task_id}-{run.slug} needs attention",
             extra={

@@ -11,8 +11,14 @@ lives in its own cancel scope inside the daemon's task nursery:
 
     run scope
     └── nursery: output pump (PTY -> viewers, terminal model, ring, activity clock)
-                 idle watchdog (running <-> idle, core/idle.py decides)
+                 watchdog (the run's activity, core/activity.py decides; the task's
+                           running <-> idle follows it)
                  [typed prompt, for agents that take it as input]
+
+The watchdog hears every signal of the agent's activity: its hooks (`task.report`,
+`Run.report`), the bell and notifications the terminal model sees, the profile's screen
+patterns (core/screen.py, checked on the model's screen at most every SCREEN_EVERY
+seconds while output comes), and output and input times (silence).
 
 The output pump's reading is done by the daemon's relay thread (daemon/relay.py
 says why); the pump task owns it: cancelling the run stops the relay watching the
@@ -53,8 +59,9 @@ from orchestra.adapters.paths import ProjectPaths
 from orchestra.adapters.pty import PtySession
 from orchestra.adapters.terminal import Terminal
 from orchestra.adapters.worktrees import Worktree
-from orchestra.core import idle
-from orchestra.core.agents import launch
+from orchestra.core import activity, screen
+from orchestra.core.activity import Claim
+from orchestra.core.agents import AgentProfile, Launch, launch
 from orchestra.core.config import Config, profile_for
 from orchestra.core.errors import InvalidTransition, OrchestraError
 from orchestra.core.states import Status
@@ -66,6 +73,10 @@ from orchestra.daemon.relay import Relay
 ROWS, COLS = 30, 100  # until a client was ever seen (Supervisor.seen), or attaches
 DAEMON_STOPPING = "daemon stopping"  # why every run ends when the daemon stops
 DRAIN = 0.5  # seconds to read what an exited agent left in the PTY
+SCREEN_EVERY = 0.5  # seconds between two checks of the screen for a waiting prompt
+# A resumed agent that fails this soon did not find its session (docs/agents.md): the
+# run says so and starts the agent afresh, rather than end or resume another session.
+RESUME_GRACE = 5.0
 
 
 class Viewer(Protocol):
@@ -104,8 +115,9 @@ class RunEvents(Protocol):
     async def worktree_ready(self, task: Task, wt: Worktree) -> None:
         """The task's worktree is made (or reused): its base is a fact to keep."""
 
-    async def session_started(self, task_id: int, session_id: str) -> None:
-        """The agent was started with a new session id (to resume it later)."""
+    async def session_started(self, task_id: int, session_id: str | None) -> None:
+        """The agent was started with a new session id (to resume it later); None: the
+        recorded one is no good (a resume did not find it)."""
 
     def status(self, task_id: int) -> Status | None:
         """The task's state, as its file says (last read or written)."""
@@ -115,6 +127,9 @@ class RunEvents(Protocol):
 
     def attention(self, run: Run) -> None:
         """The agent rang the bell or sent a notification."""
+
+    async def activity_changed(self, run: Run, previous: activity.Shown) -> None:
+        """The run's activity changed (after its dwell): `run.tracker.shown` is the new."""
 
     async def ended(self, run: Run) -> None:
         """The run is torn down (shielded: its outcome is recorded before `stop` returns)."""
@@ -174,12 +189,22 @@ class Run:
     session: PtySession | None = None
     worktree: Path | None = None
     sticky_idle: bool = False  # an explicit `idle` report: output alone does not undo it
+    sticky_at: float | None = None  # when the watchdog saw the report (its input ends it)
+    profile: AgentProfile | None = None  # the agent's, once known (hooks, screen patterns)
+    screen_checked: float = -math.inf  # when the screen was last matched (SCREEN_EVERY)
+    screen_due: bool = False  # the next output wakes the watchdog, for a screen check
+    resume_failed: str | None = None  # why the recorded session could not be resumed
+    session_id: str | None = None  # the agent's session as last recorded on the task
     # The activity clock: `clock()` times (monotonic; a test's own), set from any thread.
     clock: Callable[[], float] = time.monotonic
     last_output: float = attrs.field(
         default=attrs.Factory(lambda self: self.clock(), takes_self=True)
     )
     last_input: float = -math.inf
+    # What the agent does (core/activity.py): changed in the event loop only.
+    tracker: activity.Tracker = attrs.field(
+        default=attrs.Factory(lambda self: activity.start(self.clock()), takes_self=True)
+    )
     # The watchdog asks to be woken by output and input (core/idle.py: when not running).
     wake_on_activity: bool = False
     started_at: float = attrs.field(factory=time.time)
@@ -193,6 +218,7 @@ class Run:
     terminal: Terminal = attrs.field(factory=lambda: Terminal(COLS, ROWS))  # the agent's screen
     size: tuple[int, int] = (COLS, ROWS)
     attention: bool = False  # bell or notification since someone last looked
+    notification: str | None = None  # the text of the last one (None: the bell)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
     closed: bool = False  # the terminal model is gone (under `lock`)
     pump_fd: int | None = None  # the PTY the relay reads for this run (set in its thread)
@@ -217,6 +243,21 @@ class Run:
 
     def idle_for(self) -> float:
         return max(0.0, self.clock() - max(self.last_output, self.last_input))
+
+    def report(self, claim: Claim) -> None:
+        """A signal of the agent's activity (in the event loop): the watchdog weighs it."""
+        self.tracker = activity.claim(self.tracker, claim)
+        self.poke()
+
+    def activity(self) -> dict[str, Any]:
+        """The activity as clients see it (`run.activity`), `since` in Unix time."""
+        shown = self.tracker.shown
+        return {
+            "activity": shown.activity,
+            "reason": shown.reason,
+            "since": round(time.time() - max(0.0, self.clock() - shown.since), 3),
+            "source": shown.source,
+        }
 
     async def send_input(self, data: bytes, *, stall: float = math.inf) -> int:
         """Keys from a person (or a tool): they count as activity (once written: a
@@ -282,6 +323,8 @@ class Run:
             "viewers": len(self.viewers),
             "attention": self.attention,
             "title": title,
+            "activity": self.activity(),
+            "resume_failed": self.resume_failed,
         }
 
     def take_output(
@@ -324,12 +367,15 @@ class Run:
             self.last_output = self.clock()
             attention = terminal.attention and not self.attention
             if attention:
+                self.notification = terminal.notification  # None: the bell
                 terminal.clear_attention()
                 self.attention = True
             if written is None or late:  # what the relay may forward next has changed
                 self._reroute()
-        # The watchdog waits for output only when it asked; the typed prompt, for the first.
-        poke = first or self.wake_on_activity
+        # The watchdog waits for output only when it asked (or for a screen check); the
+        # typed prompt, for the first.
+        poke = first or self.wake_on_activity or self.screen_due
+        self.screen_due = False
         if not (late or due or attention or poke):
             return None
         return partial(self._after_output, late + due, attention, poke)
@@ -358,6 +404,8 @@ class Run:
         for viewer in late:
             viewer.wake()
         if attention:
+            reason = "notification" if self.notification else "bell"
+            self.report(Claim("osc", "waiting", reason, self.clock()))
             self.host.events.attention(self)
         if poke:
             self.poke()
@@ -434,15 +482,19 @@ async def run_task(
             port = config.port_base + ((task.id - 1) * config.port_block) % max(
                 1, 65535 - config.port_base
             )
-            profile = profile_for(config, task.agent)
-            spec = launch(
-                profile,
-                prompt=task.description,
-                session_id=task.session_id,
-                resume=resume,
-                python=host.python,
-                shell=os.environ.get("SHELL") or "/bin/sh",
-            )
+            profile = run.profile = profile_for(config, task.agent)
+
+            def agent_launch(resume: bool) -> Launch:  # the agent's Launch (hooks: here)
+                return launch(
+                    profile,
+                    prompt=task.description,
+                    session_id=task.session_id,
+                    resume=resume,
+                    python=host.python,
+                    shell=os.environ.get("SHELL") or "/bin/sh",
+                )
+
+            spec = agent_launch(resume)
             env = task_env(host, run, base=wt.base, port=port, extra=dict(spec.env))
             if config.setup:
                 await _setup(
@@ -450,16 +502,8 @@ async def run_task(
                 )
             if spec.session_id is not None and spec.session_id != task.session_id:
                 await host.events.session_started(task.id, spec.session_id)
-            run.session = PtySession.spawn(
-                spec.argv,
-                cwd=wt.path,
-                env=program_env(env, spec.argv),
-                rows=run.size[1],  # the last client's (Supervisor.start), else ROWS x COLS
-                cols=run.size[0],
-                reaper=host.reaper,
-                cgroup=run.cgroup,
-            )
-            run.contained = run.cgroup is not None and run.cgroup.holds(run.session.pid)
+            run.session_id = spec.session_id or task.session_id
+            _spawn(run, spec, env)
             crash_point("start:spawned")
             host.log.info(
                 f"task {task.ref}: agent started (pid {run.pid})",
@@ -473,19 +517,95 @@ async def run_task(
                 },
             )
             task_status.started(run)
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_pump, run)
-                nursery.start_soon(watchdog, run, config.idle_timeout, config.idle_dwell)
-                if spec.typed_prompt:
-                    nursery.start_soon(_type_prompt, run, spec.typed_prompt)
-                await run.session.exited.wait()
-                run.exit_code = host.reaper.statuses.get(run.session.pid)
-                with trio.move_on_after(DRAIN):  # a helper may hold the PTY open
-                    await run.pumped.wait()
-                nursery.cancel_scope.cancel()
+            while True:
+                began = trio.current_time()
+                await _live(run, spec)
+                if not _resume_refused(run, spec, trio.current_time() - began):
+                    break
+                spec = agent_launch(False)  # afresh: never another session than ours
+                env = task_env(host, run, base=wt.base, port=port, extra=dict(spec.env))
+                await _start_afresh(run, task, spec, env)
     finally:
         with trio.CancelScope(shield=True):
             await _teardown(run)
+
+
+def _spawn(run: Run, spec: Launch, env: dict[str, str]) -> None:
+    """Spawn the agent in a new PTY (the run's `session`)."""
+    host = run.host
+    assert run.worktree is not None
+    run.session = PtySession.spawn(
+        spec.argv,
+        cwd=run.worktree,
+        env=program_env(env, spec.argv),
+        rows=run.size[1],  # the last client's (Supervisor.start), else ROWS x COLS
+        cols=run.size[0],
+        reaper=host.reaper,
+        cgroup=run.cgroup,
+    )
+    run.contained = run.cgroup is not None and run.cgroup.holds(run.session.pid)
+
+
+async def _live(run: Run, spec: Launch) -> None:
+    """The agent's life in its PTY: the pump, the watchdog, the typed prompt, until it
+    exits (and its PTY is drained)."""
+    host, config, session = run.host, run.host.config, run.session
+    assert session is not None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_pump, run)
+        nursery.start_soon(watchdog, run, config.idle_timeout, config.idle_dwell)
+        if spec.typed_prompt:
+            nursery.start_soon(_type_prompt, run, spec.typed_prompt)
+        await session.exited.wait()
+        run.exit_code = host.reaper.statuses.get(session.pid)
+        with trio.move_on_after(DRAIN):  # a helper may hold the PTY open
+            await run.pumped.wait()
+        nursery.cancel_scope.cancel()
+
+
+def _resume_refused(run: Run, spec: Launch, lived: float) -> bool:
+    """A resume by a recorded session id failed at once: its session is not found (an
+    agent that resumed, worked and then failed lived longer)."""
+    return (
+        spec.resumed
+        and "{session_id}" in " ".join(run.profile.resume if run.profile else [])
+        and lived < RESUME_GRACE
+        and run.exit_code not in (None, 0)
+        and not run.scope.cancel_called
+    )
+
+
+async def _start_afresh(run: Run, task: Task, spec: Launch, env: dict[str, str]) -> None:
+    """The recorded session could not be resumed: say so (the log, `run.resume_failed`),
+    forget it, and start the agent afresh in the same run, with the profile's command."""
+    host, old = run.host, run.session
+    assert old is not None
+    run.resume_failed = (
+        f"session {task.session_id} was not resumed (the agent exited {run.exit_code} within"
+        f" {RESUME_GRACE:g} s); started afresh"
+    )
+    host.log.warning(
+        f"task {task.ref}: {run.resume_failed}",
+        extra={
+            "event": "agent.resume_failed",
+            "task_id": task.id,
+            "slug": task.slug,
+            "session_id": task.session_id,
+            "exit_code": run.exit_code,
+        },
+    )
+    with run.lock:
+        old.close()
+    host.reaper.forget(old.pid)
+    await host.events.session_started(task.id, spec.session_id)
+    run.session_id = spec.session_id
+    run.exit_code, run.pumped = None, trio.Event()
+    run.tracker = activity.start(run.clock())
+    _spawn(run, spec, env)
+    host.log.info(
+        f"task {task.ref}: agent started afresh (pid {run.pid})",
+        extra={"event": "agent.started", "task_id": task.id, "slug": task.slug, "pid": run.pid},
+    )
 
 
 def _log_worktree(log: logging.Logger, task: Task, wt: Worktree) -> None:
@@ -624,35 +744,75 @@ async def _type_prompt(run: Run, text: str) -> None:
 
 
 async def watchdog(run: Run, idle_timeout: float, idle_dwell: float) -> None:
-    """Moves the task running <-> idle as core/idle.py decides, looking again at the
-    deadline it gives, or when woken (activity it asked for, a move of the task)."""
+    """Keeps the run's activity (core/activity.py decides) and moves the task running <->
+    idle as it follows, looking again at the deadline it gives, or when woken (a signal,
+    activity it asked for, a move of the task)."""
     events = run.host.events
-    watch = idle.Watch()
+    dwell = min(activity.DWELL, idle_dwell)
     while True:
+        now = run.clock()
         status = events.status(run.task_id)
-        verdict = idle.look(
-            status,
-            now=run.clock(),
+        _sticky(run, now)
+        wake = _check_screen(run, now)
+        step = activity.look(
+            run.tracker,
+            now=now,
+            status=status,
             last_output=run.last_output,
             last_input=run.last_input,
-            sticky=run.sticky_idle,
             idle_timeout=idle_timeout,
             idle_dwell=idle_dwell,
-            watch=watch,
+            dwell=dwell,
         )
-        watch = verdict.watch
-        if verdict.unstick:
-            run.sticky_idle = False  # input undoes an `idle` report: the timer rules again
-        if verdict.move is not None and status is not None:
-            await events.auto_move(run.task_id, status, verdict.move, verdict.why)
+        run.tracker = step.tracker
+        if step.changed:
+            await events.activity_changed(run, step.previous)
+        shown = run.tracker.shown
+        move = activity.lifecycle(status, shown, sticky=run.sticky_idle)
+        if move is not None and status is not None:
+            await events.auto_move(run.task_id, status, move, activity.why(shown, idle_timeout))
             continue
-        run.wake_on_activity = verdict.wake_on_activity
-        with trio.move_on_after(verdict.wake - run.clock()):
+        run.wake_on_activity = step.wake_on_activity or run.sticky_idle
+        with trio.move_on_after(min(step.wake, wake) - run.clock()):
             await run.changed()
+
+
+def _sticky(run: Run, now: float) -> None:
+    """An explicit `idle` report is the agent's word that it waits (until the person's
+    input after it, which also ends the report)."""
+    if not run.sticky_idle:
+        run.sticky_at = None
+    elif run.sticky_at is None:
+        run.sticky_at = now
+        run.tracker = activity.claim(run.tracker, Claim("hook", "waiting", "reported", now))
+    elif run.last_input > run.sticky_at:
+        run.sticky_idle, run.sticky_at = False, None
+
+
+def _check_screen(run: Run, now: float) -> float:
+    """Match the profile's patterns on the screen if output came since the last check and
+    SCREEN_EVERY has passed; return when to check again (inf: at the next output)."""
+    if run.profile is None or run.last_output <= run.screen_checked:
+        run.screen_due = True  # the next output wakes the watchdog
+        return math.inf
+    due = run.screen_checked + SCREEN_EVERY
+    if now < due:
+        return due
+    with run.lock:
+        text = None if run.closed else run.terminal.text()
+    run.screen_checked = now
+    reason = None if text is None else screen.waiting_reason(run.profile, text)
+    if reason is None:
+        run.tracker = activity.forget(run.tracker, "screen")
+    else:
+        run.tracker = activity.claim(run.tracker, Claim("screen", "waiting", reason, now))
+    run.screen_due = True
+    return math.inf
 
 
 async def _teardown(run: Run) -> None:
     host = run.host
+    run.tracker = activity.exited(run.tracker, run.clock())
     who = procs.Belonging(
         run.pid,
         run.run_id,

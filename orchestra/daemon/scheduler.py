@@ -30,7 +30,7 @@ from orchestra.adapters import worktrees
 from orchestra.adapters.faults import crash_point
 from orchestra.adapters.store import Broken, Loaded
 from orchestra.adapters.worktrees import Worktree
-from orchestra.core import api
+from orchestra.core import activity, api
 from orchestra.core.config import Config
 from orchestra.core.errors import (
     ConfigError,
@@ -247,7 +247,7 @@ class _Events:
                 extra={"event": "task.base_failed", "task_id": task.id},
             )
 
-    async def session_started(self, task_id: int, session_id: str) -> None:
+    async def session_started(self, task_id: int, session_id: str | None) -> None:
         await self.project.session_set(
             api.SessionParams(project=self.project.root, task=task_id, session_id=session_id)
         )
@@ -277,6 +277,9 @@ class _Events:
 
     def attention(self, run: Run) -> None:
         self.project.attention(run)
+
+    async def activity_changed(self, run: Run, previous: activity.Shown) -> None:
+        await self.project.activity_changed(run, previous)
 
     async def ended(self, run: Run) -> None:
         """The agent is gone: record how, and a running or idle task becomes stopped."""

@@ -26,6 +26,7 @@ from orchestra.client.local import find_project
 from orchestra.core.errors import InvalidParams, NotAProject, RemoteError
 from orchestra.core.hints import REPORTED
 from orchestra.core.states import Status
+from orchestra.core.waiting import longest_first
 
 METHOD_NOT_FOUND = -32601
 GET_TASK_SCREEN_LINES = 20
@@ -290,9 +291,13 @@ STATES = [str(s) for s in Status]
     "list_tasks",
     "List tasks",
     "List the project's Orchestra tasks: each with its id, slug, status, agent, branch,"
-    " worktree, labels, commits ahead of its base (`ahead`) and, while its agent runs, `run`."
-    " Filter by `status` (one or more states) and `label`. Use it to find a task's id or"
-    " slug, or to see what is running, waiting (idle) or done.",
+    " worktree, labels, commits ahead of its base (`ahead`) and, while its agent runs, `run`"
+    " with `run.activity`: what the agent does (`activity`: working, waiting for a person,"
+    " idle or exited; `reason`, e.g. permission, question, turn-done; `since`, Unix time;"
+    " `source`: hook, osc, screen or silence). Filter by `status` (one or more states) and"
+    " `label`; waiting=true lists only the tasks whose agent waits for a person, the one"
+    " that has waited longest first. Use it to find a task's id or slug, or to see what is"
+    " running, who needs an answer, or what is done.",
     _schema(
         status={
             "type": "array",
@@ -304,13 +309,21 @@ STATES = [str(s) for s in Status]
             "type": "boolean",
             "description": "Include each task's description (its prompt). Default false.",
         },
+        waiting={
+            "type": "boolean",
+            "description": "Only tasks whose agent waits for a person (run.activity is"
+            " waiting), the longest waiting first. Default false.",
+        },
     ),
     read_only=True,
     idempotent=True,
 )
 async def list_tasks(b: Bridge, args: dict[str, Any]) -> Reply:
     params = {k: args[k] for k in ("status", "label", "description") if k in args}
-    return Reply(data=await b.call("task.list", b.project(args), **params))
+    data: dict[str, Any] = await b.call("task.list", b.project(args), **params)
+    if args.get("waiting"):
+        data = {**data, "tasks": longest_first(data.get("tasks", []))}
+    return Reply(data=data)
 
 
 @tool(
@@ -319,7 +332,8 @@ async def list_tasks(b: Bridge, args: dict[str, Any]) -> Reply:
     "Show one task: its front matter (title, status, agent, base_branch, labels, created_at,"
     " session_id), its description (the agent's prompt), its branch and worktree path, how"
     " many commits it is ahead of its base (`ahead`), and, while its agent runs, `run` (pid,"
-    " idle time) and `screen`, the last lines of the agent's terminal.",
+    " idle time, `activity`: working, waiting for a person and why, idle) and `screen`, the"
+    " last lines of the agent's terminal.",
     _schema(
         task=TASK,
         screen_lines={**LINES, "description": "How many screen lines to include (default 20)."},

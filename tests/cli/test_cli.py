@@ -152,10 +152,10 @@ def test_status_table_and_json(env: Env, project: Path) -> None:
     ok(env, "new", "beta", "-m", "B", cwd=project)
     ok(env, "start", "beta", cwd=project)
     lines = [line.split() for line in ok(env, "status", cwd=project).splitlines()]
-    assert lines[0][:4] == ["ID", "SLUG", "STATUS", "AGENT"] and "LABELS" in lines[0]
-    assert lines[1][:4] == ["1", "alpha", "draft", "sleeper"]
+    assert lines[0][:5] == ["ID", "SLUG", "STATUS", "ACTIVITY", "AGENT"] and "LABELS" in lines[0]
+    assert lines[1][:5] == ["1", "alpha", "draft", "-", "sleeper"]  # no agent: no activity
     assert lines[1][-4:] == ["ui", "The", "alpha", "task"]  # labels, then the title
-    assert lines[2][:4] == ["2", "beta", "running", "sleeper"]
+    assert lines[2][:5] == ["2", "beta", "running", "working", "sleeper"]
     assert len(lines) == 3
     data = json.loads(ok(env, "status", "--json", cwd=project))
     assert data["project"] == str(project)

@@ -65,6 +65,8 @@ def both(env: Env, cwd: Path, *args: str, extra: dict[str, str] | None = None) -
         ("fail", "-m", "why", "--json"),
         ("show",),
         ("merge", "alpha", "-y"),  # a hint, worded as a command on both
+        ("status", "--waiting"),
+        ("status", "--json", "--waiting"),
     ],
 )
 def test_read_only_forms_match(env: Env, tasks: Path, args: tuple[str, ...]) -> None:
@@ -128,6 +130,7 @@ def imported(env: Env, cwd: Path, *args: str) -> set[str]:
         ("fail", "--summary=why", "nope"),
         ("reviewed", "alpha"),
         ("shell-hook", "--slugs"),
+        ("status", "--waiting"),
     ],
 )
 def test_the_fast_forms_never_import_typer(env: Env, tasks: Path, args: tuple[str, ...]) -> None:
@@ -135,6 +138,18 @@ def test_the_fast_forms_never_import_typer(env: Env, tasks: Path, args: tuple[st
     modules = imported(env, tasks, *args)
     assert "orchestra.cli.fast" in modules
     assert not {"typer", "click", "orchestra.cli.main"} & modules
+
+
+def test_the_hook_imports_only_the_standard_library(env: Env, tasks: Path) -> None:
+    """`hook EVENT`, which agents run on every tool call, imports nothing of ours but the
+    hook itself (not even the fast path's renderers, nor the client package), and neither
+    Typer, trio, attrs nor cattrs; it prints nothing and exits 0."""
+    modules = imported(env, tasks, "hook", "working")
+    ours = {m for m in modules if m.startswith("orchestra")}
+    assert ours == {"orchestra", "orchestra.cli", "orchestra.cli.hook"}
+    assert not {"typer", "click", "trio", "attrs", "cattrs"} & modules
+    proc = env.run("hook", "working", cwd=tasks, input="{}")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
 
 
 def test_a_form_the_fast_path_leaves_imports_typer(env: Env, tasks: Path) -> None:

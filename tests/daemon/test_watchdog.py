@@ -16,6 +16,8 @@ import trio.testing
 from orchestra.adapters import procs
 from orchestra.adapters.paths import ProjectPaths
 from orchestra.adapters.worktrees import Worktree
+from orchestra.core import activity
+from orchestra.core.activity import Claim, Shown
 from orchestra.core.config import Config
 from orchestra.core.states import Status
 from orchestra.core.tasks import Task
@@ -33,6 +35,7 @@ class Task1:
 
     state: Status = Status.RUNNING
     moves: list[tuple[float, Status, str]] = attrs.field(factory=list)
+    activities: list[tuple[float, activity.Shown]] = attrs.field(factory=list)
     run: Run | None = None
 
     async def load(self, task_id: int) -> Task:
@@ -41,7 +44,7 @@ class Task1:
     async def worktree_ready(self, task: Task, wt: Worktree) -> None:
         raise AssertionError("not used by the watchdog")
 
-    async def session_started(self, task_id: int, session_id: str) -> None:
+    async def session_started(self, task_id: int, session_id: str | None) -> None:
         raise AssertionError("not used by the watchdog")
 
     def status(self, task_id: int) -> Status | None:
@@ -59,6 +62,9 @@ class Task1:
 
     def attention(self, run: Run) -> None:
         pass
+
+    async def activity_changed(self, run: Run, previous: activity.Shown) -> None:
+        self.activities.append((trio.current_time(), run.tracker.shown))
 
     async def ended(self, run: Run) -> None:
         pass
@@ -165,4 +171,34 @@ async def test_a_finished_task_is_left_alone(
         await trio.sleep(3600)
         output(run)
         assert task.moves == []
+        nursery.cancel_scope.cancel()
+
+
+async def test_hooks_move_the_activity_and_the_lifecycle_follows(
+    task: Task1, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A hook's waiting is reported after the dwell and the task goes idle; output does not
+    undo it; a hook's working makes it running again, after the dwell; silence far past
+    the timeout leaves a working agent running."""
+    run = task.run
+    assert run is not None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watchdog, run, TIMEOUT, DWELL)
+        await trio.sleep(1)
+        run.report(Claim("hook", "waiting", "question", run.clock()))
+        await trio.sleep(0.5)
+        assert task.moves == [] and task.activities == []
+        await trio.sleep(1)  # t=2.5: the dwell ended at 2
+        assert task.activities == [(2.0, Shown("waiting", "question", 1.0, "hook"))]
+        assert task.moves == [(2.0, Status.IDLE, "waiting: question (hook)")]
+        for _ in range(30):
+            await trio.sleep(0.1)
+            output(run)
+        assert len(task.moves) == 1
+        run.report(Claim("hook", "working", "prompt", run.clock()))  # t=5.5
+        await trio.sleep(2)
+        when, to, why = task.moves[1]
+        assert (round(when, 6), to, why) == (6.5, Status.RUNNING, "working: prompt (hook)")
+        await trio.sleep(10 * TIMEOUT)
+        assert len(task.moves) == 2 and run.tracker.shown.activity == "working"
         nursery.cancel_scope.cancel()

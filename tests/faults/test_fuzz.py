@@ -68,7 +68,15 @@ READ_ONLY = frozenset(
 )
 TASKS = ("alpha", "beta")
 # A valid value for each required field, so that one bad field is the only problem.
-REQUIRED = {"task": "alpha", "slug": "fresh", "text": "hi", "session_id": "s1", "status": "idle"}
+REQUIRED = {
+    "task": "alpha",
+    "slug": "fresh",
+    "text": "hi",
+    "session_id": "s1",
+    "status": "idle",
+    "run": "ab" * 16,  # task.report: a run marker (of no live run)
+    "event": "waiting",
+}
 
 HOSTILE = [
     "",

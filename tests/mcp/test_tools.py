@@ -191,3 +191,26 @@ def test_unexpanded_env_references_count_as_unset(tmp_path: Path) -> None:
     )
     assert bridge.default_project is None
     assert dict(bridge.environ) == {"HOME": str(tmp_path)}
+
+
+def _task(task_id: int, activity: str | None, since: float = 0.0) -> dict[str, Any]:
+    run = None if activity is None else {"activity": {"activity": activity, "since": since}}
+    return {"id": task_id, "slug": f"t{task_id}", "run": run}
+
+
+async def test_list_tasks_can_list_only_the_waiting_longest_first(tmp_path: Path) -> None:
+    """waiting=true keeps the tasks whose agent waits, the longest waiting first; the
+    daemon is asked for the list as without it."""
+    tasks = [
+        _task(1, "working"),
+        _task(2, "waiting", 20.0),
+        _task(3, None),
+        _task(4, "waiting", 10.0),
+    ]
+    bridge, daemon = make(tmp_path, {"task.list": {"tasks": tasks, "errors": []}})
+    reply = await run(bridge, "list_tasks", waiting=True)
+    assert [t["id"] for t in reply.data["tasks"]] == [4, 2]
+    assert "waiting" not in daemon.calls[0][1]
+    everyone = await run(bridge, "list_tasks")
+    assert [t["id"] for t in everyone.data["tasks"]] == [1, 2, 3, 4]
+    assert "waiting" in TOOLS["list_tasks"].schema["properties"]
