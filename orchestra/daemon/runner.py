@@ -45,6 +45,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
+from orchestra.adapters import hooks as agent_hooks
 from orchestra.adapters import procs, worktrees
 from orchestra.adapters.cgroups import Cgroup
 from orchestra.adapters.faults import crash_point
@@ -443,6 +444,7 @@ async def run_task(
                 python=host.python,
                 shell=os.environ.get("SHELL") or "/bin/sh",
             )
+            spec = agent_hooks.install(spec, profile.hooks, run_id=run.run_id, python=host.python)
             env = task_env(host, run, base=wt.base, port=port, extra=dict(spec.env))
             if config.setup:
                 await _setup(
@@ -681,6 +683,7 @@ async def _teardown(run: Run) -> None:
             )
         run.terminal.close()
         run.closed = True
+    agent_hooks.remove(run.run_id)  # its hook files (adapters/hooks.py)
     host.log.info(
         f"task {run.task_id}-{run.slug}: {run.end_reason} (exit code {run.exit_code})",
         extra={
