@@ -92,7 +92,7 @@ def test_each_pattern_fires_only_for_its_own_agent_on_the_recordings() -> None:
         # Texts of the agents' own dialogs (their shipped strings; docs/agents.md).
         (
             "claude",
-            " Do you want to make this edit to app.py?\n   1. Yes\n \u276f 2. Yes, allow all edits\n",
+            " Do you want to make this edit to app.py?\n   1. Yes\n \u276f 2. Yes, all edits\n",
             "permission",
         ),
         ("codex", "  Would you like to run the following command?\n\n  $ touch x\n", "permission"),
