@@ -68,10 +68,8 @@ def test_codex_keeps_a_notify_program_of_the_users_own() -> None:
 def test_gemini_gets_a_system_defaults_file_that_keeps_the_one_it_hides() -> None:
     """Gemini CLI's GEMINI_CLI_SYSTEM_DEFAULTS_PATH names our file in the run's directory;
     it holds the defaults file it replaces, with our hooks after theirs, event by event."""
-    theirs = {
-        "ui": {"theme": "GitHub"},
-        "hooks": {"AfterAgent": [{"hooks": [{"type": "command", "command": "their-hook"}]}]},
-    }
+    their_hook = {"hooks": [{"type": "command", "command": "their-hook"}]}
+    theirs: dict[str, Any] = {"ui": {"theme": "GitHub"}, "hooks": {"AfterAgent": [their_hook]}}
     plan = install("gemini", HOOK, RUN_DIR, Found(gemini_defaults=theirs))
     assert plan.args == []
     assert plan.env == {hooks.GEMINI_DEFAULTS_VAR: str(RUN_DIR / hooks.GEMINI_FILE)}
@@ -79,13 +77,11 @@ def test_gemini_gets_a_system_defaults_file_that_keeps_the_one_it_hides() -> Non
     assert settings["ui"] == {"theme": "GitHub"}
     assert set(settings["hooks"]) == set(hooks.GEMINI_EVENTS)
     after = settings["hooks"]["AfterAgent"]
-    assert after[0] == theirs["hooks"]["AfterAgent"][0]  # theirs first, untouched
+    assert after[0] == their_hook  # theirs first, untouched
     [ours] = after[1]["hooks"]
     assert shlex.split(ours["command"]) == [*HOOK, "AfterAgent"]
     assert ours["timeout"] == hooks.HOOK_TIMEOUT * 1000  # Gemini counts milliseconds
-    assert theirs["hooks"]["AfterAgent"] == [  # the caller's mapping is not changed
-        {"hooks": [{"type": "command", "command": "their-hook"}]}
-    ]
+    assert theirs["hooks"] == {"AfterAgent": [their_hook]}  # the caller's is unchanged
 
 
 def test_opencode_gets_a_plugin_file_through_its_config_env() -> None:
