@@ -352,7 +352,7 @@ def _claude(event: str, payload: Mapping[str, Any]) -> Report | None:
 def _codex(event: str, payload: Mapping[str, Any]) -> Report | None:
     if event == CODEX_NOTIFY_EVENT:
         # `notify`: {"type": "agent-turn-complete", "thread-id": ..., "turn-id": ...}
-        if payload.get("type") != "agent-turn-complete":
+        if payload.get("type") != "agent-turn-complete" or _codex_side_thread(payload):
             return None
         return Report("waiting", "turn-done", _session(payload.get("thread-id")))
     # Codex's hooks (for a profile whose user trusted them): Claude Code's shapes.
@@ -368,6 +368,18 @@ def _codex(event: str, payload: Mapping[str, Any]) -> Report | None:
     if event == "SessionEnd":
         return Report("exited", "", sid)
     return None
+
+
+# Codex 0.171.0 names each new session in a thread of its own, whose turn's end `notify`
+# reports too, under another thread id (recorded: tests/fixtures/hooks/codex/). Neither its
+# end nor its id is the session's; its only mark is its prompt.
+_CODEX_TITLE_PROMPT: Final = "Generate a concise, single-line task title"
+
+
+def _codex_side_thread(payload: Mapping[str, Any]) -> bool:
+    messages = payload.get("input-messages")
+    first = messages[0] if isinstance(messages, list) and messages else None
+    return isinstance(first, str) and first.startswith(_CODEX_TITLE_PROMPT)
 
 
 def _gemini(event: str, payload: Mapping[str, Any]) -> Report | None:

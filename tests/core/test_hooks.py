@@ -163,7 +163,7 @@ def test_a_builtin_launch_with_hooks_keeps_the_prompt_one_positional_argument() 
 
 CLAUDE_SID = "11111111-2222-4333-8444-555555555558"
 GEMINI_SID = "11111111-2222-4333-8444-555555555556"
-CODEX_SID = "019af2b4-5c1e-7d32-9a40-3f6e1b2c8d11"
+CODEX_SID = "01a24fa7-c018-71e0-a4e8-9eabb59010b9"
 OPENCODE_SID = "ses_db074024cffe573qEkAP30dvj3"
 
 EXPECTED: list[tuple[str, str, str, Report | None]] = [
@@ -204,6 +204,7 @@ EXPECTED: list[tuple[str, str, str, Report | None]] = [
         Report("exited", "other", "11111111-2222-4333-8444-555555555557"),
     ),
     ("codex", "notify", "notify.agent-turn-complete", Report("waiting", "turn-done", CODEX_SID)),
+    ("codex", "notify", "notify.title-thread", None),  # Codex naming the session aside
     ("codex", "PermissionRequest", "PermissionRequest", Report("waiting", "permission", CODEX_SID)),
     ("gemini", "SessionStart", "SessionStart", Report(None, "", GEMINI_SID)),
     ("gemini", "BeforeAgent", "BeforeAgent", Report("working", "prompt", GEMINI_SID)),
