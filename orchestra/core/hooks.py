@@ -142,6 +142,14 @@ def _shell(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
+def _hook_line(argv: list[str]) -> str:
+    """The shell line of a hook the agent waits for: whatever happens, it prints nothing
+    (Claude Code puts a SessionStart hook's output in the model's context) and exits 0
+    (exit 2 blocks a tool call in Claude Code and Gemini CLI). `orchestra hook` does both
+    already; this holds for any Orchestra, e.g. an older one without the command."""
+    return f"{_shell(argv)} >/dev/null 2>&1 || true"
+
+
 def _install_claude(hook_argv: list[str]) -> Install:
     # `--settings` takes a file or inline JSON, "additional settings" over the user's,
     # project's and local files; hooks of all of them run. Commands go through a shell.
@@ -151,7 +159,7 @@ def _install_claude(hook_argv: list[str]) -> Install:
                 "hooks": [
                     {
                         "type": "command",
-                        "command": _shell([*hook_argv, event]),
+                        "command": _hook_line([*hook_argv, event]),
                         "timeout": HOOK_TIMEOUT,
                     }
                 ]
@@ -190,7 +198,7 @@ def _install_gemini(hook_argv: list[str], run_dir: PurePath, found: Found) -> In
                 {
                     "type": "command",
                     "name": f"orchestra-{event}",
-                    "command": _shell([*hook_argv, event]),
+                    "command": _hook_line([*hook_argv, event]),
                     "timeout": HOOK_TIMEOUT * 1000,  # milliseconds
                 }
             ]
@@ -274,7 +282,7 @@ export const OrchestraActivity = async () => ({
 def _install_aider(hook_argv: list[str]) -> Install:
     # Aider runs --notifications-command through a shell when a reply is done and it
     # waits for input; stdin would be the terminal, so the payload is given.
-    command = f"printf '{{}}' | {_shell([*hook_argv, AIDER_EVENT])}"
+    command = f"printf '{{}}' | {_hook_line([*hook_argv, AIDER_EVENT])}"
     return Install(args=["--notifications", f"--notifications-command={command}"])
 
 

@@ -16,6 +16,8 @@ from orchestra.core.hooks import Found, Report, add_args, install, interpret
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "hooks"
 HOOK = ["/opt/my env/bin/python3", "-m", "orchestra", "hook"]  # a space: quoting matters
+# What follows the hook in a shell line: no output, exit 0, whatever happens.
+SILENT = [">/dev/null", "2>&1", "||", "true"]
 RUN_DIR = PurePath("/home/dev/.local/state/orchestra/runs/abc123")
 
 
@@ -30,7 +32,8 @@ def payload(kind: str, name: str) -> dict[str, Any]:
 
 def test_claude_gets_inline_settings_with_every_event_quoted_for_its_shell() -> None:
     """Claude Code gets one `--settings=JSON` argument whose hooks run our command for each
-    event; the command line splits back (as its shell would) into our argv + the event."""
+    event; the command line splits back (as its shell would) into our argv + the event,
+    its output dropped and its status 0 whatever happens."""
     plan = install("claude", HOOK, RUN_DIR)
     assert plan.env == {} and plan.files == {}
     [arg] = plan.args
@@ -42,7 +45,7 @@ def test_claude_gets_inline_settings_with_every_event_quoted_for_its_shell() -> 
         [group] = groups
         [hook] = group["hooks"]
         assert hook["type"] == "command" and hook["timeout"] == hooks.HOOK_TIMEOUT
-        assert shlex.split(hook["command"]) == [*HOOK, event]
+        assert shlex.split(hook["command"]) == [*HOOK, event, *SILENT]
         assert "matcher" not in group  # every tool, every notification type
 
 
@@ -79,7 +82,7 @@ def test_gemini_gets_a_system_defaults_file_that_keeps_the_one_it_hides() -> Non
     after = settings["hooks"]["AfterAgent"]
     assert after[0] == their_hook  # theirs first, untouched
     [ours] = after[1]["hooks"]
-    assert shlex.split(ours["command"]) == [*HOOK, "AfterAgent"]
+    assert shlex.split(ours["command"]) == [*HOOK, "AfterAgent", *SILENT]
     assert ours["timeout"] == hooks.HOOK_TIMEOUT * 1000  # Gemini counts milliseconds
     assert theirs["hooks"] == {"AfterAgent": [their_hook]}  # the caller's is unchanged
 
@@ -107,7 +110,7 @@ def test_aider_gets_a_notifications_command_fed_an_empty_payload() -> None:
     assert notifications == "--notifications"
     line = command.removeprefix("--notifications-command=")
     assert line.startswith("printf '{}' | ")
-    assert shlex.split(line.split(" | ", 1)[1]) == [*HOOK, "notify"]
+    assert shlex.split(line.split(" | ", 1)[1]) == [*HOOK, "notify", *SILENT]
 
 
 @pytest.mark.parametrize("kind", ["", "orchestra"])

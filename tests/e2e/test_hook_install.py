@@ -318,3 +318,21 @@ def test_real_claude_code_fires_its_session_start_hook_through_our_settings(
     assert report == hooks.Report(None, "", spec.session_id)
     assert user_settings.read_text() == '{"hooks": {}}\n'
     assert git(worktree, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("kind", ["claude", "gemini", "aider"])
+def test_a_failing_hook_never_blocks_the_agent_nor_talks_to_it(kind: str, tmp_path: Path) -> None:
+    """Run by a real shell, as the agent runs it, a hook command that prints and exits 2
+    (which would block a tool call in Claude Code and Gemini CLI) exits 0 with no output."""
+    bad = [sys.executable, "-c", "import sys; print('noise'); sys.exit(2)"]
+    plan = hooks.install(kind, bad, tmp_path)
+    if kind == "claude":
+        settings = json.loads(plan.args[0].removeprefix("--settings="))
+        line = settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+    elif kind == "gemini":
+        settings = json.loads(plan.files[hooks.GEMINI_FILE])
+        line = settings["hooks"]["BeforeAgent"][0]["hooks"][0]["command"]
+    else:
+        line = plan.args[1].removeprefix("--notifications-command=")
+    done = subprocess.run(["/bin/sh", "-c", line], input="{}", capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
