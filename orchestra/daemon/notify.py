@@ -75,7 +75,7 @@ class Notifier:
         async with trio.open_nursery() as nursery:
             started = False
             while True:
-                sub = self.hub.subscribe(None)
+                sub = self.hub.subscribe(None, internal=True)
                 try:
                     if not started:
                         task_status.started()
