@@ -76,6 +76,35 @@ def _check_hooks(_inst: object, attr: attrs.Attribute[Any], value: str) -> None:
         )
 
 
+REASONS: Final = ("permission", "question", "turn-done")
+
+
+@attrs.frozen(kw_only=True)
+class ScreenPattern:
+    """A regular expression that, found on the agent's screen text, means it waits for the
+    person (core/screen.py), and why. Matched with re.MULTILINE: `^`/`$` are line ends."""
+
+    pattern: str = attrs.field()
+    reason: str = attrs.field(default="permission")
+
+    @pattern.validator
+    def _regex(self, attr: attrs.Attribute[Any], value: str) -> None:
+        try:
+            re.compile(value, re.MULTILINE)
+        except re.error as exc:
+            raise ValueError(
+                f"{attr.name}: invalid regular expression {value!r}: {exc}"
+                " (TOML basic strings take a backslash as \\\\; literal 'strings' keep it)"
+            ) from None
+        if re.fullmatch(value, ""):
+            raise ValueError(f"{attr.name}: {value!r} matches an empty screen: make it specific")
+
+    @reason.validator
+    def _reason(self, attr: attrs.Attribute[Any], value: str) -> None:
+        if value not in REASONS:
+            raise ValueError(f"{attr.name} must be one of {', '.join(REASONS)}, not {value!r}")
+
+
 def _check_env(_inst: object, attr: attrs.Attribute[Any], value: dict[str, str]) -> None:
     for key, item in value.items():
         if not _ENV_NAME.fullmatch(key):
@@ -94,6 +123,8 @@ class AgentProfile:
     prompt_via: str = attrs.field(default="argv", validator=_check_prompt_via)
     # Which agent's hooks Orchestra installs for a run, to learn its activity (core/hooks.py).
     hooks: str = attrs.field(default="", validator=_check_hooks)
+    # Screens that mean the agent waits for the person, where its hooks miss it (screen.py).
+    screen_patterns: list[ScreenPattern] = attrs.field(factory=list)
 
 
 @attrs.frozen(kw_only=True)
@@ -107,6 +138,37 @@ class Launch:
     resumed: bool  # the resume template was used
 
 
+# Built-in screen patterns: (regex, reason). Texts from each agent's shipped strings and
+# recordings (tests/fixtures/terminal/, tests/core/test_screen.py); sources: docs/agents.md.
+CLAUDE_SCREENS: Final = (
+    # The permission dialog: "Do you want to proceed?" (or "... make this edit to x?")
+    # over its numbered choices, the first maybe selected (\u276f: the arrow).
+    (r"Do you want to [^\n]*\?[ \t]*\n[ \t]*(\u276f[ \t]*)?1\. Yes", "permission"),
+    (r"Is this a project you created or one you trust", "question"),
+)
+CODEX_SCREENS: Final = (
+    (
+        r"Would you like to (run the following command|make the following edits"
+        r"|grant these permissions|send input to the existing terminal)\?",
+        "permission",
+    ),
+    (r"^\s*Trust this folder\?", "question"),
+    (r"^\s*Hooks need review", "question"),
+    (r"^\s*Choose how you want to use Codex", "question"),  # sign in
+)
+GEMINI_SCREENS: Final = (
+    (r"Apply this change\?|Allow execution of|Waiting for user confirmation", "permission"),
+    (r"Do you trust the files in this folder\?", "question"),
+    (r"How would you like to authenticate", "question"),
+)
+OPENCODE_SCREENS: Final = ((r"Permission required", "permission"),)
+AIDER_SCREENS: Final = ((r"\(Y\)es/\(N\)o[^\n]*\[(Yes|No)\]: *$", "permission"),)
+
+
+def _patterns(pairs: tuple[tuple[str, str], ...]) -> list[ScreenPattern]:
+    return [ScreenPattern(pattern=p, reason=r) for p, r in pairs]
+
+
 def builtin_agents() -> dict[str, AgentProfile]:
     """Fresh copies of the built-in profiles (flags and sources: docs/agents.md)."""
     return {
@@ -116,22 +178,27 @@ def builtin_agents() -> dict[str, AgentProfile]:
             command=["claude", "--session-id={session_id}", "--", "{prompt}"],
             resume=["claude", "--resume={session_id}"],
             hooks="claude",
+            screen_patterns=_patterns(CLAUDE_SCREENS),
         ),
         # Codex CLI 0.171.0: `codex [PROMPT]` is the TUI. Its session id cannot be
-        # chosen; `codex resume --last` takes the newest session of the current
-        # directory, and each task has its own worktree. `--no-daemon` keeps the
-        # app-server inside the task's process tree instead of a shared setsid daemon.
+        # chosen: its `notify` program (our hooks) reports it as the "thread-id", and
+        # `codex resume SESSION_ID` takes it back (an unknown id is an error, never
+        # another session). `--no-daemon` keeps the app-server inside the task's
+        # process tree instead of a shared setsid daemon.
         "codex": AgentProfile(
             command=["codex", "--no-daemon", "--", "{prompt}"],
-            resume=["codex", "resume", "--no-daemon", "--last"],
+            resume=["codex", "resume", "--no-daemon", "--", "{session_id}"],
             hooks="codex",
+            screen_patterns=_patterns(CODEX_SCREENS),
         ),
         # opencode 1.18.33: `--prompt` pre-fills the TUI; `--session` continues an
-        # id (ses_...), which cannot be chosen at start (`-c` mixes worktrees).
+        # id (ses_...), which cannot be chosen at start (`-c` mixes worktrees): our
+        # plugin reports it (session.created).
         "opencode": AgentProfile(
             command=["opencode", "--prompt={prompt}"],
             resume=["opencode", "--session={session_id}"],
             hooks="opencode",
+            screen_patterns=_patterns(OPENCODE_SCREENS),
         ),
         # Gemini CLI 0.61.0: `-i/--prompt-interactive` runs the prompt and stays
         # interactive; `--session-id` starts a session with our id, `--resume` takes it.
@@ -139,6 +206,7 @@ def builtin_agents() -> dict[str, AgentProfile]:
             command=["gemini", "--session-id={session_id}", "--prompt-interactive={prompt}"],
             resume=["gemini", "--resume={session_id}"],
             hooks="gemini",
+            screen_patterns=_patterns(GEMINI_SCREENS),
         ),
         # aider 0.86.2: `--message` exits after one reply, so the prompt is typed;
         # no session ids: it restores the worktree's .aider.chat.history.md.
@@ -147,6 +215,7 @@ def builtin_agents() -> dict[str, AgentProfile]:
             resume=["aider", "--restore-chat-history"],
             prompt_via="input",
             hooks="aider",
+            screen_patterns=_patterns(AIDER_SCREENS),
         ),
         "shell": AgentProfile(command=["{shell}"]),
         "demo": AgentProfile(

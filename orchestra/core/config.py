@@ -21,7 +21,7 @@ from cattrs.gen import make_mapping_structure_fn
 from cattrs.v import transform_error
 
 from orchestra.core import names
-from orchestra.core.agents import BUILTIN_AGENTS, builtin_agents
+from orchestra.core.agents import BUILTIN_AGENTS, ScreenPattern, builtin_agents
 from orchestra.core.agents import AgentProfile as AgentProfile  # re-exported
 from orchestra.core.errors import ConfigError, InvalidParams
 
@@ -107,6 +107,29 @@ class MergeConfig:
     cleanup: bool = True  # after a merge: teardown, remove the worktree, delete the branch
 
 
+def _argv(_inst: object, attr: attrs.Attribute[Any], value: list[str]) -> None:
+    if value and (not value[0] or any("\x00" in arg for arg in value)):
+        raise ValueError(
+            f"{attr.name} must be an argv (a non-empty program, no NUL character),"
+            f' e.g. ["notify-me", "--urgent"], not {value!r}'
+        )
+
+
+@attrs.frozen(kw_only=True)
+class NotifyConfig:
+    """`[notify]`: telling the person when a task needs them or ends (docs/config.md)."""
+
+    # A desktop notification (notify-send on Linux, osascript on macOS) where one exists.
+    desktop: bool = True
+    # An argv run (never through a shell) on every change to waiting, completed or failed,
+    # with ORCHESTRA_TASK, _SLUG, _PROJECT, _ACTIVITY, _PREVIOUS, _REASON in its environment.
+    command: list[str] = attrs.field(factory=list, validator=_argv)
+    # Ring the terminal of every attached client when another task starts waiting.
+    bell: bool = True
+    # Seconds a notifier may take before it is killed (and logged).
+    timeout: float = attrs.field(default=10.0, validator=_positive)
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     log_level: str = attrs.field(default="info", validator=_one_of(LOG_LEVELS))
@@ -129,6 +152,7 @@ class Config:
     port_base: int = attrs.field(default=20000, validator=_port)  # ORCHESTRA_PORT of task 1
     port_block: int = attrs.field(default=10, validator=_positive)  # ports per task
     merge: MergeConfig = attrs.field(factory=MergeConfig)
+    notify: NotifyConfig = attrs.field(factory=NotifyConfig)
     # The built-in profiles; `[agents.NAME]` tables merge over them field by field.
     agents: dict[str, AgentProfile] = attrs.field(factory=builtin_agents, validator=_agent_names)
 
@@ -188,7 +212,18 @@ def make_converter() -> cattrs.Converter:
         return merge_hook(value, type_)
 
     conv.register_structure_hook(MergeConfig, merge_table)
+    for table in (NotifyConfig, ScreenPattern):
+        conv.register_structure_hook(table, _table_hook(conv.get_structure_hook(table)))
     return conv
+
+
+def _table_hook(inner: Any) -> Any:
+    def hook(value: Any, type_: Any) -> Any:
+        if not isinstance(value, Mapping):  # else cattrs reports a bare AttributeError
+            raise TypeError(f"expected a table, found {type(value).__name__} {value!r}")
+        return inner(value, type_)
+
+    return hook
 
 
 _CONVERTER: Final = make_converter()

@@ -20,15 +20,16 @@ class Subscription:
     project: str | None  # None: every project
     send: trio.MemorySendChannel[dict[str, Any]]
     receive: trio.MemoryReceiveChannel[dict[str, Any]]
+    internal: bool = False  # the daemon's own (its notifier): no client's, not counted
 
 
 @attrs.define
 class EventHub:
     _subs: list[Subscription] = attrs.field(factory=list)
 
-    def subscribe(self, project: str | None) -> Subscription:
+    def subscribe(self, project: str | None, *, internal: bool = False) -> Subscription:
         send, receive = trio.open_memory_channel[dict[str, Any]](QUEUE_SIZE)
-        sub = Subscription(project=project, send=send, receive=receive)
+        sub = Subscription(project=project, send=send, receive=receive, internal=internal)
         self._subs.append(sub)
         return sub
 
@@ -49,4 +50,5 @@ class EventHub:
                 self.unsubscribe(sub)
 
     def __len__(self) -> int:
-        return len(self._subs)
+        """Clients' subscriptions (daemon.status `subscribers`)."""
+        return sum(not sub.internal for sub in self._subs)

@@ -27,6 +27,7 @@ from orchestra.adapters import cgroups, config_files, logs, paths, procs
 from orchestra.adapters.procs import Reaper
 from orchestra.core.errors import EXIT_CONFLICT, ConfigError, OrchestraError
 from orchestra.daemon import forward, server
+from orchestra.daemon import notify as notifier
 from orchestra.daemon.dispatch import Daemon
 from orchestra.daemon.events import EventHub
 from orchestra.daemon.registry import Registry
@@ -162,6 +163,7 @@ async def serve(
                     hub=hub,
                     scheduler=scheduler,
                 )
+                await runs.start(notifier.serve, registry)  # [notify]: daemon/notify.py
                 daemon = Daemon(socket=socket, registry=registry, hub=hub)
                 root.start_soon(_signals, daemon)
                 server_scope = trio.CancelScope()

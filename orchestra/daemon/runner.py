@@ -51,6 +51,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
+from orchestra.adapters import hooks as agent_hooks
 from orchestra.adapters import procs, worktrees
 from orchestra.adapters.cgroups import Cgroup
 from orchestra.adapters.faults import crash_point
@@ -484,14 +485,17 @@ async def run_task(
             )
             profile = run.profile = profile_for(config, task.agent)
 
-            def agent_launch(resume: bool) -> Launch:  # the agent's Launch (hooks: here)
-                return launch(
+            def agent_launch(resume: bool) -> Launch:  # the agent's Launch, with our hooks
+                spec = launch(
                     profile,
                     prompt=task.description,
                     session_id=task.session_id,
                     resume=resume,
                     python=host.python,
                     shell=os.environ.get("SHELL") or "/bin/sh",
+                )
+                return agent_hooks.install(
+                    spec, profile.hooks, run_id=run.run_id, python=host.python
                 )
 
             spec = agent_launch(resume)
@@ -841,6 +845,7 @@ async def _teardown(run: Run) -> None:
             )
         run.terminal.close()
         run.closed = True
+    agent_hooks.remove(run.run_id)  # its hook files (adapters/hooks.py)
     host.log.info(
         f"task {run.task_id}-{run.slug}: {run.end_reason} (exit code {run.exit_code})",
         extra={

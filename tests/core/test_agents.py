@@ -196,16 +196,24 @@ def test_resume_without_id_falls_back_to_a_fresh_start(name: str) -> None:
 
 
 def test_resume_without_id_when_the_agent_needs_none() -> None:
-    """Aider and Codex resume by directory, so they resume even with no recorded id."""
+    """Aider resumes by directory, so it resumes even with no recorded id."""
     aider = start("aider", "the task", resume=True)
     assert (aider.argv, aider.typed_prompt, aider.resumed) == (
         ["aider", "--restore-chat-history"],
         None,
         True,
     )
-    codex = start("codex", "the task", resume=True)
-    assert codex.argv == ["codex", "resume", "--no-daemon", "--last"]
+
+
+def test_codex_resumes_by_its_recorded_id_only() -> None:
+    """Codex resumes the id its hooks recorded (`codex resume -- ID`), never "the newest
+    session here": with no id it starts fresh with its prompt."""
+    sid = "019af2b4-5c1e-7d32-9a40-3f6e1b2c8d11"
+    codex = start("codex", "the task", session_id=sid, resume=True)
+    assert codex.argv == ["codex", "resume", "--no-daemon", "--", sid]
     assert codex.resumed
+    fresh = start("codex", "the task", resume=True)
+    assert (fresh.argv, fresh.resumed) == (["codex", "--no-daemon", "--", "the task"], False)
 
 
 def test_resume_with_no_resume_argv_starts_fresh() -> None:
@@ -322,6 +330,7 @@ def test_config_env_merges_into_a_builtin() -> None:
         env={"A": "1"},
         hooks="aider",
         prompt_via="input",
+        screen_patterns=BUILTIN_AGENTS["aider"].screen_patterns,
     )
 
 

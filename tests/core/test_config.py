@@ -74,6 +74,7 @@ def test_defaults_dict_matches_config() -> None:
         "port_base",
         "port_block",
         "merge",
+        "notify",
         "agents",
     }
     assert DEFAULTS["max_running"] == 4
@@ -130,6 +131,7 @@ def test_agent_tables_merge_key_by_key() -> None:
         resume=["claude", "-r", "{session_id}"],
         env={"A": "1", "B": "2"},
         hooks="claude",  # the built-in's, kept: a table merges key by key
+        screen_patterns=BUILTIN_AGENTS["claude"].screen_patterns,
     )
     assert agents["codex"] == attrs.evolve(BUILTIN_AGENTS["codex"], command=["codex"])
     table = rows(effective)
@@ -371,7 +373,12 @@ def test_load_from_real_files(tmp_path: Path) -> None:
     effective = config_files.load(project, environ)
     c = effective.config
     assert (c.max_running, c.log_level, c.detach_keys) == (6, "debug", "ctrl-a")
-    assert c.agents["claude"] == AgentProfile(command=["claude"], resume=["r"], hooks="claude")
+    assert c.agents["claude"] == AgentProfile(
+        command=["claude"],
+        resume=["r"],
+        hooks="claude",
+        screen_patterns=BUILTIN_AGENTS["claude"].screen_patterns,
+    )
     table = rows(effective)
     assert table["max_running"] == (6, str(project_file))
     assert table["log_level"] == ("debug", str(global_file))
