@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "session": ("orchestra.cli.tasks", "session_app", True),
     "daemon": ("orchestra.cli.daemon", "app", True),
     "mcp": ("orchestra.cli.mcp", "mcp", False),
+    "ui": ("orchestra.cli.ui", "ui", False),
 }
 
 app = typer.Typer(
@@ -91,6 +92,25 @@ def root(
     """Orchestra."""
     ctx.obj = Session(project)
     ctx.call_on_close(ctx.obj.close)
+
+
+def _dashboard_by_default(argv: Sequence[str]) -> bool:
+    """`orchestra` alone (root options allowed) on a terminal, inside a project, opens the
+    dashboard; anywhere else it prints the help, as it always did."""
+    if _invoked(argv) is not None or any(a in ("-h", "--help", "--version") for a in argv):
+        return False
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    if any(a in ("-C", "--project") or a.startswith("--project=") for a in argv):
+        return True
+    from orchestra.client.local import find_project
+    from orchestra.core.errors import OrchestraError
+
+    try:
+        find_project(Path.cwd())
+    except OrchestraError:
+        return False
+    return True
 
 
 def _invoked(argv: Sequence[str]) -> str | None:
@@ -138,6 +158,8 @@ def help_text(doc: str | None) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    if _dashboard_by_default(args):
+        args = [*args, "ui"]
     word = _invoked(args)
     register([word] if word in COMMANDS else list(COMMANDS))
     with last_line_of_defence():  # one line, never a traceback

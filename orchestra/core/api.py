@@ -202,6 +202,15 @@ class ScreenParams:
     lines: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(_size(1, 1000, "lines"))
     )
+    styled: bool = False  # also `ansi`: each row with its colours (SGR sequences)
+    # A long poll: answer once the screen's `version` differs from `after` (at most one
+    # answer a frame), or when `wait` seconds passed; None: answer now.
+    after: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_size(0, 2**62, "after"))
+    )
+    wait: float = attrs.field(
+        default=30.0, validator=lambda _i, _a, v: _in_range(v, 0, 300, "wait")
+    )
 
 
 @attrs.frozen(kw_only=True)

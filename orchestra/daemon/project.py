@@ -23,6 +23,7 @@ from orchestra.core.config import Config, profile_for
 from orchestra.core.errors import ConfigError, Conflict, InvalidTransition
 from orchestra.core.states import REPORTABLE, Status
 from orchestra.core.tasks import new_task_document, parse_task_text
+from orchestra.daemon import screens
 from orchestra.daemon.events import EventHub
 from orchestra.daemon.runner import Run
 from orchestra.daemon.supervisor import Supervisor
@@ -322,9 +323,12 @@ class Project:
             )
         return run
 
-    async def screen(self, ref: api.TaskRef, lines: int | None) -> dict[str, Any]:
-        run = await self.attachable(ref)
-        return run.screen(lines)
+    async def screen(self, p: api.ScreenParams) -> dict[str, Any]:
+        run = await self.attachable(p.task)
+        if p.after is not None:
+            await screens.changed(run, p.after, p.wait)
+            run = await self.attachable(p.task)  # it may have ended meanwhile
+        return run.screen(p.lines, styled=p.styled)
 
     def attention(self, run: Run) -> None:
         """The agent rang the bell or sent a notification: tell subscribers, log it."""

@@ -1,0 +1,411 @@
+"""`orchestra ui`: every task of a project on one page, the selected agent's screen live.
+
+A Textual app in its own process (asyncio), a front end like the CLI: every action is one
+call to the daemon through `ui/link.py`, and what it shows comes from the daemon alone
+(the list from `task.list`, reloaded on each `events.task_changed`; the preview from
+`pty.screen`'s long poll, drawn from the daemon's terminal model with its colours: the
+dashboard has no terminal emulator of its own). Two dashboards and the CLI always agree.
+
+`Enter` attaches: the app suspends (Textual gives the terminal back), `orchestra attach`
+runs in it, and the detach keys bring the dashboard back, same selection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, ClassVar, Final
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+
+from orchestra.core.errors import OrchestraError
+from orchestra.ui import rows as rowmod
+from orchestra.ui.link import Link, watch_screen
+from orchestra.ui.screens import Ask, Confirm, Merge, NewTask
+
+COLUMNS: Final = ("", "id", "slug", "state", "agent", "age", "waiting", "ahead", "labels", "title")
+RELOAD_AFTER: Final = 0.05  # coalesce a burst of events into one task.list
+
+
+class Dashboard(App[None]):
+    """The dashboard of one project (or of every project, `all_projects`)."""
+
+    TITLE = "orchestra"
+    CSS = """
+    #status { height: auto; max-height: 3; }
+    #main { height: 1fr; }
+    #tasks { width: 2fr; min-width: 40; }
+    #tabs { width: 3fr; }
+    #screen { width: auto; }
+    #filter { dock: bottom; margin-bottom: 1; display: none; }
+    .dialog { width: 60%; height: auto; max-height: 90%; border: thick $accent;
+              background: $surface; padding: 1 2; }
+    .dialog.wide { width: 80%; }
+    .question { text-style: bold; margin-bottom: 1; }
+    .detail { margin-bottom: 1; }
+    .buttons { height: auto; margin-top: 1; }
+    #prompt { height: 10; }
+    Confirm, Ask, NewTask, Merge { align: center middle; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("enter", "attach", "Attach"),
+        Binding("n", "new", "New"),
+        Binding("s", "start", "Start"),
+        Binding("x", "stop", "Stop"),
+        Binding("c", "report('complete')", "Complete"),
+        Binding("f", "report('fail')", "Fail"),
+        Binding("r", "report('reviewed')", "Reviewed"),
+        Binding("i", "type_line", "Type"),
+        Binding("m", "merge", "Merge"),
+        Binding("g", "gc", "GC"),
+        Binding("e", "edit", "Edit"),
+        Binding("slash", "filter", "Filter"),
+        Binding("o", "order", "Order"),
+        Binding("j", "cursor(1)", "Down", show=False),
+        Binding("k", "cursor(-1)", "Up", show=False),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        socket: Path,
+        state_dir: Path | None = None,
+        autostart: bool = False,
+        attach_argv: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.project = project
+        self.socket = socket
+        self.link = Link(socket, state_dir, autostart=autostart)
+        # How Enter attaches: `orchestra attach` in the terminal the app hands back.
+        self.attach_argv = attach_argv or [sys.executable, "-m", "orchestra"]
+        self.tasks: list[rowmod.Row] = []
+        self.shown: list[rowmod.Row] = []
+        self.order = "attention"
+        self.query_text = ""
+        self.selected: int | None = None  # the task id under the cursor
+        self.watched: int | None = None  # the task whose screen the preview follows
+        self._reload: asyncio.TimerHandle | None = None
+
+    # -- layout ---------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status")
+        with Horizontal(id="main"):
+            yield DataTable(id="tasks", cursor_type="row", zebra_stripes=True)
+            with TabbedContent(id="tabs"):
+                with TabPane("screen", id="tab-screen"):
+                    yield Static("", id="screen")
+                with TabPane("diff", id="tab-diff"), VerticalScroll():
+                    yield Static("", id="diff", markup=False)
+                with TabPane("task", id="tab-task"), VerticalScroll():
+                    yield Static("", id="file", markup=False)
+        yield Input(
+            placeholder="filter: words of id, slug, state, agent, labels, title", id="filter"
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#tasks", DataTable)
+        for name in COLUMNS:
+            table.add_column(name, key=name or "glyph")
+        table.focus()
+        self.sub_title = self.project
+        self.follow_events()
+
+    # -- the list -------------------------------------------------------------
+
+    @work(group="events", exclusive=True)
+    async def follow_events(self) -> None:
+        await self.link.follow(self.project, self._on_event, self._on_link)
+
+    async def _on_event(self, method: str, params: Any) -> None:
+        if method == "events.dropped":  # we read too slowly: what we show may be stale
+            self.schedule_reload()
+            return
+        self.schedule_reload()
+
+    async def _on_link(self, problem: str | None) -> None:
+        self.say(problem or "")
+        if problem is None:
+            await self.reload()
+
+    def schedule_reload(self) -> None:
+        if self._reload is None:
+            loop = asyncio.get_running_loop()
+            self._reload = loop.call_later(RELOAD_AFTER, lambda: self.run_worker(self.reload()))
+
+    async def reload(self) -> None:
+        self._reload = None
+        try:
+            result = await self.link.call("task.list", project=self.project)
+        except OrchestraError as exc:
+            self.say(str(exc))
+            return
+        self.tasks = rowmod.rows(result["tasks"])
+        broken = result.get("errors") or []
+        if broken:
+            self.say(f"{len(broken)} task file(s) cannot be read: {broken[0]['message']}")
+        self.refresh_table()
+
+    def refresh_table(self) -> None:
+        table = self.query_one("#tasks", DataTable)
+        self.shown = rowmod.filtered(rowmod.ordered(self.tasks, self.order), self.query_text)
+        keep = self.selected
+        table.clear()
+        for r in self.shown:
+            table.add_row(*self._cells(r), key=str(r.id))
+        if not self.shown:
+            self.select(None)
+            return
+        index = next((i for i, r in enumerate(self.shown) if r.id == keep), 0)
+        table.move_cursor(row=index)
+        self.select(self.shown[index].id)
+
+    def _cells(self, r: rowmod.Row) -> list[Text | str]:
+        style = "bold yellow" if r.waits else ("green" if r.status == "completed" else "")
+        if r.status == "failed":
+            style = "red"
+        waiting = rowmod.ago(r.waiting_since)
+        if r.waits and r.reason:
+            waiting = f"{waiting} {r.reason}"
+        return [
+            Text(r.glyph, style=style),
+            str(r.id),
+            r.slug,
+            Text(r.state, style=style),
+            r.agent,
+            rowmod.ago(r.created),
+            waiting,
+            "" if r.ahead is None else str(r.ahead),
+            ",".join(r.labels),
+            r.title,
+        ]
+
+    @on(DataTable.RowHighlighted, "#tasks")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self.select(int(event.row_key.value))
+
+    @on(DataTable.RowSelected, "#tasks")
+    def _chosen(self, event: DataTable.RowSelected) -> None:
+        self.action_attach()  # Enter on the list (the table takes Enter before the app)
+
+    def current(self) -> rowmod.Row | None:
+        return next((r for r in self.tasks if r.id == self.selected), None)
+
+    def select(self, task_id: int | None) -> None:
+        changed = task_id != self.selected
+        self.selected = task_id
+        row = self.current()
+        want = row.id if row is not None and row.running else None
+        if want != self.watched or (changed and want is None):
+            self.watched = want
+            self.follow_screen(want)
+        if changed:
+            self.show_details()
+
+    # -- the preview ----------------------------------------------------------
+
+    @work(group="screen", exclusive=True)
+    async def follow_screen(self, task_id: int | None) -> None:
+        view = self.query_one("#screen", Static)
+        if task_id is None:
+            row = self.current()
+            view.update(Text(f"{row.ref}: no running agent ({row.state})" if row else "no task"))
+            return
+        version = None
+        try:
+            async for screen in watch_screen(self.socket, self.project, task_id):
+                if screen["version"] != version:
+                    version = screen["version"]
+                    view.update(render_screen(screen))
+        except OrchestraError as exc:
+            view.update(Text(str(exc)))
+            self.schedule_reload()
+
+    @work(group="details", exclusive=True)
+    async def show_details(self) -> None:
+        row = self.current()
+        diff, file = self.query_one("#diff", Static), self.query_one("#file", Static)
+        if row is None:
+            diff.update("")
+            file.update("")
+            return
+        try:
+            task = await self.link.call("task.get", project=self.project, task=row.id)
+            file.update(render_task(task))
+        except OrchestraError as exc:
+            file.update(str(exc))
+        try:
+            found = await self.link.call("task.diff", project=self.project, task=row.id, color=True)
+            text = (found["committed"] + found["uncommitted"]) or "no changes"
+            diff.update(Text.from_ansi(text))
+        except OrchestraError as exc:
+            diff.update(str(exc))
+
+    # -- actions ----------------------------------------------------------------
+
+    def say(self, message: str) -> None:
+        self.query_one("#status", Static).update(Text(message, style="bold red" if message else ""))
+
+    async def act(self, method: str, **params: Any) -> Any:
+        """One call to the daemon; its refusal is shown, never raised."""
+        try:
+            result = await self.link.call(method, project=self.project, **params)
+        except OrchestraError as exc:
+            self.say(str(exc))
+            return None
+        self.say("")
+        return result
+
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one("#tasks", DataTable)
+        table.move_cursor(row=max(0, table.cursor_row + step))
+
+    def action_order(self) -> None:
+        self.order = rowmod.next_order(self.order)
+        self.notify(f"sorted by {self.order}")
+        self.refresh_table()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value
+        self.refresh_table()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = bool(event.value)
+        self.query_one("#tasks", DataTable).focus()
+
+    async def action_start(self) -> None:
+        if (row := self.current()) is not None:
+            await self.act("task.start", task=row.id)
+
+    @work
+    async def action_stop(self) -> None:
+        row = self.current()
+        if row is not None and await self.push_screen_wait(Confirm(f"Stop {row.ref}?")):
+            await self.act("task.stop", task=row.id)
+
+    async def action_report(self, status: str) -> None:
+        if (row := self.current()) is not None:
+            await self.act("task.set_status", task=row.id, status=status)
+
+    @work
+    async def action_type_line(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        line = await self.push_screen_wait(Ask(f"Type into {row.ref} (Enter sends it)"))
+        if line is not None:
+            await self.act("task.send_input", task=row.id, text=line + "\r")
+
+    @work
+    async def action_new(self) -> None:
+        status = await self.act("daemon.status")
+        agents = sorted(status.get("agents", [])) if isinstance(status, dict) else []
+        choice = await self.push_screen_wait(NewTask(agents or ["claude", "demo"], None))
+        if choice is not None and await self.act("task.new", **choice) is not None:
+            self.notify(f"created {choice['slug']}")
+
+    @work
+    async def action_edit(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        title = await self.push_screen_wait(Ask(f"Title of {row.ref}", value=row.title))
+        if title is not None:
+            await self.act("task.update", task=row.id, title=title)
+
+    @work
+    async def action_merge(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        plan = await self.act("task.merge", task=row.id, dry_run=True)
+        if plan is None:
+            return
+        choice = await self.push_screen_wait(Merge(row.ref, plan, plan.get("strategy")))
+        if choice is None:
+            return
+        done = await self.act("task.merge", task=row.id, **choice)
+        if done is not None:
+            self.notify(f"merged {row.ref} into {done['merge']['target']}")
+
+    @work
+    async def action_gc(self) -> None:
+        plan = await self.act("project.gc", dry_run=True)
+        if plan is None:
+            return
+        actions = plan.get("actions", [])
+        if not actions:
+            self.notify("nothing to clean up")
+            return
+        detail = "\n".join(
+            f"{a['kind']}: {a.get('path') or a.get('branch') or ''}" for a in actions
+        )
+        if await self.push_screen_wait(Confirm(f"Clean up {len(actions)} thing(s)?", detail)):
+            await self.act("project.gc", only=[a["key"] for a in actions])
+
+    def action_help(self) -> None:
+        lines = [f"{b.key:>10}  {b.description}" for b in self.BINDINGS if isinstance(b, Binding)]
+        self.push_screen(Confirm("Keys", "\n".join(lines)))
+
+    def action_attach(self) -> None:
+        row = self.current()
+        if row is None or not row.running:
+            self.say("no running agent to attach to" if row else "")
+            return
+        argv = [*self.attach_argv, "--project", self.project, "attach", str(row.id)]
+        with self.suspend():
+            done = subprocess.run(argv, check=False, stderr=subprocess.PIPE, text=True)
+        message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+        self.say("" if done.returncode == 0 else message)
+        self.schedule_reload()
+
+
+def render_screen(screen: dict[str, Any]) -> Text:
+    """A `pty.screen` reply (with `ansi`) as Rich text, in the agent's colours."""
+    lines = screen.get("ansi") or screen.get("lines") or []
+    text = Text()
+    for i, line in enumerate(lines):
+        if i:
+            text.append("\n")
+        text.append(Text.from_ansi(line) if "\x1b" in line else Text(line))
+    return text
+
+
+def render_task(task: dict[str, Any]) -> Text:
+    """A task object: its fields, then its description."""
+    text = Text()
+    for key in ("ref", "title", "status", "agent", "base_branch", "branch", "labels", "worktree"):
+        value = task.get(key)
+        if value not in (None, "", []):
+            text.append(f"{key}: ", style="bold")
+            text.append(f"{', '.join(value) if isinstance(value, list) else value}\n")
+    text.append("\n")
+    text.append(task.get("description") or "")
+    return text
+
+
+def run(project: str, socket: Path, state_dir: Path | None, *, autostart: bool) -> None:
+    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+    Dashboard(project=project, socket=socket, state_dir=state_dir, autostart=autostart).run()

@@ -1,0 +1,137 @@
+"""The dashboard driven by Textual's pilot against a real daemon with demo agents.
+
+Each test runs the app in its own asyncio loop (`asyncio.run`): the suite's own loop is
+trio's, and the dashboard is an asyncio client like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from orchestra.ui.app import Dashboard
+from orchestra.ui.screens import Ask, Confirm, Merge
+from tests.conftest import Env, ProjectApi, git
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def shown(app: Dashboard, widget: str) -> str:
+    return str(app.query_one(widget, Static).render())
+
+
+async def until(pilot: Pilot[None], ok: Callable[[], bool], what: str, within: float = 15) -> None:
+    """Let the app run until `ok()` holds (a deadline, no fixed sleep)."""
+    deadline = time.monotonic() + within
+    while not ok():
+        if time.monotonic() > deadline:
+            app = pilot.app
+            said = str(app.query_one("#status", Static).render()) if app.is_running else ""
+            raise AssertionError(f"timed out waiting for {what} (screen {app.screen}; {said})")
+        await pilot.pause(0.02)
+
+
+def drive(
+    env: Env, project: Path, scenario: Callable[[Dashboard, Pilot[None]], Awaitable[None]]
+) -> None:
+    async def main() -> None:
+        app = Dashboard(project=str(project), socket=env.socket)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await scenario(app, pilot)
+
+    asyncio.run(main())
+
+
+def rows_of(app: Dashboard) -> list[str]:
+    table = app.query_one("#tasks", DataTable)
+    return [str(table.get_row_at(i)[2]) for i in range(table.row_count)]
+
+
+def status_of(api: ProjectApi, task: int) -> Any:
+    return api("task.get", task=task)["status"]
+
+
+def test_list_preview_type_complete_and_merge_by_keys(env: Env, project: Path, daemon: Env) -> None:
+    """The list shows every task; the preview shows the selected agent's live screen; `i`
+    types into it, `c` completes it, `m` merges it after the plan is confirmed."""
+    api = ProjectApi(env, project)
+    api("task.new", slug="alpha", agent="demo", description="say hello")
+    api("task.new", slug="beta", agent="demo", description="second")
+    api("task.start", task="alpha")
+
+    async def scenario(app: Dashboard, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: sorted(rows_of(app)) == ["alpha", "beta"], "the list")
+        await until(pilot, lambda: "Orchestra demo agent" in shown(app, "#screen"), "the screen")
+        await until(pilot, lambda: "Tell me more" in shown(app, "#screen"), "the first pass")
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, Ask), "the line to type")
+        await pilot.press(*"add a test", "enter")
+        await until(pilot, lambda: "“add a test”" in shown(app, "#screen"), "typed line's effect")
+        await pilot.press("c")
+        await until(pilot, lambda: status_of(api, 1) == "completed", "completed")
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, Merge), "the merge dialog")
+        await pilot.press("enter")
+        await until(pilot, lambda: status_of(api, 1) == "merged", "merged")
+
+    drive(env, project, scenario)
+    assert "say hello" in git("log", "--oneline", "-1", cwd=project)  # squashed, by its title
+    assert "add a test" in (project / "DEMO_NOTES.md").read_text()
+
+
+def test_a_refused_action_is_shown_and_changes_nothing(
+    env: Env, project: Path, daemon: Env
+) -> None:
+    """Completing a draft is refused by the daemon: the message is in the dashboard, the
+    task unchanged; stopping asks first, and `n` at the question leaves it running."""
+    api = ProjectApi(env, project)
+    api("task.new", slug="gamma", agent="demo", description="x")
+    api("task.new", slug="delta", agent="demo", description="y")
+    api("task.start", task="delta")
+
+    async def scenario(app: Dashboard, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: len(rows_of(app)) == 2, "the list")
+        table = app.query_one("#tasks", DataTable)
+        gamma = rows_of(app).index("gamma")
+        table.move_cursor(row=gamma)
+        await until(pilot, lambda: app.selected == 1, "gamma selected")
+        await until(pilot, lambda: "no running agent" in shown(app, "#screen"), "no screen")
+        await pilot.press("c")
+        await until(pilot, lambda: "draft" in shown(app, "#status"), "the refusal")
+        table.move_cursor(row=rows_of(app).index("delta"))
+        await until(pilot, lambda: app.selected == 2, "delta selected")
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, Confirm), "the question")
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, Confirm), "answered")
+
+    drive(env, project, scenario)
+    assert status_of(api, 1) == "draft"
+    assert status_of(api, 2) in ("running", "idle")
+
+
+def test_the_dashboard_says_the_daemon_is_gone_and_comes_back(
+    env: Env, project: Path, daemon: Env
+) -> None:
+    """A daemon restart: the dashboard says it lost the daemon, reconnects by itself and
+    shows the list again."""
+    api = ProjectApi(env, project)
+    api("task.new", slug="eps", agent="demo", description="x")
+    api.client.close()
+
+    async def scenario(app: Dashboard, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: rows_of(app) == ["eps"], "the list")
+        await asyncio.to_thread(env.run, "daemon", "stop", check=True)
+        await until(pilot, lambda: "reconnecting" in shown(app, "#status"), "the loss said")
+        await asyncio.to_thread(env.run, "daemon", "start", check=True)
+        await until(pilot, lambda: shown(app, "#status").strip() == "", "back", within=20)
+        await until(pilot, lambda: rows_of(app) == ["eps"], "the list again")
+
+    drive(env, project, scenario)
