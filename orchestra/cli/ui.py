@@ -12,7 +12,12 @@ from orchestra.cli.output import abort
 from orchestra.core.errors import EXIT_USAGE
 
 
-def ui(ctx: typer.Context) -> None:
+def ui(
+    ctx: typer.Context,
+    all_projects: bool = typer.Option(
+        False, "--all", "-a", help="Every project the daemon serves, grouped, not only this one."
+    ),
+) -> None:
     """Open the dashboard: every task of the project, the selected agent's screen live.
 
     Keys (also under ?): arrows or j/k move, Enter attaches to the selected agent (the
@@ -21,13 +26,13 @@ def ui(ctx: typer.Context) -> None:
     q quit (the agents keep running). `orchestra` alone, on a terminal inside a project,
     opens it too.
 
-    Example: orchestra ui
+    Example: orchestra ui --all
     """
     s = session(ctx)
     if not (os.isatty(0) and os.isatty(1)):
         abort("the dashboard needs a terminal on stdin and stdout", EXIT_USAGE)
     with errors():
-        project = str(s.project)
+        project = None if all_projects else str(s.project)
         socket, state_dir, autostart = s.local.socket, s.local.state_dir, s.local.autostart
     from orchestra.ui.app import run
 

@@ -78,14 +78,14 @@ class Dashboard(App[None]):
     def __init__(
         self,
         *,
-        project: str,
+        project: str | None,
         socket: Path,
         state_dir: Path | None = None,
         autostart: bool = False,
         attach_argv: list[str] | None = None,
     ) -> None:
         super().__init__()
-        self.project = project
+        self.project = project  # None: every project the daemon serves (`ui --all`)
         self.socket = socket
         self.link = Link(socket, state_dir, autostart=autostart)
         # How Enter attaches: `orchestra attach` in the terminal the app hands back.
@@ -94,8 +94,8 @@ class Dashboard(App[None]):
         self.shown: list[rowmod.Row] = []
         self.order = "attention"
         self.query_text = ""
-        self.selected: int | None = None  # the task id under the cursor
-        self.watched: int | None = None  # the task whose screen the preview follows
+        self.selected: str | None = None  # the key of the row under the cursor
+        self.watched: str | None = None  # the row whose screen the preview follows
         self._reload: asyncio.TimerHandle | None = None
 
     # -- layout ---------------------------------------------------------------
@@ -118,10 +118,10 @@ class Dashboard(App[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#tasks", DataTable)
-        for name in COLUMNS:
+        for name in COLUMNS if self.project else ("project", *COLUMNS):
             table.add_column(name, key=name or "glyph")
         table.focus()
-        self.sub_title = self.project
+        self.sub_title = self.project or "every project"
         self.follow_events()
 
     # -- the list -------------------------------------------------------------
@@ -149,12 +149,21 @@ class Dashboard(App[None]):
     async def reload(self) -> None:
         self._reload = None
         try:
-            result = await self.link.call("task.list", project=self.project)
+            if self.project is not None:
+                roots = [self.project]
+            else:
+                status = await self.link.call("daemon.status")
+                roots = [p["root"] for p in status["projects"]]
+            tasks: list[rowmod.Row] = []
+            broken: list[dict[str, Any]] = []
+            for root in roots:
+                result = await self.link.call("task.list", project=root)
+                tasks += rowmod.rows(result["tasks"], root)
+                broken += result.get("errors") or []
         except OrchestraError as exc:
             self.say(str(exc))
             return
-        self.tasks = rowmod.rows(result["tasks"])
-        broken = result.get("errors") or []
+        self.tasks = tasks
         if broken:
             self.say(f"{len(broken)} task file(s) cannot be read: {broken[0]['message']}")
         self.refresh_table()
@@ -165,13 +174,14 @@ class Dashboard(App[None]):
         keep = self.selected
         table.clear()
         for r in self.shown:
-            table.add_row(*self._cells(r), key=str(r.id))
+            cells = self._cells(r)
+            table.add_row(*(cells if self.project else [Path(r.project).name, *cells]), key=r.key)
         if not self.shown:
             self.select(None)
             return
-        index = next((i for i, r in enumerate(self.shown) if r.id == keep), 0)
+        index = next((i for i, r in enumerate(self.shown) if r.key == keep), 0)
         table.move_cursor(row=index)
-        self.select(self.shown[index].id)
+        self.select(self.shown[index].key)
 
     def _cells(self, r: rowmod.Row) -> list[Text | str]:
         style = "bold yellow" if r.waits else ("green" if r.status == "completed" else "")
@@ -196,22 +206,22 @@ class Dashboard(App[None]):
     @on(DataTable.RowHighlighted, "#tasks")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
-            self.select(int(event.row_key.value))
+            self.select(event.row_key.value)
 
     @on(DataTable.RowSelected, "#tasks")
     def _chosen(self, event: DataTable.RowSelected) -> None:
         self.action_attach()  # Enter on the list (the table takes Enter before the app)
 
     def current(self) -> rowmod.Row | None:
-        return next((r for r in self.tasks if r.id == self.selected), None)
+        return next((r for r in self.tasks if r.key == self.selected), None)
 
-    def select(self, task_id: int | None) -> None:
-        changed = task_id != self.selected
-        self.selected = task_id
+    def select(self, key: str | None) -> None:
+        changed = key != self.selected
+        self.selected = key
         row = self.current()
-        want = row.id if row is not None and row.running else None
-        if want != self.watched or (changed and want is None):
-            self.watched = want
+        want = row if row is not None and row.running else None
+        if (want and want.key) != self.watched or (changed and want is None):
+            self.watched = want.key if want else None
             self.follow_screen(want)
         if changed:
             self.show_details()
@@ -219,15 +229,15 @@ class Dashboard(App[None]):
     # -- the preview ----------------------------------------------------------
 
     @work(group="screen", exclusive=True)
-    async def follow_screen(self, task_id: int | None) -> None:
+    async def follow_screen(self, row: rowmod.Row | None) -> None:
         view = self.query_one("#screen", Static)
-        if task_id is None:
-            row = self.current()
-            view.update(Text(f"{row.ref}: no running agent ({row.state})" if row else "no task"))
+        if row is None:
+            now = self.current()
+            view.update(Text(f"{now.ref}: no running agent ({now.state})" if now else "no task"))
             return
         version = None
         try:
-            async for screen in watch_screen(self.socket, self.project, task_id):
+            async for screen in watch_screen(self.socket, row.project, row.id):
                 if screen["version"] != version:
                     version = screen["version"]
                     view.update(render_screen(screen))
@@ -244,12 +254,12 @@ class Dashboard(App[None]):
             file.update("")
             return
         try:
-            task = await self.link.call("task.get", project=self.project, task=row.id)
+            task = await self.link.call("task.get", project=row.project, task=row.id)
             file.update(render_task(task))
         except OrchestraError as exc:
             file.update(str(exc))
         try:
-            found = await self.link.call("task.diff", project=self.project, task=row.id, color=True)
+            found = await self.link.call("task.diff", project=row.project, task=row.id, color=True)
             text = (found["committed"] + found["uncommitted"]) or "no changes"
             diff.update(Text.from_ansi(text))
         except OrchestraError as exc:
@@ -260,10 +270,18 @@ class Dashboard(App[None]):
     def say(self, message: str) -> None:
         self.query_one("#status", Static).update(Text(message, style="bold red" if message else ""))
 
-    async def act(self, method: str, **params: Any) -> Any:
-        """One call to the daemon; its refusal is shown, never raised."""
+    def here(self) -> str | None:
+        """The project an action that names no task is for: the selected row's."""
+        row = self.current()
+        return row.project if row is not None else self.project
+
+    async def act(self, method: str, project: str | None, **params: Any) -> Any:
+        """One call to the daemon on `project`; its refusal is shown, never raised."""
+        if project is None:
+            self.say("no project here: select a task of the project first")
+            return None
         try:
-            result = await self.link.call(method, project=self.project, **params)
+            result = await self.link.call(method, project=project, **params)
         except OrchestraError as exc:
             self.say(str(exc))
             return None
@@ -297,17 +315,17 @@ class Dashboard(App[None]):
 
     async def action_start(self) -> None:
         if (row := self.current()) is not None:
-            await self.act("task.start", task=row.id)
+            await self.act("task.start", row.project, task=row.id)
 
     @work
     async def action_stop(self) -> None:
         row = self.current()
         if row is not None and await self.push_screen_wait(Confirm(f"Stop {row.ref}?")):
-            await self.act("task.stop", task=row.id)
+            await self.act("task.stop", row.project, task=row.id)
 
     async def action_report(self, status: str) -> None:
         if (row := self.current()) is not None:
-            await self.act("task.set_status", task=row.id, status=status)
+            await self.act("task.set_status", row.project, task=row.id, status=status)
 
     @work
     async def action_type_line(self) -> None:
@@ -316,14 +334,13 @@ class Dashboard(App[None]):
             return
         line = await self.push_screen_wait(Ask(f"Type into {row.ref} (Enter sends it)"))
         if line is not None:
-            await self.act("task.send_input", task=row.id, text=line + "\r")
+            await self.act("task.send_input", row.project, task=row.id, text=line + "\r")
 
     @work
     async def action_new(self) -> None:
-        status = await self.act("daemon.status")
-        agents = sorted(status.get("agents", [])) if isinstance(status, dict) else []
-        choice = await self.push_screen_wait(NewTask(agents or ["claude", "demo"], None))
-        if choice is not None and await self.act("task.new", **choice) is not None:
+        project = self.here()
+        choice = await self.push_screen_wait(NewTask())
+        if choice is not None and await self.act("task.new", project, **choice) is not None:
             self.notify(f"created {choice['slug']}")
 
     @work
@@ -333,26 +350,27 @@ class Dashboard(App[None]):
             return
         title = await self.push_screen_wait(Ask(f"Title of {row.ref}", value=row.title))
         if title is not None:
-            await self.act("task.update", task=row.id, title=title)
+            await self.act("task.update", row.project, task=row.id, title=title)
 
     @work
     async def action_merge(self) -> None:
         row = self.current()
         if row is None:
             return
-        plan = await self.act("task.merge", task=row.id, dry_run=True)
+        plan = await self.act("task.merge", row.project, task=row.id, dry_run=True)
         if plan is None:
             return
         choice = await self.push_screen_wait(Merge(row.ref, plan, plan.get("strategy")))
         if choice is None:
             return
-        done = await self.act("task.merge", task=row.id, **choice)
+        done = await self.act("task.merge", row.project, task=row.id, **choice)
         if done is not None:
             self.notify(f"merged {row.ref} into {done['merge']['target']}")
 
     @work
     async def action_gc(self) -> None:
-        plan = await self.act("project.gc", dry_run=True)
+        project = self.here()
+        plan = await self.act("project.gc", project, dry_run=True)
         if plan is None:
             return
         actions = plan.get("actions", [])
@@ -363,7 +381,7 @@ class Dashboard(App[None]):
             f"{a['kind']}: {a.get('path') or a.get('branch') or ''}" for a in actions
         )
         if await self.push_screen_wait(Confirm(f"Clean up {len(actions)} thing(s)?", detail)):
-            await self.act("project.gc", only=[a["key"] for a in actions])
+            await self.act("project.gc", project, only=[a["key"] for a in actions])
 
     def action_help(self) -> None:
         lines = [f"{b.key:>10}  {b.description}" for b in self.BINDINGS if isinstance(b, Binding)]
@@ -374,7 +392,7 @@ class Dashboard(App[None]):
         if row is None or not row.running:
             self.say("no running agent to attach to" if row else "")
             return
-        argv = [*self.attach_argv, "--project", self.project, "attach", str(row.id)]
+        argv = [*self.attach_argv, "--project", row.project, "attach", str(row.id)]
         with self.suspend():
             done = subprocess.run(argv, check=False, stderr=subprocess.PIPE, text=True)
         message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
@@ -406,6 +424,6 @@ def render_task(task: dict[str, Any]) -> Text:
     return text
 
 
-def run(project: str, socket: Path, state_dir: Path | None, *, autostart: bool) -> None:
+def run(project: str | None, socket: Path, state_dir: Path | None, *, autostart: bool) -> None:
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
     Dashboard(project=project, socket=socket, state_dir=state_dir, autostart=autostart).run()

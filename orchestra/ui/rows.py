@@ -46,6 +46,7 @@ ORDERS: Final = ("attention", "id", "age")  # what the sort key cycles through
 
 @attrs.frozen
 class Row:
+    project: str  # its project's root
     id: int
     ref: str  # id-slug, what every action names
     slug: str
@@ -59,6 +60,11 @@ class Row:
     labels: tuple[str, ...]
     title: str
     running: bool  # it has a live agent: its screen can be shown and attached
+
+    @property
+    def key(self) -> str:
+        """Unique across projects (a table row's key)."""
+        return f"{self.id}@{self.project}"
 
     @property
     def glyph(self) -> str:
@@ -87,8 +93,8 @@ def _epoch(stamp: object) -> float:
     return 0.0
 
 
-def row(task: Mapping[str, Any]) -> Row:
-    """One task object (`task.list`) as a row."""
+def row(task: Mapping[str, Any], project: str = "") -> Row:
+    """One task object (`task.list`) of `project` as a row."""
     run = task.get("run") or {}
     activity = run.get("activity") if isinstance(run, Mapping) else None
     if isinstance(activity, Mapping):
@@ -98,6 +104,7 @@ def row(task: Mapping[str, Any]) -> Row:
     else:  # a daemon without activities: the lifecycle says what it can
         name, reason, since = "", "", None
     return Row(
+        project=project,
         id=int(task["id"]),
         ref=str(task.get("ref") or f"{task['id']}-{task['slug']}"),
         slug=str(task["slug"]),
@@ -114,25 +121,28 @@ def row(task: Mapping[str, Any]) -> Row:
     )
 
 
-def rows(tasks: Iterable[Mapping[str, Any]]) -> list[Row]:
-    return [row(t) for t in tasks]
+def rows(tasks: Iterable[Mapping[str, Any]], project: str = "") -> list[Row]:
+    return [row(t, project) for t in tasks]
 
 
 def ordered(items: Sequence[Row], order: str) -> list[Row]:
-    """`attention`: those waiting for the person first (the longest waiting first), then by
-    how much a person is needed; `id`: as created; `age`: the newest first."""
+    """Grouped by project; within one, `attention`: those waiting for the person first (the
+    longest waiting first), then by how much a person is needed; `id`: as created; `age`:
+    the newest first."""
     if order == "id":
-        return sorted(items, key=lambda r: r.id)
-    if order == "age":
-        return sorted(items, key=lambda r: (-r.created, -r.id))
-    return sorted(
-        items,
-        key=lambda r: (
-            _URGENCY.get(r.activity if r.waits else r.status, 9),
-            r.waiting_since if r.waiting_since is not None else 0.0,
-            r.id,
-        ),
-    )
+        found = sorted(items, key=lambda r: r.id)
+    elif order == "age":
+        found = sorted(items, key=lambda r: (-r.created, -r.id))
+    else:
+        found = sorted(
+            items,
+            key=lambda r: (
+                _URGENCY.get(r.activity if r.waits else r.status, 9),
+                r.waiting_since if r.waiting_since is not None else 0.0,
+                r.id,
+            ),
+        )
+    return sorted(found, key=lambda r: r.project)  # stable: grouped by project, in order
 
 
 def matches(item: Row, query: str) -> bool:

@@ -76,20 +76,11 @@ class NewTask(ModalScreen[dict[str, Any] | None]):
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    def __init__(self, agents: list[str], default_agent: str | None) -> None:
-        super().__init__()
-        self.agents, self.default_agent = agents, default_agent
-
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Label("New task (ctrl+s creates, escape cancels)", classes="question")
             yield Input(placeholder="slug, e.g. fix-login", id="slug")
-            yield Select(
-                [(a, a) for a in self.agents],
-                prompt="agent (config default)",
-                value=self.default_agent if self.default_agent in self.agents else Select.BLANK,
-                id="agent",
-            )
+            yield Input(placeholder="agent, e.g. claude, codex, demo (config default)", id="agent")
             yield Input(placeholder="base branch (config default)", id="base")
             yield Input(placeholder="labels, comma separated", id="labels")
             yield TextArea(id="prompt")
@@ -105,8 +96,8 @@ class NewTask(ModalScreen[dict[str, Any] | None]):
 
     def action_create(self) -> None:
         params: dict[str, Any] = {"slug": self.query_one("#slug", Input).value.strip()}
-        agent = self.query_one("#agent", Select).value
-        if isinstance(agent, str):
+        agent = self.query_one("#agent", Input).value.strip()
+        if agent:
             params["agent"] = agent
         base = self.query_one("#base", Input).value.strip()
         if base:

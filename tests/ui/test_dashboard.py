@@ -17,7 +17,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from orchestra.ui.app import Dashboard
-from orchestra.ui.screens import Ask, Confirm, Merge
+from orchestra.ui.screens import Ask, Confirm, Merge, NewTask
 from tests.conftest import Env, ProjectApi, git
 
 pytestmark = pytest.mark.timeout(90)
@@ -50,8 +50,10 @@ def drive(
 
 
 def rows_of(app: Dashboard) -> list[str]:
+    """The slugs of the list, top to bottom."""
     table = app.query_one("#tasks", DataTable)
-    return [str(table.get_row_at(i)[2]) for i in range(table.row_count)]
+    column = 2 if app.project else 3  # every project's list starts with the project
+    return [str(table.get_row_at(i)[column]) for i in range(table.row_count)]
 
 
 def status_of(api: ProjectApi, task: int) -> Any:
@@ -101,12 +103,20 @@ def test_a_refused_action_is_shown_and_changes_nothing(
         table = app.query_one("#tasks", DataTable)
         gamma = rows_of(app).index("gamma")
         table.move_cursor(row=gamma)
-        await until(pilot, lambda: app.selected == 1, "gamma selected")
+        await until(
+            pilot,
+            lambda: app.selected is not None and app.selected.startswith("1@"),
+            "gamma selected",
+        )
         await until(pilot, lambda: "no running agent" in shown(app, "#screen"), "no screen")
         await pilot.press("c")
         await until(pilot, lambda: "draft" in shown(app, "#status"), "the refusal")
         table.move_cursor(row=rows_of(app).index("delta"))
-        await until(pilot, lambda: app.selected == 2, "delta selected")
+        await until(
+            pilot,
+            lambda: app.selected is not None and app.selected.startswith("2@"),
+            "delta selected",
+        )
         await pilot.press("x")
         await until(pilot, lambda: isinstance(app.screen, Confirm), "the question")
         await pilot.press("n")
@@ -135,3 +145,51 @@ def test_the_dashboard_says_the_daemon_is_gone_and_comes_back(
         await until(pilot, lambda: rows_of(app) == ["eps"], "the list again")
 
     drive(env, project, scenario)
+
+
+def test_new_task_by_keys_and_every_project_grouped(env: Env, project: Path, daemon: Env) -> None:
+    """`n` creates a task from the dialog (slug, agent, labels, a multi-line prompt); with
+    every project shown (`ui --all`), each row names its project and acts on it."""
+    other = project.parent / "other"
+    other.mkdir()
+    git("init", "-q", "-b", "main", cwd=other)
+    git("commit", "-q", "--allow-empty", "-m", "first", cwd=other)
+    env.run("init", cwd=other, check=True)
+    ProjectApi(env, other)("task.new", slug="elsewhere", agent="demo")
+    api = ProjectApi(env, project)
+    api("task.new", slug="here", agent="demo")
+
+    async def create(app: Dashboard, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: rows_of(app) == ["here"], "the list")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NewTask), "the new-task dialog")
+        await pilot.press(*"fresh-one", "tab", *"demo", "tab", "tab", *"ui,fast", "tab")
+        await pilot.press(*"first line", "enter", *"second line")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "fresh-one" in rows_of(app), "the new row")
+
+    drive(env, project, create)
+    made = api("task.get", task="fresh-one")
+    assert made["agent"] == "demo" and made["labels"] == ["ui", "fast"]
+    assert made["description"].rstrip("\n") == "first line\nsecond line"
+
+    async def every(app: Dashboard, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: set(rows_of(app)) >= {"here", "elsewhere"}, "both projects")
+        table = app.query_one("#tasks", DataTable)
+        index = rows_of(app).index("elsewhere")
+        assert str(table.get_row_at(index)[0]) == "other"
+        table.move_cursor(row=index)
+        await until(pilot, lambda: str(app.selected).endswith(str(other)), "elsewhere selected")
+        await pilot.press("s")
+        await until(
+            pilot,
+            lambda: ProjectApi(env, other)("task.get", task="elsewhere")["status"] == "running",
+            "started in its own project",
+        )
+
+    async def main() -> None:
+        app = Dashboard(project=None, socket=env.socket)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await every(app, pilot)
+
+    asyncio.run(main())
