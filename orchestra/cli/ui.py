@@ -9,6 +9,7 @@ import typer
 
 from orchestra.cli.common import errors, session
 from orchestra.cli.output import abort
+from orchestra.core.config import UiConfig
 from orchestra.core.errors import EXIT_USAGE
 
 
@@ -34,6 +35,11 @@ def ui(
     with errors():
         project = None if all_projects else str(s.project)
         socket, state_dir, autostart = s.local.socket, s.local.state_dir, s.local.autostart
+        keys = s.local.setting("ui.keys", dict, {})
+        try:
+            UiConfig(keys=keys)  # what the daemon would say of it, before the screen is taken
+        except (ValueError, TypeError) as exc:
+            abort(f"config: ui.{exc}", EXIT_USAGE)
     from orchestra.ui.app import run
 
-    run(project, socket, state_dir, autostart=autostart)
+    run(project, socket, state_dir, autostart=autostart, keys=keys)

@@ -56,23 +56,26 @@ class Dashboard(App[None]):
     Confirm, Ask, NewTask, Merge { align: center middle; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit"),
-        Binding("enter", "attach", "Attach"),
-        Binding("n", "new", "New"),
-        Binding("s", "start", "Start"),
-        Binding("x", "stop", "Stop"),
-        Binding("c", "report('complete')", "Complete"),
-        Binding("f", "report('fail')", "Fail"),
-        Binding("r", "report('reviewed')", "Reviewed"),
-        Binding("i", "type_line", "Type"),
-        Binding("m", "merge", "Merge"),
-        Binding("g", "gc", "GC"),
-        Binding("e", "edit", "Edit"),
-        Binding("slash", "filter", "Filter"),
-        Binding("o", "order", "Order"),
-        Binding("j", "cursor(1)", "Down", show=False),
-        Binding("k", "cursor(-1)", "Up", show=False),
-        Binding("question_mark", "help", "Help"),
+        Binding(key, action, text, show=show, id=name)
+        for name, key, action, text, show in (
+            ("quit", "q", "quit", "Quit", True),
+            ("attach", "enter", "attach", "Attach", True),
+            ("new", "n", "new", "New", True),
+            ("start", "s", "start", "Start", True),
+            ("stop", "x", "stop", "Stop", True),
+            ("complete", "c", "report('complete')", "Complete", True),
+            ("fail", "f", "report('fail')", "Fail", True),
+            ("reviewed", "r", "report('reviewed')", "Reviewed", True),
+            ("type", "i", "type_line", "Type", True),
+            ("merge", "m", "merge", "Merge", True),
+            ("gc", "g", "gc", "GC", True),
+            ("edit", "e", "edit", "Edit", True),
+            ("filter", "slash", "filter", "Filter", True),
+            ("order", "o", "order", "Order", True),
+            ("down", "j", "cursor(1)", "Down", False),
+            ("up", "k", "cursor(-1)", "Up", False),
+            ("help", "question_mark", "help", "Help", True),
+        )
     ]
 
     def __init__(
@@ -83,8 +86,11 @@ class Dashboard(App[None]):
         state_dir: Path | None = None,
         autostart: bool = False,
         attach_argv: list[str] | None = None,
+        keys: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        if keys:  # config `[ui.keys]`: action name -> its keys (checked in core/config.py)
+            self.set_keymap(keys)
         self.project = project  # None: every project the daemon serves (`ui --all`)
         self.socket = socket
         self.link = Link(socket, state_dir, autostart=autostart)
@@ -384,8 +390,13 @@ class Dashboard(App[None]):
             await self.act("project.gc", project, only=[a["key"] for a in actions])
 
     def action_help(self) -> None:
-        lines = [f"{b.key:>10}  {b.description}" for b in self.BINDINGS if isinstance(b, Binding)]
-        self.push_screen(Confirm("Keys", "\n".join(lines)))
+        """Every key as it is bound now (after `[ui.keys]`)."""
+        lines = [
+            f"{key:>14}  {active.binding.description}"
+            for key, active in sorted(self.active_bindings.items())
+            if active.binding.id is not None
+        ]
+        self.push_screen(Confirm("Keys (close with n)", "\n".join(lines)))
 
     def action_attach(self) -> None:
         row = self.current()
@@ -424,6 +435,15 @@ def render_task(task: dict[str, Any]) -> Text:
     return text
 
 
-def run(project: str | None, socket: Path, state_dir: Path | None, *, autostart: bool) -> None:
+def run(
+    project: str | None,
+    socket: Path,
+    state_dir: Path | None,
+    *,
+    autostart: bool,
+    keys: dict[str, str] | None = None,
+) -> None:
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
-    Dashboard(project=project, socket=socket, state_dir=state_dir, autostart=autostart).run()
+    Dashboard(
+        project=project, socket=socket, state_dir=state_dir, autostart=autostart, keys=keys
+    ).run()

@@ -291,10 +291,8 @@ class Terminal:
         sequences and text only (no cursor moves), for a client that renders ANSI text
         (the dashboard's preview). Trailing blank cells are left out."""
         width, height = self._e.size()
-        return [
-            _CUP.sub("", self._e.cells(0, y, width, 1).decode("utf-8", "replace"))
-            for y in range(height)
-        ]
+        rows = _CUP.split(self._e.cells(0, 0, width, height).decode("utf-8", "replace"))
+        return (rows[1:] + [""] * height)[:height]  # rows[0]: before the first row's CUP
 
     def text(self) -> str:
         """The visible screen, one line per row, trailing spaces trimmed."""
