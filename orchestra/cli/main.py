@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 import orchestra
+from orchestra.cli import dashboard
 from orchestra.cli.common import Session
 from orchestra.cli.output import last_line_of_defence
 
@@ -94,25 +95,6 @@ def root(
     ctx.call_on_close(ctx.obj.close)
 
 
-def _dashboard_by_default(argv: Sequence[str]) -> bool:
-    """`orchestra` alone (root options allowed) on a terminal, inside a project, opens the
-    dashboard; anywhere else it prints the help, as it always did."""
-    if _invoked(argv) is not None or any(a in ("-h", "--help", "--version") for a in argv):
-        return False
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        return False
-    if any(a in ("-C", "--project") or a.startswith("--project=") for a in argv):
-        return True
-    from orchestra.client.local import find_project
-    from orchestra.core.errors import OrchestraError
-
-    try:
-        find_project(Path.cwd())
-    except OrchestraError:
-        return False
-    return True
-
-
 def _invoked(argv: Sequence[str]) -> str | None:
     """The command word in argv, skipping the root options (and --project's value)."""
     args = iter(argv)
@@ -158,7 +140,7 @@ def help_text(doc: str | None) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if _dashboard_by_default(args):
+    if dashboard.by_default(args):  # where the fast path is off (ORCHESTRA_NO_FAST)
         args = [*args, "ui"]
     word = _invoked(args)
     register([word] if word in COMMANDS else list(COMMANDS))

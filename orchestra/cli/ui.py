@@ -3,14 +3,11 @@ pays for it)."""
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import typer
 
-from orchestra.cli.common import errors, session
-from orchestra.cli.output import abort
-from orchestra.core.config import UiConfig
-from orchestra.core.errors import EXIT_USAGE
+from orchestra.cli.dashboard import open_dashboard
 
 
 def ui(
@@ -29,17 +26,5 @@ def ui(
 
     Example: orchestra ui --all
     """
-    s = session(ctx)
-    if not (os.isatty(0) and os.isatty(1)):
-        abort("the dashboard needs a terminal on stdin and stdout", EXIT_USAGE)
-    with errors():
-        project = None if all_projects else str(s.project)
-        socket, state_dir, autostart = s.local.socket, s.local.state_dir, s.local.autostart
-        keys = s.local.setting("ui.keys", dict, {})
-        try:
-            UiConfig(keys=keys)  # what the daemon would say of it, before the screen is taken
-        except (ValueError, TypeError) as exc:
-            abort(f"config: ui.{exc}", EXIT_USAGE)
-    from orchestra.ui.app import run
-
-    run(project, socket, state_dir, autostart=autostart, keys=keys)
+    project = ctx.find_root().params.get("project")
+    raise typer.Exit(open_dashboard(Path(project) if project else None, all_projects=all_projects))

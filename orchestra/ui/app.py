@@ -44,7 +44,8 @@ class Dashboard(App[None]):
     #main { height: 1fr; }
     #tasks { width: 2fr; min-width: 40; }
     #tabs { width: 3fr; }
-    #screen { width: auto; }
+    #screen { width: 1fr; height: 1fr; }
+    #screen-note { height: 1; }
     #filter { dock: bottom; margin-bottom: 1; display: none; }
     .dialog { width: 60%; height: auto; max-height: 90%; border: thick $accent;
               background: $surface; padding: 1 2; }
@@ -112,6 +113,7 @@ class Dashboard(App[None]):
             yield DataTable(id="tasks", cursor_type="row", zebra_stripes=True)
             with TabbedContent(id="tabs"):
                 with TabPane("screen", id="tab-screen"):
+                    yield Static("", id="screen-note")
                     yield Static("", id="screen")
                 with TabPane("diff", id="tab-diff"), VerticalScroll():
                     yield Static("", id="diff", markup=False)
@@ -240,6 +242,7 @@ class Dashboard(App[None]):
         if row is None:
             now = self.current()
             view.update(Text(f"{now.ref}: no running agent ({now.state})" if now else "no task"))
+            self.query_one("#screen-note", Static).update("")
             return
         version = None
         try:
@@ -247,9 +250,19 @@ class Dashboard(App[None]):
                 if screen["version"] != version:
                     version = screen["version"]
                     view.update(render_screen(screen))
+                    self.note_screen(row, screen)
         except OrchestraError as exc:
             view.update(Text(str(exc)))
             self.schedule_reload()
+
+    def note_screen(self, row: rowmod.Row, screen: dict[str, Any]) -> None:
+        """Above the preview: whose screen, its size, and whether the pane crops it."""
+        size = self.query_one("#screen", Static).size
+        cols, rows = screen["cols"], screen["rows"]
+        note = f"{row.ref} · {cols}x{rows}"
+        if cols > size.width or rows > size.height:
+            note += f" · cropped to {min(cols, size.width)}x{min(rows, size.height)} (Enter: all)"
+        self.query_one("#screen-note", Static).update(Text(note, style="dim"))
 
     @work(group="details", exclusive=True)
     async def show_details(self) -> None:
@@ -414,7 +427,7 @@ class Dashboard(App[None]):
 def render_screen(screen: dict[str, Any]) -> Text:
     """A `pty.screen` reply (with `ansi`) as Rich text, in the agent's colours."""
     lines = screen.get("ansi") or screen.get("lines") or []
-    text = Text()
+    text = Text(no_wrap=True, overflow="crop")  # a narrower pane crops, never rewraps
     for i, line in enumerate(lines):
         if i:
             text.append("\n")

@@ -31,3 +31,13 @@ def test_plain_orchestra_off_a_terminal_prints_the_help(env: Env, project: Path)
     proc = env.run(cwd=project)
     assert proc.returncode in (0, 2) and "Usage" in proc.stdout + proc.stderr
     assert "orchestra.ui.app" not in imported(env, project)
+
+
+def test_ui_is_served_without_typer_and_needs_a_terminal(env: Env, project: Path) -> None:
+    """`orchestra ui` takes the fast path (no Typer: Textual's import is its budget), and
+    off a terminal says so in one line, exit 2."""
+    modules = imported(env, project, "ui")
+    assert "orchestra.cli.dashboard" in modules and "typer" not in modules
+    proc = env.run("ui", cwd=project)
+    assert proc.returncode == 2
+    assert proc.stderr == "orchestra: the dashboard needs a terminal on stdin and stdout\n"
