@@ -132,6 +132,15 @@ class TailParams:
     )
 
 
+@attrs.frozen(kw_only=True)
+class LogParams:
+    project: str
+    task: TaskRef
+    lines: int = attrs.field(
+        default=100, validator=lambda _i, _a, v: _in_range(v, 1, 1000, "lines")
+    )
+
+
 def _max_len(value: str, limit: int, field: str) -> None:
     if len(value) > limit:
         raise InvalidParams(f"field {field!r} is longer than {limit} characters", field=field)

@@ -367,6 +367,14 @@ class Project:
                 data = run.ring.tail(max_bytes)
         return {"running": run is not None, "text": data.decode(errors="replace")}
 
+    async def task_log(self, ref: api.TaskRef, lines: int) -> dict[str, Any]:
+        """The task's last records in the project's event log, oldest first."""
+        loaded = await self.tasks.load(ref)
+        found = await trio.to_thread.run_sync(
+            logs.task_lines, self.paths.log, loaded.task.id, lines
+        )
+        return {"task": loaded.task.ref, "lines": found}
+
     async def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for item in await self.tasks.scan():

@@ -119,6 +119,8 @@ class Dashboard(App[None]):
                     yield Static("", id="diff", markup=False)
                 with TabPane("task", id="tab-task"), VerticalScroll():
                     yield Static("", id="file", markup=False)
+                with TabPane("log", id="tab-log"), VerticalScroll():
+                    yield Static("", id="log", markup=False)
         yield Input(
             placeholder="filter: words of id, slug, state, agent, labels, title", id="filter"
         )
@@ -268,10 +270,16 @@ class Dashboard(App[None]):
     async def show_details(self) -> None:
         row = self.current()
         diff, file = self.query_one("#diff", Static), self.query_one("#file", Static)
+        log = self.query_one("#log", Static)
         if row is None:
-            diff.update("")
-            file.update("")
+            for view in (diff, file, log):
+                view.update("")
             return
+        try:
+            found = await self.link.call("task.log", project=row.project, task=row.id)
+            log.update(render_log(found["lines"]))
+        except OrchestraError as exc:
+            log.update(str(exc))
         try:
             task = await self.link.call("task.get", project=row.project, task=row.id)
             file.update(render_task(task))
@@ -433,6 +441,18 @@ def render_screen(screen: dict[str, Any]) -> Text:
             text.append("\n")
         text.append(Text.from_ansi(line) if "\x1b" in line else Text(line))
     return text
+
+
+def render_log(records: list[dict[str, Any]]) -> Text:
+    """`task.log` records, one line each: time, level, message."""
+    text = Text()
+    for r in records:
+        stamp = str(r.get("timestamp", ""))[11:19]  # HH:MM:SS of the RFC 3339 time
+        level = str(r.get("level", ""))
+        text.append(f"{stamp} ", style="dim")
+        text.append(f"{level:<5} ", style="red" if level in ("error", "warning") else "")
+        text.append(f"{r.get('message', '')}\n")
+    return text or Text("no log records for this task (see log_level)")
 
 
 def render_task(task: dict[str, Any]) -> Text:
