@@ -17,13 +17,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from orchestra.core.errors import OrchestraError
@@ -32,6 +33,7 @@ from orchestra.ui.link import Link, watch_screen
 from orchestra.ui.screens import Ask, Confirm, Merge, NewTask
 
 COLUMNS: Final = ("", "id", "slug", "state", "agent", "age", "waiting", "ahead", "labels", "title")
+W = TypeVar("W", bound=Widget)
 RELOAD_AFTER: Final = 0.05  # coalesce a burst of events into one task.list
 
 
@@ -134,6 +136,11 @@ class Dashboard(App[None]):
         self.sub_title = self.project or "every project"
         self.follow_events()
 
+    def main(self, selector: str, kind: type[W]) -> W:
+        """A widget of the dashboard's own screen, whatever dialog is open above it (a
+        reload or a screen update arrives while the person types in one)."""
+        return self.screen_stack[0].query_one(selector, kind)
+
     # -- the list -------------------------------------------------------------
 
     @work(group="events", exclusive=True)
@@ -179,7 +186,7 @@ class Dashboard(App[None]):
         self.refresh_table()
 
     def refresh_table(self) -> None:
-        table = self.query_one("#tasks", DataTable)
+        table = self.main("#tasks", DataTable)
         self.shown = rowmod.filtered(rowmod.ordered(self.tasks, self.order), self.query_text)
         keep = self.selected
         table.clear()
@@ -240,11 +247,11 @@ class Dashboard(App[None]):
 
     @work(group="screen", exclusive=True)
     async def follow_screen(self, row: rowmod.Row | None) -> None:
-        view = self.query_one("#screen", Static)
+        view = self.main("#screen", Static)
         if row is None:
             now = self.current()
             view.update(Text(f"{now.ref}: no running agent ({now.state})" if now else "no task"))
-            self.query_one("#screen-note", Static).update("")
+            self.main("#screen-note", Static).update("")
             return
         version = None
         try:
@@ -259,18 +266,18 @@ class Dashboard(App[None]):
 
     def note_screen(self, row: rowmod.Row, screen: dict[str, Any]) -> None:
         """Above the preview: whose screen, its size, and whether the pane crops it."""
-        size = self.query_one("#screen", Static).size
+        size = self.main("#screen", Static).size
         cols, rows = screen["cols"], screen["rows"]
         note = f"{row.ref} · {cols}x{rows}"
         if cols > size.width or rows > size.height:
             note += f" · cropped to {min(cols, size.width)}x{min(rows, size.height)} (Enter: all)"
-        self.query_one("#screen-note", Static).update(Text(note, style="dim"))
+        self.main("#screen-note", Static).update(Text(note, style="dim"))
 
     @work(group="details", exclusive=True)
     async def show_details(self) -> None:
         row = self.current()
-        diff, file = self.query_one("#diff", Static), self.query_one("#file", Static)
-        log = self.query_one("#log", Static)
+        diff, file = self.main("#diff", Static), self.main("#file", Static)
+        log = self.main("#log", Static)
         if row is None:
             for view in (diff, file, log):
                 view.update("")
@@ -295,7 +302,7 @@ class Dashboard(App[None]):
     # -- actions ----------------------------------------------------------------
 
     def say(self, message: str) -> None:
-        self.query_one("#status", Static).update(Text(message, style="bold red" if message else ""))
+        self.main("#status", Static).update(Text(message, style="bold red" if message else ""))
 
     def here(self) -> str | None:
         """The project an action that names no task is for: the selected row's."""
@@ -316,7 +323,7 @@ class Dashboard(App[None]):
         return result
 
     def action_cursor(self, step: int) -> None:
-        table = self.query_one("#tasks", DataTable)
+        table = self.main("#tasks", DataTable)
         table.move_cursor(row=max(0, table.cursor_row + step))
 
     def action_order(self) -> None:
@@ -325,7 +332,7 @@ class Dashboard(App[None]):
         self.refresh_table()
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.main("#filter", Input)
         box.display = True
         box.focus()
 
@@ -336,9 +343,9 @@ class Dashboard(App[None]):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.main("#filter", Input)
         box.display = bool(event.value)
-        self.query_one("#tasks", DataTable).focus()
+        self.main("#tasks", DataTable).focus()
 
     async def action_start(self) -> None:
         if (row := self.current()) is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,13 @@ from textual.widgets import DataTable, Static
 from orchestra.ui.app import Dashboard
 from orchestra.ui.screens import Ask, Confirm, Merge, NewTask
 from tests.conftest import Env, ProjectApi, git
+from tests.daemon.wire import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
 
 def shown(app: Dashboard, widget: str) -> str:
-    return str(app.query_one(widget, Static).render())
+    return str(app.main(widget, Static).render())
 
 
 async def until(pilot: Pilot[None], ok: Callable[[], bool], what: str, within: float = 15) -> None:
@@ -33,7 +35,9 @@ async def until(pilot: Pilot[None], ok: Callable[[], bool], what: str, within: f
     while not ok():
         if time.monotonic() > deadline:
             app = pilot.app
-            said = str(app.query_one("#status", Static).render()) if app.is_running else ""
+            said = ""
+            if isinstance(app, Dashboard) and app.is_running:
+                said = str(app.main("#status", Static).render())
             raise AssertionError(f"timed out waiting for {what} (screen {app.screen}; {said})")
         await pilot.pause(0.02)
 
@@ -51,9 +55,18 @@ def drive(
 
 def rows_of(app: Dashboard) -> list[str]:
     """The slugs of the list, top to bottom."""
-    table = app.query_one("#tasks", DataTable)
+    table = app.main("#tasks", DataTable)
     column = 2 if app.project else 3  # every project's list starts with the project
     return [str(table.get_row_at(i)[column]) for i in range(table.row_count)]
+
+
+def first_pass_done(api: ProjectApi, task: str) -> bool:
+    return "Tell me more" in api("pty.screen", task=task)["text"]
+
+
+def is_selected(app: Dashboard, slug: str) -> bool:
+    row = app.current()
+    return row is not None and row.slug == slug
 
 
 def status_of(api: ProjectApi, task: int) -> Any:
@@ -100,7 +113,7 @@ def test_a_refused_action_is_shown_and_changes_nothing(
 
     async def scenario(app: Dashboard, pilot: Pilot[None]) -> None:
         await until(pilot, lambda: len(rows_of(app)) == 2, "the list")
-        table = app.query_one("#tasks", DataTable)
+        table = app.main("#tasks", DataTable)
         gamma = rows_of(app).index("gamma")
         table.move_cursor(row=gamma)
         await until(
@@ -175,7 +188,7 @@ def test_new_task_by_keys_and_every_project_grouped(env: Env, project: Path, dae
 
     async def every(app: Dashboard, pilot: Pilot[None]) -> None:
         await until(pilot, lambda: set(rows_of(app)) >= {"here", "elsewhere"}, "both projects")
-        table = app.query_one("#tasks", DataTable)
+        table = app.main("#tasks", DataTable)
         index = rows_of(app).index("elsewhere")
         assert str(table.get_row_at(index)[0]) == "other"
         table.move_cursor(row=index)
@@ -193,3 +206,43 @@ def test_new_task_by_keys_and_every_project_grouped(env: Env, project: Path, dae
             await every(app, pilot)
 
     asyncio.run(main())
+
+
+def test_a_conflicting_merge_is_refused_then_gc_cleans_up(
+    env: Env, project: Path, daemon: Env
+) -> None:
+    """Two demo agents write the same file: the first merges, the second's merge is
+    refused with its conflict shown and nothing changed; `g` then cleans up the merged one
+    (its worktree went with the merge: its task file is archived) after its plan is
+    confirmed."""
+    api = ProjectApi(env, project)
+    for slug in ("first", "second"):
+        api("task.new", slug=slug, agent="demo", description=f"write {slug}")
+        api("task.start", task=slug)
+    for slug in ("first", "second"):
+        wait_until(partial(first_pass_done, api, slug), f"{slug}'s first pass", 30)
+        api("task.set_status", task=slug, status="complete")
+    before = git("rev-parse", "HEAD", cwd=project)
+
+    async def scenario(app: Dashboard, pilot: Pilot[None]) -> None:
+        table = app.main("#tasks", DataTable)
+        await until(pilot, lambda: sorted(rows_of(app)) == ["first", "second"], "the list")
+        for slug in ("first", "second"):
+            table.move_cursor(row=rows_of(app).index(slug))
+            await until(pilot, partial(is_selected, app, slug), f"{slug} selected")
+            await pilot.press("m")
+            await until(pilot, lambda: isinstance(app.screen, Merge), "the merge dialog")
+            await pilot.press("enter")
+            await until(pilot, lambda: not isinstance(app.screen, Merge), "merge answered")
+        await until(pilot, lambda: "DEMO_NOTES.md" in shown(app, "#status"), "the conflict")
+        assert status_of(api, 2) == "completed"
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, Confirm), "the gc plan")
+        assert "archive_task" in str(app.screen.query_one(".detail", Static).render())
+        await pilot.press("y")
+        await until(pilot, lambda: "first" not in rows_of(app), "first archived")
+
+    drive(env, project, scenario)
+    assert git("rev-parse", "HEAD~1", cwd=project) == before  # only the first landed
+    assert status_of(api, 2) == "completed"
+    assert (project / ".orchestra" / "archive" / "1-first.md").exists()
