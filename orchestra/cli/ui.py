@@ -20,7 +20,7 @@ def ui(
 
     Keys (also under ?): arrows or j/k move, Enter attaches to the selected agent (the
     detach keys come back), n new task, s start, x stop, c complete, f fail, r reviewed,
-    i type a line into the agent, m merge, g gc, e edit the title, / filter, o order,
+    i type a line into the agent, m merge, g gc, e edit the task in $EDITOR, / filter, o order,
     q quit (the agents keep running). `orchestra` alone, on a terminal inside a project,
     opens it too.
 

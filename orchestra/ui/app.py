@@ -377,14 +377,11 @@ class Dashboard(App[None]):
         if choice is not None and await self.act("task.new", project, **choice) is not None:
             self.notify(f"created {choice['slug']}")
 
-    @work
-    async def action_edit(self) -> None:
-        row = self.current()
-        if row is None:
-            return
-        title = await self.push_screen_wait(Ask(f"Title of {row.ref}", value=row.title))
-        if title is not None:
-            await self.act("task.update", row.project, task=row.id, title=title)
+    def action_edit(self) -> None:
+        """The task file in $EDITOR, as `orchestra edit` does it (the daemon checks the
+        edited copy and writes it)."""
+        if (row := self.current()) is not None:
+            self.in_terminal(row, "edit")
 
     @work
     async def action_merge(self) -> None:
@@ -431,12 +428,18 @@ class Dashboard(App[None]):
         if row is None or not row.running:
             self.say("no running agent to attach to" if row else "")
             return
-        argv = [*self.attach_argv, "--project", row.project, "attach", str(row.id)]
+        self.in_terminal(row, "attach")
+
+    def in_terminal(self, row: rowmod.Row, command: str) -> None:
+        """`orchestra COMMAND TASK` in the terminal the app hands back meanwhile; its last
+        line on stderr is shown if it failed."""
+        argv = [*self.attach_argv, "--project", row.project, command, str(row.id)]
         with self.suspend():
             done = subprocess.run(argv, check=False, stderr=subprocess.PIPE, text=True)
         message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
         self.say("" if done.returncode == 0 else message)
         self.schedule_reload()
+        self.show_details()
 
 
 def render_screen(screen: dict[str, Any]) -> Text:

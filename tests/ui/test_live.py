@@ -38,7 +38,8 @@ def test_enter_attaches_detach_comes_back_and_q_restores(
     tmux: Tmux, daemon: Env, project: Path
 ) -> None:
     """From the list, Enter shows the agent full-screen; the detach key (ctrl-q) returns to
-    the list, same selection; q quits with the terminal's settings as they were."""
+    the list, same selection; e edits the task file in $EDITOR and comes back; q quits with
+    the terminal's settings as they were."""
     api = ProjectApi(daemon, project)
     api("task.new", slug="hello", agent="demo", description="say hello")
     api("task.start", task="hello")
@@ -46,7 +47,10 @@ def test_enter_attaches_detach_comes_back_and_q_restores(
     script = daemon.base / "around.sh"
     script.write_text(AROUND)
     argv = ["bash", str(script), str(daemon.base), *orchestra("ui")]
-    pane: Pane = tmux.pane("ui", argv, cols=140, rows=40, cwd=project)
+    editor = daemon.base / "editor.sh"
+    editor.write_text('#!/bin/sh\nsed -i "s/^title = .*//; 2i title = \\"Edited\\"" "$1"\n')
+    editor.chmod(0o755)
+    pane: Pane = tmux.pane("ui", argv, cols=140, rows=40, cwd=project, env={"EDITOR": str(editor)})
 
     pane.wait_text("slug")  # the list's header
     pane.wait_text("Orchestra demo agent")  # the preview
@@ -60,6 +64,9 @@ def test_enter_attaches_detach_comes_back_and_q_restores(
     pane.keys("C-q")
     pane.wait_text("slug")
     pane.wait_text("hello")
+    pane.keys("e")  # the task file in $EDITOR (here a script giving it a title)
+    wait_until(lambda: api("task.get", task="hello").get("title") == "Edited", "the edit", 30)
+    pane.wait_text("slug")  # back in the list
     pane.keys("q")
     pane.wait_text("[ui exited 0]")
     assert (daemon.base / "after").read_text() == (daemon.base / "before").read_text()
