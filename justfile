@@ -36,9 +36,14 @@ bench:
     python bench/mcp_latency.py
     python bench/hook_latency.py
     python bench/terminal_model.py --mb 1 --rounds 2
+    python bench/dashboard.py
     cat bench/RESULTS.md
 
 # Format the code and apply safe lint fixes.
 fmt:
     ruff format .
     ruff check --fix .
+
+# Make docs/dashboard.svg (the README's picture) on a scratch project with demo agents.
+screenshot:
+    python -m tests.ui.screenshot

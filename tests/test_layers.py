@@ -8,9 +8,10 @@ another, even for a type, depends on it. Run by `just check` and by the suite.
     adapters  core and adapters only: never the daemon, a client or a front end
     daemon    anything below it, never a client or a front end
     client    core and adapters (the socket checks, paths, config files), never the daemon
-    front ends (cli, mcp, agents) core and client only, never an adapter or the daemon,
+    front ends (cli, mcp, ui, agents) core and client only, never an adapter or the daemon,
               except `orchestra daemon run`, which runs the daemon in the foreground,
-              and `orchestra mcp`, the CLI's door to the MCP bridge
+              and `orchestra mcp` and `orchestra ui`, the CLI's doors to the MCP bridge
+              and the dashboard
 and no cycle among the modules of the package, not even through TYPE_CHECKING.
 """
 
@@ -32,9 +33,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "adapters": frozenset({"core", "adapters"}),
     "daemon": frozenset({"core", "adapters", "daemon"}),
     "client": frozenset({"core", "adapters", "client"}),
-    "cli": frozenset({"core", "client", "cli", "mcp"}),  # `orchestra mcp` runs the bridge
+    # `orchestra mcp` runs the bridge, `orchestra ui` the dashboard
+    "cli": frozenset({"core", "client", "cli", "mcp", "ui"}),
     "mcp": frozenset({"core", "client", "mcp"}),
     "agents": frozenset({"core", "client", "agents"}),
+    "ui": frozenset({"core", "client", "ui"}),
     "__main__": frozenset({"cli"}),  # `python -m orchestra`
 }
 # The package itself (its __init__: the version, nothing imported) is below every layer.

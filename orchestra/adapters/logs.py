@@ -110,3 +110,44 @@ def close(logger: logging.Logger) -> None:
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
+
+
+SCAN_LIMIT: Final = 8 << 20  # bytes read back from a log's end, at most, for one answer
+_BLOCK: Final = 1 << 16
+
+
+def task_lines(path: Path, task_id: int, limit: int) -> list[dict[str, Any]]:
+    """The last `limit` records of `task_id` in a JSON-lines log, oldest first, found by
+    reading back from the end (at most SCAN_LIMIT bytes: a long log costs no more). A line
+    that is not a JSON object is skipped; a missing log has none."""
+    import json
+
+    from orchestra.adapters.paths import open_nofollow
+
+    try:
+        fd = open_nofollow(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return []
+    found: list[dict[str, Any]] = []
+    with os.fdopen(fd, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        pos, rest = end, b""
+        while pos > 0 and end - pos < SCAN_LIMIT and len(found) < limit:
+            step = min(_BLOCK, pos)
+            pos -= step
+            f.seek(pos)
+            chunk = f.read(step) + rest
+            lines = chunk.split(b"\n")
+            rest = lines.pop(0) if pos > 0 else b""  # maybe the end of an earlier line
+            for line in reversed(lines):
+                if b'"task_id": %d' % task_id not in line and b'"task_id":%d' % task_id not in line:
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and record.get("task_id") == task_id:
+                    found.append(record)
+                    if len(found) == limit:
+                        break
+    return found[::-1]

@@ -11,8 +11,9 @@ checks both paths print the same bytes for every form below.
 
 Forms: `status [--json]`, `status --waiting [--json]`, `path|start TASK [--json]`,
 `show [TASK] [--json]`, `idle|complete|fail [TASK] [-m|--summary TEXT] [--json]`,
-`reviewed TASK [-m|--summary TEXT] [--json]`, `shell-hook --slugs`. A TASK left out
-is the calling task (Session.task_or_own), as on the Typer path.
+`reviewed TASK [-m|--summary TEXT] [--json]`, `shell-hook --slugs`, `ui [--all]` and
+`orchestra` alone on a terminal in a project (the dashboard: cli/dashboard.py). A TASK left
+out is the calling task (Session.task_or_own), as on the Typer path.
 
 `hook EVENT` is the hottest of all (agents run it on every tool call): `orchestra.cli.main`
 serves it first, before even this module is imported (cli/hook.py: stdlib only), since
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from orchestra.cli import dashboard
 from orchestra.cli.output import (
     emit_json,
     fail,
@@ -115,11 +117,20 @@ def run(argv: Sequence[str]) -> int | None:
 
 
 def _run(argv: Sequence[str]) -> int | None:
+    if os.environ.get("ORCHESTRA_NO_FAST"):
+        return None
+    if list(argv) in dashboard.FORMS or dashboard.by_default(argv):
+        given = (
+            argv[1] if argv[:1] in (["-C"], ["--project"]) else os.environ.get("ORCHESTRA_PROJECT")
+        )
+        return dashboard.open_dashboard(
+            Path(given) if given else None, all_projects=list(argv)[1:] in (["--all"], ["-a"])
+        )
     if list(argv) == ["shell-hook", "--slugs"]:
         argv = ["shell-hook --slugs"]
     elif argv[:1] == ["status"] and list(argv).count("--waiting") == 1:
         argv = ["status --waiting", *(a for a in argv[1:] if a != "--waiting")]
-    if os.environ.get("ORCHESTRA_NO_FAST") or not argv or argv[0] not in FORMS:
+    if not argv or argv[0] not in FORMS:
         return None
     form = FORMS[argv[0]]
     parsed = parse(form, argv[1:])

@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 import orchestra
+from orchestra.cli import dashboard
 from orchestra.cli.common import Session
 from orchestra.cli.output import last_line_of_defence
 
@@ -52,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "session": ("orchestra.cli.tasks", "session_app", True),
     "daemon": ("orchestra.cli.daemon", "app", True),
     "mcp": ("orchestra.cli.mcp", "mcp", False),
+    "ui": ("orchestra.cli.ui", "ui", False),
 }
 
 app = typer.Typer(
@@ -139,6 +141,8 @@ def help_text(doc: str | None) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    if dashboard.by_default(args):  # where the fast path is off (ORCHESTRA_NO_FAST)
+        args = [*args, "ui"]
     word = _invoked(args)
     register([word] if word in COMMANDS else list(COMMANDS))
     with last_line_of_defence():  # one line, never a traceback

@@ -165,6 +165,15 @@ class TailParams:
     )
 
 
+@attrs.frozen(kw_only=True)
+class LogParams:
+    project: str
+    task: TaskRef
+    lines: int = attrs.field(
+        default=100, validator=lambda _i, _a, v: _in_range(v, 1, 1000, "lines")
+    )
+
+
 def _max_len(value: str, limit: int, field: str) -> None:
     if len(value) > limit:
         raise InvalidParams(f"field {field!r} is longer than {limit} characters", field=field)
@@ -234,6 +243,15 @@ class ScreenParams:
     task: TaskRef
     lines: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(_size(1, 1000, "lines"))
+    )
+    styled: bool = False  # also `ansi`: each row with its colours (SGR sequences)
+    # A long poll: answer once the screen's `version` differs from `after` (at most one
+    # answer a frame), or when `wait` seconds passed; None: answer now.
+    after: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_size(0, 2**62, "after"))
+    )
+    wait: float = attrs.field(
+        default=30.0, validator=lambda _i, _a, v: _in_range(v, 0, 300, "wait")
     )
 
 

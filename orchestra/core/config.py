@@ -130,6 +130,34 @@ class NotifyConfig:
     timeout: float = attrs.field(default=10.0, validator=_positive)
 
 
+# What the dashboard's keys do, by name (`[ui.keys]` maps a name to its keys).
+UI_ACTIONS: Final = (
+    "quit", "attach", "new", "start", "stop", "complete", "fail", "reviewed", "type",
+    "merge", "gc", "edit", "filter", "order", "down", "up", "help",
+)  # fmt: skip
+_UI_KEY: Final = re.compile(r"[a-z0-9_+\-]+|[^\s,]")  # a Textual key name, or one character
+
+
+def _ui_keys(_inst: object, attr: attrs.Attribute[Any], value: dict[str, str]) -> None:
+    for action, keys in value.items():
+        if action not in UI_ACTIONS:
+            raise ValueError(
+                f"{attr.name}: unknown action {action!r}: use one of {', '.join(UI_ACTIONS)}"
+            )
+        if not isinstance(keys, str) or not all(
+            _UI_KEY.fullmatch(k.strip()) for k in keys.split(",")
+        ):
+            raise ValueError(f'{attr.name}.{action}: {keys!r} is not a list of keys such as "k,up"')
+
+
+@attrs.frozen(kw_only=True)
+class UiConfig:
+    """`[ui]`: the dashboard (`orchestra ui`; docs/cli.md)."""
+
+    # action -> its keys, comma separated, in Textual's names ("ctrl+s", "k,up")
+    keys: dict[str, str] = attrs.field(factory=dict, validator=_ui_keys)
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     log_level: str = attrs.field(default="info", validator=_one_of(LOG_LEVELS))
@@ -153,6 +181,7 @@ class Config:
     port_block: int = attrs.field(default=10, validator=_positive)  # ports per task
     merge: MergeConfig = attrs.field(factory=MergeConfig)
     notify: NotifyConfig = attrs.field(factory=NotifyConfig)
+    ui: UiConfig = attrs.field(factory=UiConfig)
     # The built-in profiles; `[agents.NAME]` tables merge over them field by field.
     agents: dict[str, AgentProfile] = attrs.field(factory=builtin_agents, validator=_agent_names)
 

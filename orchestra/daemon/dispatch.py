@@ -276,9 +276,10 @@ METHODS: Final[dict[str, Method]] = {
     "task.tail": Method(
         api.TailParams, _on_project(lambda project, p: project.tail(p.task, p.bytes))
     ),
-    "pty.screen": Method(
-        api.ScreenParams, _on_project(lambda project, p: project.screen(p.task, p.lines))
+    "task.log": Method(
+        api.LogParams, _on_project(lambda project, p: project.task_log(p.task, p.lines))
     ),
+    "pty.screen": Method(api.ScreenParams, _on_project(lambda project, p: project.screen(p))),
     "task.diff": Method(api.DiffParams, _on_project(review.diff)),
     "task.merge": Method(api.MergeParams, _on_project(review.merge)),
     "project.gc": Method(api.GcParams, _on_project(review.gc)),

@@ -31,6 +31,7 @@ from orchestra.core.errors import (
 )
 from orchestra.core.states import REPORTABLE, Status
 from orchestra.core.tasks import new_task_document, parse_task_text
+from orchestra.daemon import screens
 from orchestra.daemon.events import EventHub
 from orchestra.daemon.runner import Run
 from orchestra.daemon.supervisor import Supervisor
@@ -413,9 +414,12 @@ class Project:
             )
         return run
 
-    async def screen(self, ref: api.TaskRef, lines: int | None) -> dict[str, Any]:
-        run = await self.attachable(ref)
-        return run.screen(lines)
+    async def screen(self, p: api.ScreenParams) -> dict[str, Any]:
+        run = await self.attachable(p.task)
+        if p.after is not None:
+            await screens.changed(run, p.after, p.wait)
+            run = await self.attachable(p.task)  # it may have ended meanwhile
+        return run.screen(p.lines, styled=p.styled)
 
     def attention(self, run: Run) -> None:
         """The agent rang the bell or sent a notification: tell subscribers, log it."""
@@ -452,6 +456,14 @@ class Project:
             with run.lock:
                 data = run.ring.tail(max_bytes)
         return {"running": run is not None, "text": data.decode(errors="replace")}
+
+    async def task_log(self, ref: api.TaskRef, lines: int) -> dict[str, Any]:
+        """The task's last records in the project's event log, oldest first."""
+        loaded = await self.tasks.load(ref)
+        found = await trio.to_thread.run_sync(
+            logs.task_lines, self.paths.log, loaded.task.id, lines
+        )
+        return {"task": loaded.task.ref, "lines": found}
 
     async def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

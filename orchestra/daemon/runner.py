@@ -208,6 +208,7 @@ class Run:
     )
     # The watchdog asks to be woken by output and input (core/idle.py: when not running).
     wake_on_activity: bool = False
+    screen_watchers: int = 0  # clients waiting for the screen to change (daemon/screens.py)
     started_at: float = attrs.field(factory=time.time)
     exit_code: int | None = None
     end_reason: str = "agent exited"
@@ -294,14 +295,22 @@ class Run:
         with self.lock:  # the program asked for focus in/out reports (and still runs)
             return not self.closed and self.terminal.mode(1004)
 
-    def screen(self, lines: int | None) -> dict[str, Any]:
+    def screen(self, lines: int | None, *, styled: bool = False) -> dict[str, Any]:
         with self.lock:
-            return self._screen(lines)
+            found = self._screen(lines)
+            if styled:
+                found["ansi"] = self.terminal.styled_lines()
+            return found
+
+    def screen_version(self) -> int:
+        """Changes whenever the screen may have (every output byte counts)."""
+        return self.ring.total
 
     def _screen(self, lines: int | None) -> dict[str, Any]:
         term = self.terminal
         rows = term.text().split("\n") if lines is None else term.lines(lines)
         return {
+            "version": self.ring.total,
             "text": "\n".join(rows),
             "lines": rows,
             "cursor": list(term.cursor),
@@ -373,9 +382,9 @@ class Run:
                 self.attention = True
             if written is None or late:  # what the relay may forward next has changed
                 self._reroute()
-        # The watchdog waits for output only when it asked (or for a screen check); the
-        # typed prompt, for the first.
-        poke = first or self.wake_on_activity or self.screen_due
+        # The watchdog waits for output only when it asked (or for a screen check), and so
+        # does whoever watches the screen (daemon/screens.py); the typed prompt, for the first.
+        poke = first or self.wake_on_activity or self.screen_due or self.screen_watchers > 0
         self.screen_due = False
         if not (late or due or attention or poke):
             return None
@@ -846,6 +855,7 @@ async def _teardown(run: Run) -> None:
         run.terminal.close()
         run.closed = True
     agent_hooks.remove(run.run_id)  # its hook files (adapters/hooks.py)
+    run.poke()  # whoever watches the screen (daemon/screens.py) hears the end
     host.log.info(
         f"task {run.task_id}-{run.slug}: {run.end_reason} (exit code {run.exit_code})",
         extra={

@@ -75,6 +75,7 @@ def test_defaults_dict_matches_config() -> None:
         "port_block",
         "merge",
         "notify",
+        "ui",
         "agents",
     }
     assert DEFAULTS["max_running"] == 4

@@ -25,6 +25,7 @@ desktop notification (`orchestra.core.notifications`) raises `attention`.
 from __future__ import annotations
 
 import functools
+import re
 
 from orchestra.adapters.terminal.avt import AvtEngine
 from orchestra.adapters.terminal.engine import XTVERSION, Engine, TerminalError, cup
@@ -41,6 +42,8 @@ from orchestra.core.colors import (
 from orchestra.core.notifications import NotificationReader
 from orchestra.core.queries import DA1, DA2, DA3, QueryAnswerer
 from orchestra.core.vtscan import VTScanner, osc_body
+
+_CUP = re.compile(r"\x1b\[\d+;\d+H")  # where `cells` puts each row
 
 __all__ = [
     "DA1",
@@ -282,6 +285,14 @@ class Terminal:
         """The primary screen's snapshot, even while the alternate screen is active: for
         a client that attached on the alternate screen when the program leaves it."""
         return self._e.snapshot(primary=True)
+
+    def styled_lines(self) -> list[str]:
+        """The visible screen with its colours: one string per row, its cells' SGR
+        sequences and text only (no cursor moves), for a client that renders ANSI text
+        (the dashboard's preview). Trailing blank cells are left out."""
+        width, height = self._e.size()
+        rows = _CUP.split(self._e.cells(0, 0, width, height).decode("utf-8", "replace"))
+        return (rows[1:] + [""] * height)[:height]  # rows[0]: before the first row's CUP
 
     def text(self) -> str:
         """The visible screen, one line per row, trailing spaces trimmed."""

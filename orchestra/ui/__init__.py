@@ -1,0 +1,1 @@
+"""The dashboard (`orchestra ui`): a Textual front end, imported only by that command."""

@@ -1,0 +1,492 @@
+"""`orchestra ui`: every task of a project on one page, the selected agent's screen live.
+
+A Textual app in its own process (asyncio), a front end like the CLI: every action is one
+call to the daemon through `ui/link.py`, and what it shows comes from the daemon alone
+(the list from `task.list`, reloaded on each `events.task_changed`; the preview from
+`pty.screen`'s long poll, drawn from the daemon's terminal model with its colours: the
+dashboard has no terminal emulator of its own). Two dashboards and the CLI always agree.
+
+`Enter` attaches: the app suspends (Textual gives the terminal back), `orchestra attach`
+runs in it, and the detach keys bring the dashboard back, same selection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, ClassVar, Final, TypeVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+
+from orchestra.core.errors import OrchestraError
+from orchestra.ui import rows as rowmod
+from orchestra.ui.link import Link, watch_screen
+from orchestra.ui.screens import Ask, Confirm, Merge, NewTask
+
+COLUMNS: Final = ("", "id", "slug", "state", "agent", "age", "waiting", "ahead", "labels", "title")
+W = TypeVar("W", bound=Widget)
+RELOAD_AFTER: Final = 0.05  # coalesce a burst of events into one task.list
+
+
+class Dashboard(App[None]):
+    """The dashboard of one project (or of every project, `all_projects`)."""
+
+    TITLE = "orchestra"
+    CSS = """
+    #status { height: auto; max-height: 3; }
+    #main { height: 1fr; }
+    #tasks { width: 2fr; min-width: 40; }
+    #tabs { width: 3fr; }
+    #screen { width: 1fr; height: 1fr; }
+    #screen-note { height: 1; }
+    #filter { dock: bottom; margin-bottom: 1; display: none; }
+    .dialog { width: 60%; height: auto; max-height: 90%; border: thick $accent;
+              background: $surface; padding: 1 2; }
+    .dialog.wide { width: 80%; }
+    .question { text-style: bold; margin-bottom: 1; }
+    .detail { margin-bottom: 1; }
+    .buttons { height: auto; margin-top: 1; }
+    #prompt { height: 10; }
+    Confirm, Ask, NewTask, Merge { align: center middle; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(key, action, text, show=show, id=name)
+        for name, key, action, text, show in (
+            ("quit", "q", "quit", "Quit", True),
+            ("attach", "enter", "attach", "Attach", True),
+            ("new", "n", "new", "New", True),
+            ("start", "s", "start", "Start", True),
+            ("stop", "x", "stop", "Stop", True),
+            ("complete", "c", "report('complete')", "Complete", True),
+            ("fail", "f", "report('fail')", "Fail", True),
+            ("reviewed", "r", "report('reviewed')", "Reviewed", True),
+            ("type", "i", "type_line", "Type", True),
+            ("merge", "m", "merge", "Merge", True),
+            ("gc", "g", "gc", "GC", True),
+            ("edit", "e", "edit", "Edit", True),
+            ("filter", "slash", "filter", "Filter", True),
+            ("order", "o", "order", "Order", True),
+            ("down", "j", "cursor(1)", "Down", False),
+            ("up", "k", "cursor(-1)", "Up", False),
+            ("help", "question_mark", "help", "Help", True),
+        )
+    ]
+
+    def __init__(
+        self,
+        *,
+        project: str | None,
+        socket: Path,
+        state_dir: Path | None = None,
+        autostart: bool = False,
+        attach_argv: list[str] | None = None,
+        keys: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        if keys:  # config `[ui.keys]`: action name -> its keys (checked in core/config.py)
+            self.set_keymap(keys)
+        self.project = project  # None: every project the daemon serves (`ui --all`)
+        self.socket = socket
+        self.link = Link(socket, state_dir, autostart=autostart)
+        # How Enter attaches: `orchestra attach` in the terminal the app hands back.
+        self.attach_argv = attach_argv or [sys.executable, "-m", "orchestra"]
+        self.tasks: list[rowmod.Row] = []
+        self.shown: list[rowmod.Row] = []
+        self.order = "attention"
+        self.query_text = ""
+        self.selected: str | None = None  # the key of the row under the cursor
+        self.watched: str | None = None  # the row whose screen the preview follows
+        self._reload: asyncio.TimerHandle | None = None
+
+    # -- layout ---------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status")
+        with Horizontal(id="main"):
+            yield DataTable(id="tasks", cursor_type="row", zebra_stripes=True)
+            with TabbedContent(id="tabs"):
+                with TabPane("screen", id="tab-screen"):
+                    yield Static("", id="screen-note")
+                    yield Static("", id="screen")
+                with TabPane("diff", id="tab-diff"), VerticalScroll():
+                    yield Static("", id="diff", markup=False)
+                with TabPane("task", id="tab-task"), VerticalScroll():
+                    yield Static("", id="file", markup=False)
+                with TabPane("log", id="tab-log"), VerticalScroll():
+                    yield Static("", id="log", markup=False)
+        yield Input(
+            placeholder="filter: words of id, slug, state, agent, labels, title", id="filter"
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#tasks", DataTable)
+        for name in COLUMNS if self.project else ("project", *COLUMNS):
+            table.add_column(name, key=name or "glyph")
+        table.focus()
+        self.sub_title = self.project or "every project"
+        self.follow_events()
+
+    def main(self, selector: str, kind: type[W]) -> W:
+        """A widget of the dashboard's own screen, whatever dialog is open above it (a
+        reload or a screen update arrives while the person types in one)."""
+        return self.screen_stack[0].query_one(selector, kind)
+
+    # -- the list -------------------------------------------------------------
+
+    @work(group="events", exclusive=True)
+    async def follow_events(self) -> None:
+        await self.link.follow(self.project, self._on_event, self._on_link)
+
+    async def _on_event(self, method: str, params: Any) -> None:
+        if method == "events.dropped":  # we read too slowly: what we show may be stale
+            self.schedule_reload()
+            return
+        self.schedule_reload()
+
+    async def _on_link(self, problem: str | None) -> None:
+        self.say(problem or "")
+        if problem is None:
+            await self.reload()
+
+    def schedule_reload(self) -> None:
+        if self._reload is None:
+            loop = asyncio.get_running_loop()
+            self._reload = loop.call_later(RELOAD_AFTER, lambda: self.run_worker(self.reload()))
+
+    async def reload(self) -> None:
+        self._reload = None
+        try:
+            if self.project is not None:
+                roots = [self.project]
+            else:
+                status = await self.link.call("daemon.status")
+                roots = [p["root"] for p in status["projects"]]
+            tasks: list[rowmod.Row] = []
+            broken: list[dict[str, Any]] = []
+            for root in roots:
+                result = await self.link.call("task.list", project=root)
+                tasks += rowmod.rows(result["tasks"], root)
+                broken += result.get("errors") or []
+        except OrchestraError as exc:
+            self.say(str(exc))
+            return
+        self.tasks = tasks
+        if broken:
+            self.say(f"{len(broken)} task file(s) cannot be read: {broken[0]['message']}")
+        self.refresh_table()
+
+    def refresh_table(self) -> None:
+        table = self.main("#tasks", DataTable)
+        self.shown = rowmod.filtered(rowmod.ordered(self.tasks, self.order), self.query_text)
+        keep = self.selected
+        table.clear()
+        for r in self.shown:
+            cells = self._cells(r)
+            table.add_row(*(cells if self.project else [Path(r.project).name, *cells]), key=r.key)
+        if not self.shown:
+            self.select(None)
+            return
+        index = next((i for i, r in enumerate(self.shown) if r.key == keep), 0)
+        table.move_cursor(row=index)
+        self.select(self.shown[index].key)
+
+    def _cells(self, r: rowmod.Row) -> list[Text | str]:
+        style = "bold yellow" if r.waits else ("green" if r.status == "completed" else "")
+        if r.status == "failed":
+            style = "red"
+        waiting = rowmod.ago(r.waiting_since)
+        if r.waits and r.reason:
+            waiting = f"{waiting} {r.reason}"
+        return [
+            Text(r.glyph, style=style),
+            str(r.id),
+            r.slug,
+            Text(r.state, style=style),
+            r.agent,
+            rowmod.ago(r.created),
+            waiting,
+            "" if r.ahead is None else str(r.ahead),
+            ",".join(r.labels),
+            r.title,
+        ]
+
+    @on(DataTable.RowHighlighted, "#tasks")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self.select(event.row_key.value)
+
+    @on(DataTable.RowSelected, "#tasks")
+    def _chosen(self, event: DataTable.RowSelected) -> None:
+        self.action_attach()  # Enter on the list (the table takes Enter before the app)
+
+    def current(self) -> rowmod.Row | None:
+        return next((r for r in self.tasks if r.key == self.selected), None)
+
+    def select(self, key: str | None) -> None:
+        changed = key != self.selected
+        self.selected = key
+        row = self.current()
+        want = row if row is not None and row.running else None
+        if (want and want.key) != self.watched or (changed and want is None):
+            self.watched = want.key if want else None
+            self.follow_screen(want)
+        if changed:
+            self.show_details()
+
+    # -- the preview ----------------------------------------------------------
+
+    @work(group="screen", exclusive=True)
+    async def follow_screen(self, row: rowmod.Row | None) -> None:
+        view = self.main("#screen", Static)
+        if row is None:
+            now = self.current()
+            view.update(Text(f"{now.ref}: no running agent ({now.state})" if now else "no task"))
+            self.main("#screen-note", Static).update("")
+            return
+        version = None
+        try:
+            async for screen in watch_screen(self.socket, row.project, row.id):
+                if screen["version"] != version:
+                    version = screen["version"]
+                    view.update(render_screen(screen))
+                    self.note_screen(row, screen)
+        except OrchestraError as exc:
+            view.update(Text(str(exc)))
+            self.schedule_reload()
+
+    def note_screen(self, row: rowmod.Row, screen: dict[str, Any]) -> None:
+        """Above the preview: whose screen, its size, and whether the pane crops it."""
+        size = self.main("#screen", Static).size
+        cols, rows = screen["cols"], screen["rows"]
+        note = f"{row.ref} · {cols}x{rows}"
+        if cols > size.width or rows > size.height:
+            note += f" · cropped to {min(cols, size.width)}x{min(rows, size.height)} (Enter: all)"
+        self.main("#screen-note", Static).update(Text(note, style="dim"))
+
+    @work(group="details", exclusive=True)
+    async def show_details(self) -> None:
+        row = self.current()
+        diff, file = self.main("#diff", Static), self.main("#file", Static)
+        log = self.main("#log", Static)
+        if row is None:
+            for view in (diff, file, log):
+                view.update("")
+            return
+        try:
+            found = await self.link.call("task.log", project=row.project, task=row.id)
+            log.update(render_log(found["lines"]))
+        except OrchestraError as exc:
+            log.update(str(exc))
+        try:
+            task = await self.link.call("task.get", project=row.project, task=row.id)
+            file.update(render_task(task))
+        except OrchestraError as exc:
+            file.update(str(exc))
+        try:
+            found = await self.link.call("task.diff", project=row.project, task=row.id, color=True)
+            text = (found["committed"] + found["uncommitted"]) or "no changes"
+            diff.update(Text.from_ansi(text))
+        except OrchestraError as exc:
+            diff.update(str(exc))
+
+    # -- actions ----------------------------------------------------------------
+
+    def say(self, message: str) -> None:
+        self.main("#status", Static).update(Text(message, style="bold red" if message else ""))
+
+    def here(self) -> str | None:
+        """The project an action that names no task is for: the selected row's."""
+        row = self.current()
+        return row.project if row is not None else self.project
+
+    async def act(self, method: str, project: str | None, **params: Any) -> Any:
+        """One call to the daemon on `project`; its refusal is shown, never raised."""
+        if project is None:
+            self.say("no project here: select a task of the project first")
+            return None
+        try:
+            result = await self.link.call(method, project=project, **params)
+        except OrchestraError as exc:
+            self.say(str(exc))
+            return None
+        self.say("")
+        return result
+
+    def action_cursor(self, step: int) -> None:
+        table = self.main("#tasks", DataTable)
+        table.move_cursor(row=max(0, table.cursor_row + step))
+
+    def action_order(self) -> None:
+        self.order = rowmod.next_order(self.order)
+        self.notify(f"sorted by {self.order}")
+        self.refresh_table()
+
+    def action_filter(self) -> None:
+        box = self.main("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value
+        self.refresh_table()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        box = self.main("#filter", Input)
+        box.display = bool(event.value)
+        self.main("#tasks", DataTable).focus()
+
+    async def action_start(self) -> None:
+        if (row := self.current()) is not None:
+            await self.act("task.start", row.project, task=row.id)
+
+    @work
+    async def action_stop(self) -> None:
+        row = self.current()
+        if row is not None and await self.push_screen_wait(Confirm(f"Stop {row.ref}?")):
+            await self.act("task.stop", row.project, task=row.id)
+
+    async def action_report(self, status: str) -> None:
+        if (row := self.current()) is not None:
+            await self.act("task.set_status", row.project, task=row.id, status=status)
+
+    @work
+    async def action_type_line(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        line = await self.push_screen_wait(Ask(f"Type into {row.ref} (Enter sends it)"))
+        if line is not None:
+            await self.act("task.send_input", row.project, task=row.id, text=line + "\r")
+
+    @work
+    async def action_new(self) -> None:
+        project = self.here()
+        choice = await self.push_screen_wait(NewTask())
+        if choice is not None and await self.act("task.new", project, **choice) is not None:
+            self.notify(f"created {choice['slug']}")
+
+    def action_edit(self) -> None:
+        """The task file in $EDITOR, as `orchestra edit` does it (the daemon checks the
+        edited copy and writes it)."""
+        if (row := self.current()) is not None:
+            self.in_terminal(row, "edit")
+
+    @work
+    async def action_merge(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        plan = await self.act("task.merge", row.project, task=row.id, dry_run=True)
+        if plan is None:
+            return
+        choice = await self.push_screen_wait(Merge(row.ref, plan, plan.get("strategy")))
+        if choice is None:
+            return
+        done = await self.act("task.merge", row.project, task=row.id, **choice)
+        if done is not None:
+            self.notify(f"merged {row.ref} into {done['merge']['target']}")
+
+    @work
+    async def action_gc(self) -> None:
+        project = self.here()
+        plan = await self.act("project.gc", project, dry_run=True)
+        if plan is None:
+            return
+        actions = plan.get("actions", [])
+        if not actions:
+            self.notify("nothing to clean up")
+            return
+        detail = "\n".join(
+            f"{a['kind']}: {a.get('path') or a.get('branch') or ''}" for a in actions
+        )
+        if await self.push_screen_wait(Confirm(f"Clean up {len(actions)} thing(s)?", detail)):
+            await self.act("project.gc", project, only=[a["key"] for a in actions])
+
+    def action_help(self) -> None:
+        """Every key as it is bound now (after `[ui.keys]`)."""
+        lines = [
+            f"{key:>14}  {active.binding.description}"
+            for key, active in sorted(self.active_bindings.items())
+            if active.binding.id is not None
+        ]
+        self.push_screen(Confirm("Keys (close with n)", "\n".join(lines)))
+
+    def action_attach(self) -> None:
+        row = self.current()
+        if row is None or not row.running:
+            self.say("no running agent to attach to" if row else "")
+            return
+        self.in_terminal(row, "attach")
+
+    def in_terminal(self, row: rowmod.Row, command: str) -> None:
+        """`orchestra COMMAND TASK` in the terminal the app hands back meanwhile; its last
+        line on stderr is shown if it failed."""
+        argv = [*self.attach_argv, "--project", row.project, command, str(row.id)]
+        with self.suspend():
+            done = subprocess.run(argv, check=False, stderr=subprocess.PIPE, text=True)
+        message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+        self.say("" if done.returncode == 0 else message)
+        self.schedule_reload()
+        self.show_details()
+
+
+def render_screen(screen: dict[str, Any]) -> Text:
+    """A `pty.screen` reply (with `ansi`) as Rich text, in the agent's colours."""
+    lines = screen.get("ansi") or screen.get("lines") or []
+    text = Text(no_wrap=True, overflow="crop")  # a narrower pane crops, never rewraps
+    for i, line in enumerate(lines):
+        if i:
+            text.append("\n")
+        text.append(Text.from_ansi(line) if "\x1b" in line else Text(line))
+    return text
+
+
+def render_log(records: list[dict[str, Any]]) -> Text:
+    """`task.log` records, one line each: time, level, message."""
+    text = Text()
+    for r in records:
+        stamp = str(r.get("timestamp", ""))[11:19]  # HH:MM:SS of the RFC 3339 time
+        level = str(r.get("level", ""))
+        text.append(f"{stamp} ", style="dim")
+        text.append(f"{level:<5} ", style="red" if level in ("error", "warning") else "")
+        text.append(f"{r.get('message', '')}\n")
+    return text or Text("no log records for this task (see log_level)")
+
+
+def render_task(task: dict[str, Any]) -> Text:
+    """A task object: its fields, then its description."""
+    text = Text()
+    for key in ("ref", "title", "status", "agent", "base_branch", "branch", "labels", "worktree"):
+        value = task.get(key)
+        if value not in (None, "", []):
+            text.append(f"{key}: ", style="bold")
+            text.append(f"{', '.join(value) if isinstance(value, list) else value}\n")
+    text.append("\n")
+    text.append(task.get("description") or "")
+    return text
+
+
+def run(
+    project: str | None,
+    socket: Path,
+    state_dir: Path | None,
+    *,
+    autostart: bool,
+    keys: dict[str, str] | None = None,
+) -> None:
+    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+    Dashboard(
+        project=project, socket=socket, state_dir=state_dir, autostart=autostart, keys=keys
+    ).run()
