@@ -108,6 +108,16 @@ class MergeConfig:
 
 
 @attrs.frozen(kw_only=True)
+class LimitsConfig:
+    """`[limits]`: what the daemon grants each client connection (docs/config.md, and
+    docs/api.md "Limits"). Read from the global file and the environment at daemon start."""
+
+    connections: int = attrs.field(default=1000, validator=_positive)  # open at once
+    idle_timeout: float = attrs.field(default=300.0, validator=_positive)  # s without a call
+    stall_timeout: float = attrs.field(default=10.0, validator=_positive)  # s stuck mid-line
+
+
+@attrs.frozen(kw_only=True)
 class Config:
     log_level: str = attrs.field(default="info", validator=_one_of(LOG_LEVELS))
     idle_timeout: float = attrs.field(default=30.0, validator=_positive)  # seconds
@@ -129,6 +139,7 @@ class Config:
     port_base: int = attrs.field(default=20000, validator=_port)  # ORCHESTRA_PORT of task 1
     port_block: int = attrs.field(default=10, validator=_positive)  # ports per task
     merge: MergeConfig = attrs.field(factory=MergeConfig)
+    limits: LimitsConfig = attrs.field(factory=LimitsConfig)
     # The built-in profiles; `[agents.NAME]` tables merge over them field by field.
     agents: dict[str, AgentProfile] = attrs.field(factory=builtin_agents, validator=_agent_names)
 
@@ -188,6 +199,14 @@ def make_converter() -> cattrs.Converter:
         return merge_hook(value, type_)
 
     conv.register_structure_hook(MergeConfig, merge_table)
+    limits_hook = conv.get_structure_hook(LimitsConfig)
+
+    def limits_table(value: Any, type_: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected a table, found {type(value).__name__} {value!r}")
+        return limits_hook(value, type_)
+
+    conv.register_structure_hook(LimitsConfig, limits_table)
     return conv
 
 

@@ -14,9 +14,14 @@ from __future__ import annotations
 
 from typing import Final
 
-MAX_REQUEST: Final = 4 * 1024 * 1024  # a line the daemon takes (docs/api.md)
+# A line the daemon takes (docs/api.md "Limits"): room for a 1 MB prompt (a description
+# or a task file, JSON-escaped), the largest request a client has reason to send.
+MAX_REQUEST: Final = 2 * 1024 * 1024
 # A line a client takes: task.tail's 4 MiB of output, JSON-escaped, can be six times that.
 MAX_REPLY: Final = 64 * 1024 * 1024
+
+
+_KEEP: Final = 65536  # a buffer that held a longer line is replaced once it empties
 
 
 class TooLong:
@@ -63,6 +68,8 @@ class LineSplitter:
                 continue
             line = bytes(buffer[:end])
             del buffer[: end + 1]
+            if not buffer and end > _KEEP:
+                self._buffer = bytearray()  # give a long line's memory back
             if end > self.limit:
                 return TOO_LONG
             return line
@@ -78,3 +85,8 @@ class LineSplitter:
     def pending(self) -> bool:
         """Whether bytes of a line not yet whole are buffered."""
         return bool(self._buffer)
+
+    @property
+    def buffered(self) -> int:
+        """How many bytes are buffered (what a peer bounding its memory counts)."""
+        return len(self._buffer)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("orchestra.daemon")
 
+COSTLY: Final = 2  # costly calls run at once, daemon-wide
+
 
 class Peer(Protocol):
     """What a method may ask of the connection that called it."""
@@ -48,6 +50,9 @@ class Daemon:
     stopping: object | None = None
     started: float = attrs.field(factory=time.monotonic)
     started_at: float = attrs.field(factory=time.time)
+    # Held by the costly methods (git, every task file): however many clients call them,
+    # only this many run at once, and never more threads than that contend with the loop.
+    costly: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(COSTLY))
 
 
 Handler = Callable[[Daemon, Peer, Any], Awaitable[Any]]  # called with the structured params
@@ -62,6 +67,8 @@ class Method:
     run: Handler
     # Its reply ends JSON-RPC on the connection (pty.attach): only a call of its own may.
     upgrades: bool = False
+    # It runs git or reads every task file: under `Daemon.costly` (docs/api.md "Limits").
+    costly: bool = False
 
 
 def _on_project(call: Callable[[Project, Any], Awaitable[Any]]) -> Handler:
@@ -98,7 +105,12 @@ async def dispatch(
                 f"{request.method} must be sent on its own, not in a batch: its reply turns"
                 " the connection into the terminal stream"
             )
-        value = await method.run(daemon, peer, api.structure(request.params, method.params))
+        params = api.structure(request.params, method.params)
+        if method.costly:
+            async with daemon.costly:
+                value = await method.run(daemon, peer, params)
+        else:
+            value = await method.run(daemon, peer, params)
         reply = jsonrpc.result(request.id, value)
     except _NoMethod:
         reply = jsonrpc.error(
@@ -231,10 +243,12 @@ async def _subscribe(d: Daemon, peer: Peer, p: api.SubscribeParams) -> Any:
 # project.gc through daemon/review.py).
 METHODS: Final[dict[str, Method]] = {
     "daemon.ping": Method(api.NoParams, _ping),
-    "daemon.status": Method(api.NoParams, _status),
+    "daemon.status": Method(api.NoParams, _status, costly=True),
     "daemon.shutdown": Method(api.NoParams, _shutdown),
     "task.new": Method(api.NewParams, _on_project(lambda project, p: project.new(p))),
-    "task.list": Method(api.ListParams, _on_project(lambda project, p: project.list(p))),
+    "task.list": Method(
+        api.ListParams, _on_project(lambda project, p: project.list(p)), costly=True
+    ),
     "task.get": Method(api.TaskParams, _on_project(lambda project, p: project.get(p.task))),
     "task.update": Method(api.UpdateParams, _on_project(lambda project, p: project.update(p))),
     "task.set_status": Method(
@@ -260,7 +274,7 @@ METHODS: Final[dict[str, Method]] = {
     "pty.screen": Method(
         api.ScreenParams, _on_project(lambda project, p: project.screen(p.task, p.lines))
     ),
-    "task.diff": Method(api.DiffParams, _on_project(review.diff)),
+    "task.diff": Method(api.DiffParams, _on_project(review.diff), costly=True),
     "task.merge": Method(api.MergeParams, _on_project(review.merge)),
     "project.gc": Method(api.GcParams, _on_project(review.gc)),
     "events.subscribe": Method(api.SubscribeParams, _subscribe),

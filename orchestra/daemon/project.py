@@ -113,7 +113,7 @@ class Project:
         return data
 
     def _count_ahead(self, items: list[Loaded | Broken]) -> None:
-        """Refresh commits-ahead counts (blocking git: called under the lock, in a thread)."""
+        """Refresh commits-ahead counts (blocking git: call it in a thread)."""
         wanted = {
             i.task.branch: i.task.base_sha
             for i in items
@@ -169,7 +169,9 @@ class Project:
         return self.wire(await self.tasks.create(p.slug, doc, agent=agent))
 
     async def list(self, p: api.ListParams) -> dict[str, Any]:
-        items = await self.tasks.scan(also=self._count_ahead)
+        items = await self.tasks.scan()
+        # git after the project lock is released: other calls on the project need not wait.
+        await trio.to_thread.run_sync(self._count_ahead, items)
         tasks, errors = [], []
         for item in items:
             if isinstance(item, Broken):

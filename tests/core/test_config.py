@@ -74,6 +74,7 @@ def test_defaults_dict_matches_config() -> None:
         "port_base",
         "port_block",
         "merge",
+        "limits",
         "agents",
     }
     assert DEFAULTS["max_running"] == 4
