@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("orchestra.daemon")
 
-COSTLY: Final = 2  # costly calls run at once, daemon-wide
+COSTLY: Final = 4  # costly calls at once, daemon-wide (docs/api.md "Limits")
 
 
 class Peer(Protocol):
@@ -50,8 +50,9 @@ class Daemon:
     stopping: object | None = None
     started: float = attrs.field(factory=time.monotonic)
     started_at: float = attrs.field(factory=time.time)
-    # Held by the costly methods (git, every task file): however many clients call them,
-    # only this many run at once, and never more threads than that contend with the loop.
+    # Held by a call of a costly method from its start until its reply is sent (the
+    # server takes it): however many clients call them, only this many run at once, as
+    # many threads contend with the loop, and as many large replies wait to be read.
     costly: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(COSTLY))
 
 
@@ -67,7 +68,7 @@ class Method:
     run: Handler
     # Its reply ends JSON-RPC on the connection (pty.attach): only a call of its own may.
     upgrades: bool = False
-    # It runs git or reads every task file: under `Daemon.costly` (docs/api.md "Limits").
+    # It runs git, reads every task file or replies at length: under `Daemon.costly`.
     costly: bool = False
 
 
@@ -105,12 +106,7 @@ async def dispatch(
                 f"{request.method} must be sent on its own, not in a batch: its reply turns"
                 " the connection into the terminal stream"
             )
-        params = api.structure(request.params, method.params)
-        if method.costly:
-            async with daemon.costly:
-                value = await method.run(daemon, peer, params)
-        else:
-            value = await method.run(daemon, peer, params)
+        value = await method.run(daemon, peer, api.structure(request.params, method.params))
         reply = jsonrpc.result(request.id, value)
     except _NoMethod:
         reply = jsonrpc.error(
@@ -269,7 +265,9 @@ METHODS: Final[dict[str, Method]] = {
         _on_project(lambda project, p: project.send_input(p.task, p.text, stall=p.timeout)),
     ),
     "task.tail": Method(
-        api.TailParams, _on_project(lambda project, p: project.tail(p.task, p.bytes))
+        api.TailParams,
+        _on_project(lambda project, p: project.tail(p.task, p.bytes)),
+        costly=True,
     ),
     "pty.screen": Method(
         api.ScreenParams, _on_project(lambda project, p: project.screen(p.task, p.lines))

@@ -261,6 +261,9 @@ def run(environ: Mapping[str, str] = os.environ) -> int:
     # user's alone: it holds prompts' summaries, setup output, session ids and paths.
     # What agents, setup and git write in worktrees is the user's code: their umask.
     user_umask = os.umask(0o077)
+    # A worker thread busy in Python (parsing task files, a heavy line) gives the GIL back
+    # to the event loop within this, not CPython's default 5 ms: every client waits on it.
+    sys.setswitchinterval(0.001)
     try:
         layers = config_files.raw_layers(None, environ)
         effective = config_files.load(None, environ)

@@ -39,9 +39,11 @@ service manager restarts it (`Restart=on-failure`), rather than retry forever.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 
 import attrs
@@ -50,7 +52,7 @@ import trio
 from orchestra.core import jsonrpc, ndjson
 from orchestra.core.config import LimitsConfig
 from orchestra.daemon.attach import enter_attach
-from orchestra.daemon.dispatch import Daemon, dispatch
+from orchestra.daemon.dispatch import METHODS, Daemon, dispatch
 from orchestra.daemon.events import Subscription
 
 READ_SIZE: Final = 65536  # bytes read at once (and taken from the line budget at once)
@@ -157,14 +159,16 @@ class Connection:
     async def _reply(self, incoming: jsonrpc.Incoming) -> None:
         """Run a message's requests and send their replies: a batch's one member at a
         time, yielding to the other connections between members, its line under the send
-        lock from its first byte to its last."""
+        lock from its first byte to its last. A costly method holds `Daemon.costly` until
+        its reply is sent."""
         if not incoming.batch:
             (item,) = incoming.items
-            reply = await self._answer(item, alone=True)
-            if reply is not None:
-                async with self.send_lock:
-                    for piece in jsonrpc.encode_chunks(reply):
-                        await self._send(piece)
+            async with self._slot(item):
+                reply = await self._answer(item, alone=True)
+                if reply is not None:
+                    async with self.send_lock:
+                        for piece in jsonrpc.encode_chunks(reply):
+                            await self._send(piece)
             return
         expected = sum(
             (not item.notification) if isinstance(item, jsonrpc.Request) else item.reply is not None
@@ -172,23 +176,33 @@ class Connection:
         )
         if not expected:  # only notifications: no reply at all
             for item in incoming.items:
-                await self._answer(item, alone=False)
+                async with self._slot(item):
+                    await self._answer(item, alone=False)
                 await trio.lowlevel.checkpoint()
             return
         async with self.send_lock:
             sent = 0
             for item in incoming.items:
-                reply = await self._answer(item, alone=False)
-                await trio.lowlevel.checkpoint()
-                if reply is None:
-                    continue
-                sent += 1
-                opening = b"[" if sent == 1 else b","
-                for piece in jsonrpc.encode_chunks(reply):
-                    piece, opening = opening + piece, b""
-                    if piece.endswith(b"\n"):  # its last piece: the batch's, or a comma next
-                        piece = piece[:-1] + (b"]\n" if sent == expected else b"")
-                    await self._send(piece)
+                async with self._slot(item):
+                    reply = await self._answer(item, alone=False)
+                    await trio.lowlevel.checkpoint()
+                    if reply is None:
+                        continue
+                    sent += 1
+                    opening = b"[" if sent == 1 else b","
+                    for piece in jsonrpc.encode_chunks(reply):
+                        piece, opening = opening + piece, b""
+                        if piece.endswith(b"\n"):  # its last piece: the batch's, or a comma next
+                            piece = piece[:-1] + (b"]\n" if sent == expected else b"")
+                        await self._send(piece)
+
+    def _slot(self, item: jsonrpc.Request | jsonrpc.Invalid) -> AbstractAsyncContextManager[Any]:
+        """`Daemon.costly` for a call of a costly method, nothing for any other."""
+        if isinstance(item, jsonrpc.Request):
+            method = METHODS.get(item.method)
+            if method is not None and method.costly:
+                return self.daemon.costly
+        return contextlib.nullcontext()
 
     async def _answer(self, item: jsonrpc.Request | jsonrpc.Invalid, *, alone: bool) -> Any:
         if isinstance(item, jsonrpc.Request):
