@@ -22,7 +22,8 @@ client does cannot stall or bloat the daemon that serves every other:
   a batch's replies one member at a time.
 - Work: a `heavy` line (long, or with many arrays and objects) is parsed in a worker
   thread, one at a time daemon-wide; a batch has at most `jsonrpc.MAX_BATCH` members
-  and yields to the other connections between them.
+  and yields to the other connections between them; a costly method (git, every task
+  file, a long reply) holds one of `Daemon.costly`'s slots until its reply is sent.
 - Connections: at most `connections` (and fewer than the descriptors allow, keeping
   DESCRIPTOR_RESERVE for agents' PTYs, git and task files); one more is told so in one
   JSON-RPC error and closed. A connection that sends no request for `idle_timeout`
@@ -375,13 +376,12 @@ async def refuse(server: Server, stream: trio.SocketStream) -> None:
             return  # a flood: close at once rather than hold a descriptor for each
         server.refusing += 1
         try:
-            with trio.move_on_after(0.5):
+            with trio.move_on_after(1.0):
                 await stream.send_all(jsonrpc.encode(refusal(limit)))
-                # Read what it sent before closing: closing with unread bytes would reset
-                # the connection, and the client could lose the error before reading it.
-                with trio.move_on_after(0.05):
-                    while await stream.receive_some(READ_SIZE):
-                        pass
+                # Wait for its first request before closing: a client whose request came
+                # after the close would fail to send it, and never read the error.
+                while (chunk := await stream.receive_some(READ_SIZE)) and b"\n" not in chunk:
+                    pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
