@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from common import Sandbox, add_record_args, agent_toml, p99, record_from
+from common import Sandbox, add_record_args, agent_toml, cpu_seconds, p99, record_from
 
 THIS = Path(__file__).resolve()
 P99_MS, MAX_MS, RSS_MB = 10.0, 50.0, 150.0
@@ -440,12 +440,14 @@ def main() -> int:
                     if chosen is not None and n not in chosen:
                         continue
                     rss.reset()
+                    cpu = cpu_seconds(pid)
                     start = time.monotonic()
                     what = case(ctx, start + args.seconds)
                     end = time.monotonic()
+                    busy = (cpu_seconds(pid) - cpu) / (end - start)
                     time.sleep(0.3)  # what the case left settles (the daemon closes its side)
                     windows.append((name, what, start, end, rss.max_kib / 1024))
-                    print(f"  {name}: {what}", flush=True)
+                    print(f"  {name}: {what}; daemon CPU {busy:.0%} of a core", flush=True)
                     with sb.client() as c:
                         c.call("daemon.ping")  # served, after it
         finally:

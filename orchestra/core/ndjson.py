@@ -37,13 +37,16 @@ TOO_LONG: Final = TooLong()
 class LineSplitter:
     """Whole lines out of a byte stream, each at most `limit` bytes (without its newline)."""
 
-    __slots__ = ("_buffer", "_discarding", "limit")
+    __slots__ = ("_buffer", "_discarding", "_scanned", "limit")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._buffer = bytearray()
         # Inside an over-long line, already reported: drop bytes up to its newline.
         self._discarding = False
+        # How many bytes at the start of the buffer are known to hold no newline: a long
+        # line arriving in chunks is searched once, not once per chunk.
+        self._scanned = 0
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -53,15 +56,19 @@ class LineSplitter:
         None until more bytes are fed."""
         buffer = self._buffer
         while True:
-            end = buffer.find(b"\n")
+            end = buffer.find(b"\n", self._scanned)
             if end < 0:
+                self._scanned = len(buffer)
                 if len(buffer) > self.limit and not self._discarding:
                     self._discarding = True
                     buffer.clear()
+                    self._scanned = 0
                     return TOO_LONG
                 if self._discarding:
                     buffer.clear()
+                    self._scanned = 0
                 return None
+            self._scanned = 0
             if self._discarding:
                 self._discarding = False
                 del buffer[: end + 1]
@@ -79,6 +86,7 @@ class LineSplitter:
         behind, as `pty.attach` does, hands it on)."""
         data = bytes(self._buffer)
         self._buffer.clear()
+        self._scanned = 0
         return data
 
     @property

@@ -59,7 +59,7 @@ from orchestra.daemon.events import Subscription
 READ_SIZE: Final = 65536  # bytes read at once (and taken from the line budget at once)
 READ_MIN: Final = 4096  # less room than this for a line: take READ_SIZE from the budget
 FREE_BYTES: Final = 16 * 1024  # of a line, buffered per connection without the budget
-LINE_BUDGET: Final = 32 * 1024 * 1024  # bytes of longer lines buffered, daemon-wide
+LINE_BUDGET: Final = 16 * 1024 * 1024  # bytes of longer lines buffered, daemon-wide
 SEND_PIECE: Final = 65536  # bytes sent in one step, each within stall_timeout
 DESCRIPTOR_RESERVE: Final = 256  # descriptors kept for agents' PTYs, git, task files
 REFUSALS: Final = 64  # connections refused at once (past it, closed without a word)
