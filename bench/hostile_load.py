@@ -396,6 +396,9 @@ def main() -> int:
     parser.add_argument(
         "--cases", default=None, help="only these cases, by number (1-6, comma-separated)"
     )
+    parser.add_argument(
+        "--slowest", type=int, default=0, help="print each case's N slowest pings (when, ms)"
+    )
     parser.add_argument("--watch", metavar="PATH", help=argparse.SUPPRESS)
     add_record_args(parser)
     args = parser.parse_args()
@@ -457,6 +460,10 @@ def main() -> int:
     for name, _what, start, end, rss_mb in windows:
         took = [t for at, t in samples if start <= at <= end + 0.3]
         answered = [t * 1000 for t in took if t is not None] or [float("nan")]
+        if args.slowest:
+            timed = [(at - start, t * 1000) for at, t in samples if start <= at <= end + 0.3 and t]
+            slowest = sorted(timed, key=lambda x: -x[1])[: args.slowest]
+            print(f"  {name}: " + ", ".join(f"{ms:.1f} ms at {at:.2f} s" for at, ms in slowest))
         rows.append(
             Row(
                 case=name,

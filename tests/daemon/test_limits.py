@@ -20,8 +20,10 @@ import pytest
 import trio
 
 from orchestra.core import jsonrpc
+from orchestra.core.config import LimitsConfig
 from orchestra.core.errors import RemoteError
 from orchestra.daemon import events
+from orchestra.daemon.server import DESCRIPTOR_RESERVE, Limits
 from tests.conftest import Env, make_repo, private_user
 from tests.daemon.wire import Raw, wait_until
 
@@ -319,3 +321,14 @@ def test_descriptors_are_raised_to_the_hard_limit(short: Env) -> None:
     (row,) = [line for line in limits if line.startswith("Max open files")]
     soft, hard = row.split()[3:5]
     assert soft == hard, row
+
+
+def test_connections_stay_below_the_descriptor_limit() -> None:
+    """The connection limit is the configured one, or 256 below the open-files limit if
+    that is lower (descriptors kept for agents' terminals, git and task files)."""
+    config = LimitsConfig(connections=1000, idle_timeout=5.0, stall_timeout=2.0)
+    assert Limits.from_config(config, None) == Limits(
+        connections=1000, idle_timeout=5.0, stall_timeout=2.0
+    )
+    assert Limits.from_config(config, 1_048_576).connections == 1000
+    assert Limits.from_config(config, 1024).connections == 1024 - DESCRIPTOR_RESERVE == 768
