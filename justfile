@@ -23,7 +23,7 @@ check:
     cc -fsyntax-only -Wall -Wextra -Wconversion -Werror -I"$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" orchestra/daemon/_forward.c
 
 # Benchmarks against reference programs measured in the same run; each writes its row of
-# bench/RESULTS.md (about four minutes in all).
+# bench/RESULTS.md (about five minutes in all).
 bench:
     python bench/cli_latency.py
     python bench/start_overhead.py --rounds 15
@@ -37,6 +37,7 @@ bench:
     python bench/hook_latency.py
     python bench/terminal_model.py --mb 1 --rounds 2
     python bench/dashboard.py
+    python bench/hostile_load.py --seconds 10
     cat bench/RESULTS.md
 
 # Format the code and apply safe lint fixes.

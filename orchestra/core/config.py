@@ -159,6 +159,16 @@ class UiConfig:
 
 
 @attrs.frozen(kw_only=True)
+class LimitsConfig:
+    """`[limits]`: what the daemon grants each client connection (docs/config.md, and
+    docs/api.md "Limits"). Read from the global file and the environment at daemon start."""
+
+    connections: int = attrs.field(default=1000, validator=_positive)  # open at once
+    idle_timeout: float = attrs.field(default=300.0, validator=_positive)  # s without a call
+    stall_timeout: float = attrs.field(default=10.0, validator=_positive)  # s stuck mid-line
+
+
+@attrs.frozen(kw_only=True)
 class Config:
     log_level: str = attrs.field(default="info", validator=_one_of(LOG_LEVELS))
     idle_timeout: float = attrs.field(default=30.0, validator=_positive)  # seconds
@@ -182,6 +192,7 @@ class Config:
     merge: MergeConfig = attrs.field(factory=MergeConfig)
     notify: NotifyConfig = attrs.field(factory=NotifyConfig)
     ui: UiConfig = attrs.field(factory=UiConfig)
+    limits: LimitsConfig = attrs.field(factory=LimitsConfig)
     # The built-in profiles; `[agents.NAME]` tables merge over them field by field.
     agents: dict[str, AgentProfile] = attrs.field(factory=builtin_agents, validator=_agent_names)
 
@@ -241,7 +252,7 @@ def make_converter() -> cattrs.Converter:
         return merge_hook(value, type_)
 
     conv.register_structure_hook(MergeConfig, merge_table)
-    for table in (NotifyConfig, ScreenPattern):
+    for table in (NotifyConfig, ScreenPattern, LimitsConfig):
         conv.register_structure_hook(table, _table_hook(conv.get_structure_hook(table)))
     return conv
 

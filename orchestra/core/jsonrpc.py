@@ -10,6 +10,15 @@ The server half (what the daemon's connection loop does for every line):
     replies = [await dispatch(r) if isinstance(r, Request) else r.reply for r in incoming.items]
     data = incoming.assemble(replies)   # bytes to send, or None
 
+Bounds (docs/api.md "Limits"): a batch has at most MAX_BATCH members and a message at
+most MAX_DEPTH levels of arrays and objects; either is refused with one error, not an
+array. A line that could cost the C parser more than a few milliseconds (a long one, or
+one with many arrays and objects) is `heavy`: the daemon parses it with `parse(...,
+slow=True)` in a worker thread, where the pure-Python scanner lets the event loop take
+the GIL back between bytecodes, and a batch is refused as soon as its member past the
+bound is read. `encode_chunks` gives a reply in pieces, long strings escaped a piece at a
+time, so no reply is one long step for the loop nor held whole in memory.
+
 The client half (what every client does: the blocking one, the MCP link, the asyncio one):
 
     calls = Calls()
@@ -24,7 +33,10 @@ Stdlib only (no attrs): every client imports it on its way to a one-shot call.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import json.decoder
+import json.scanner
+import re
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, NamedTuple
 
 from orchestra.core.errors import RemoteError
@@ -34,6 +46,14 @@ INVALID_REQUEST: Final = -32600
 METHOD_NOT_FOUND: Final = -32601
 INVALID_PARAMS: Final = -32602
 INTERNAL_ERROR: Final = -32603
+
+MAX_BATCH: Final = 100  # members of one batch
+MAX_DEPTH: Final = 64  # levels of arrays and objects in one message
+# A line parsed inline (by the C parser, on the loop) is at most QUICK_BYTES long and opens
+# at most MAX_DEPTH arrays and objects (so it cannot nest deeper): a few milliseconds at
+# worst. Any other line is `heavy`.
+QUICK_BYTES: Final = 64 * 1024
+PIECE: Final = 64 * 1024  # characters of a long string escaped in one step (encode_chunks)
 
 Id = str | int | None
 Reply = dict[str, Any]
@@ -91,22 +111,189 @@ def encode(message: Any) -> bytes:
         return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
-def parse(data: bytes) -> Incoming:
-    """Decode one framed message. Never raises: bad input becomes a ready error reply."""
+def heavy(data: bytes) -> bool:
+    """Whether a line is to be parsed with `slow=True`, off the event loop (see QUICK_BYTES)."""
+    return len(data) > QUICK_BYTES or data.count(b"[") + data.count(b"{") > MAX_DEPTH
+
+
+def parse(data: bytes, *, slow: bool = False) -> Incoming:
+    """Decode one framed message. Never raises: bad input becomes a ready error reply.
+    `slow`: with the pure-Python scanner (for a `heavy` line, in a worker thread). Either
+    way gives the same answer; a line that might nest too deeply is always scanned so."""
     try:
         # Decode strictly first: json.loads(bytes) would also take UTF-16/32 and encoded surrogates.
-        message = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        deep = data.count(b"[") + data.count(b"{") > MAX_DEPTH  # it might nest too deeply
+        message = _slow_loads(text) if slow or deep else json.loads(text)
+    except _TooDeep:
+        return _alone(error(None, PARSE_ERROR, f"Parse error: nested deeper than {MAX_DEPTH}"))
+    except _TooMany:
+        return _too_many()
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        return Incoming(
-            items=(Invalid(reply=error(None, PARSE_ERROR, f"Parse error: {reason}")),), batch=False
-        )
+        return _alone(error(None, PARSE_ERROR, f"Parse error: {reason}"))
     if isinstance(message, list):
         if not message:
-            reply = error(None, INVALID_REQUEST, "Invalid Request: empty batch")
-            return Incoming(items=(Invalid(reply=reply),), batch=False)
+            return _alone(error(None, INVALID_REQUEST, "Invalid Request: empty batch"))
+        if len(message) > MAX_BATCH:
+            return _too_many()
         return Incoming(items=tuple(_item(m) for m in message), batch=True)
     return Incoming(items=(_item(message),), batch=False)
+
+
+def _alone(reply: Reply) -> Incoming:
+    return Incoming(items=(Invalid(reply=reply),), batch=False)
+
+
+def _too_many() -> Incoming:
+    return _alone(
+        error(
+            None,
+            INVALID_REQUEST,
+            f"Invalid Request: a batch has at most {MAX_BATCH} members; send it in parts",
+            {"limit": "batch", "max": MAX_BATCH},
+        )
+    )
+
+
+class _TooDeep(Exception):
+    pass
+
+
+class _TooMany(Exception):
+    pass
+
+
+_BLANK = re.compile(r"[ \t\n\r]*")  # what json skips between tokens
+
+
+def _skip(text: str, at: int) -> int:
+    """Where the next token starts, at or after `at`."""
+    found = _BLANK.match(text, at)
+    return at if found is None else found.end()
+
+
+def _slow_loads(text: str) -> Any:
+    """json.loads with the pure-Python scanner, refusing nesting past MAX_DEPTH as it goes
+    and a top-level array past MAX_BATCH members as soon as one more is read."""
+    decoder = json.JSONDecoder()
+    depth = 0
+
+    def nested(parse: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            nonlocal depth
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _TooDeep
+            try:
+                return parse(*args)
+            finally:
+                depth -= 1
+
+        return run
+
+    # The pure-Python parts of json (the stubs do not show them): JSONArray, py_make_scanner.
+    parts: Any = json.decoder
+    vars(decoder).update(parse_object=nested(parts.JSONObject), parse_array=nested(parts.JSONArray))
+    scanner: Any = json.scanner
+    scan = scanner.py_make_scanner(decoder)
+    end = _skip(text, 0)
+    if not text.startswith("[", end):
+        value, end = _scan(scan, text, end)
+    else:
+        value = []
+        depth = 1  # the batch's own array
+        end = _skip(text, end + 1)
+        if text.startswith("]", end):
+            end += 1
+        else:
+            while True:
+                member, end = _scan(scan, text, end)
+                value.append(member)
+                if len(value) > MAX_BATCH:
+                    raise _TooMany
+                end = _skip(text, end)
+                if text.startswith("]", end):
+                    end += 1
+                    break
+                if not text.startswith(",", end):
+                    raise json.JSONDecodeError("Expecting ',' delimiter", text, end)
+                end = _skip(text, end + 1)
+    end = _skip(text, end)
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
+
+
+def _scan(scan: Callable[[str, int], tuple[Any, int]], text: str, at: int) -> tuple[Any, int]:
+    try:
+        return scan(text, at)
+    except StopIteration as exc:
+        raise json.JSONDecodeError("Expecting value", text, exc.value) from None
+
+
+def encode_chunks(message: Any) -> Iterator[bytes]:
+    """`encode(message)` in pieces of about PIECE bytes: a string longer than PIECE is
+    escaped PIECE characters at a time. The pieces joined are a valid encoding of the
+    message (the same as `encode` gives, but where a lone surrogate is escaped only in its
+    own piece)."""
+    if not _has_long_string(message):
+        yield encode(message)
+        return
+    out: list[bytes] = []
+    size = 0
+    for part in _pieces(message):
+        out.append(part)
+        size += len(part)
+        if size >= PIECE:
+            yield b"".join(out)
+            out, size = [], 0
+    out.append(b"\n")
+    yield b"".join(out)
+
+
+def _has_long_string(value: Any) -> bool:
+    if isinstance(value, str):
+        return len(value) > PIECE
+    if isinstance(value, dict):
+        return any(_has_long_string(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_long_string(v) for v in value)
+    return False
+
+
+def _pieces(value: Any) -> Iterator[bytes]:
+    if isinstance(value, dict):
+        yield b"{"
+        for n, (key, item) in enumerate(value.items()):
+            yield (b"," if n else b"") + _leaf(str(key)) + b":"
+            yield from _pieces(item)
+        yield b"}"
+    elif isinstance(value, (list, tuple)):
+        yield b"["
+        for n, item in enumerate(value):
+            if n:
+                yield b","
+            yield from _pieces(item)
+        yield b"]"
+    elif isinstance(value, str) and len(value) > PIECE:
+        yield b'"'
+        for at in range(0, len(value), PIECE):
+            part = value[at : at + PIECE]
+            try:
+                yield json.encoder.encode_basestring(part)[1:-1].encode()
+            except UnicodeEncodeError:  # a lone surrogate: this piece escaped as ASCII
+                yield json.encoder.encode_basestring_ascii(part)[1:-1].encode()
+        yield b'"'
+    else:
+        yield _leaf(value)
+
+
+def _leaf(value: Any) -> bytes:
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _valid_id(value: Any) -> bool:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("orchestra.daemon")
 
+COSTLY: Final = 4  # costly calls at once, daemon-wide (docs/api.md "Limits")
+
 
 class Peer(Protocol):
     """What a method may ask of the connection that called it."""
@@ -48,6 +50,10 @@ class Daemon:
     stopping: object | None = None
     started: float = attrs.field(factory=time.monotonic)
     started_at: float = attrs.field(factory=time.time)
+    # Held by a call of a costly method from its start until its reply is sent (the
+    # server takes it): however many clients call them, only this many run at once, as
+    # many threads contend with the loop, and as many large replies wait to be read.
+    costly: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(COSTLY))
 
 
 Handler = Callable[[Daemon, Peer, Any], Awaitable[Any]]  # called with the structured params
@@ -62,6 +68,8 @@ class Method:
     run: Handler
     # Its reply ends JSON-RPC on the connection (pty.attach): only a call of its own may.
     upgrades: bool = False
+    # It runs git, reads every task file or replies at length: under `Daemon.costly`.
+    costly: bool = False
 
 
 def _on_project(call: Callable[[Project, Any], Awaitable[Any]]) -> Handler:
@@ -249,10 +257,12 @@ async def _subscribe(d: Daemon, peer: Peer, p: api.SubscribeParams) -> Any:
 # project.gc through daemon/review.py).
 METHODS: Final[dict[str, Method]] = {
     "daemon.ping": Method(api.NoParams, _ping),
-    "daemon.status": Method(api.NoParams, _status),
+    "daemon.status": Method(api.NoParams, _status, costly=True),
     "daemon.shutdown": Method(api.NoParams, _shutdown),
     "task.new": Method(api.NewParams, _on_project(lambda project, p: project.new(p))),
-    "task.list": Method(api.ListParams, _on_project(lambda project, p: project.list(p))),
+    "task.list": Method(
+        api.ListParams, _on_project(lambda project, p: project.list(p)), costly=True
+    ),
     "task.get": Method(api.TaskParams, _on_project(lambda project, p: project.get(p.task))),
     "task.update": Method(api.UpdateParams, _on_project(lambda project, p: project.update(p))),
     "task.set_status": Method(
@@ -274,13 +284,15 @@ METHODS: Final[dict[str, Method]] = {
         _on_project(lambda project, p: project.send_input(p.task, p.text, stall=p.timeout)),
     ),
     "task.tail": Method(
-        api.TailParams, _on_project(lambda project, p: project.tail(p.task, p.bytes))
+        api.TailParams,
+        _on_project(lambda project, p: project.tail(p.task, p.bytes)),
+        costly=True,
     ),
     "task.log": Method(
         api.LogParams, _on_project(lambda project, p: project.task_log(p.task, p.lines))
     ),
     "pty.screen": Method(api.ScreenParams, _on_project(lambda project, p: project.screen(p))),
-    "task.diff": Method(api.DiffParams, _on_project(review.diff)),
+    "task.diff": Method(api.DiffParams, _on_project(review.diff), costly=True),
     "task.merge": Method(api.MergeParams, _on_project(review.merge)),
     "project.gc": Method(api.GcParams, _on_project(review.gc)),
     "events.subscribe": Method(api.SubscribeParams, _subscribe),

@@ -14,8 +14,10 @@ import contextlib
 import errno
 import fcntl
 import functools
+import gc
 import logging
 import os
+import resource
 import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -122,24 +124,44 @@ async def bind(socket: Path) -> trio.socket.SocketType:
     return sock
 
 
+def raise_descriptor_limit() -> int | None:
+    """Raise the soft limit on open files to the hard one (1024 is a common soft limit, and
+    every client connection, agent PTY and git pipe is a descriptor); return it, None if
+    unlimited."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft:
+        with contextlib.suppress(ValueError, OSError):  # macOS refuses more than OPEN_MAX
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
 async def serve(
     socket: Path,
     environ: Mapping[str, str],
     *,
     ready: trio.Event | None = None,
     umask: int | None = None,
+    limits: server.Limits | None = None,
 ) -> int:
     """The nursery tree: reaper and signals at the root; runs in their own nursery,
     which is cancelled (and fully torn down) before the reaper stops. `umask`: the one
-    the daemon was started with, for the agents and commands it runs. Returns the exit
-    status: 1 when the daemon stopped because its listening socket failed."""
+    the daemon was started with, for the agents and commands it runs; `limits`: what
+    each client connection may hold (docs/api.md "Limits"). Returns the exit status: 1
+    when the daemon stopped because its listening socket failed."""
     hub = EventHub()
     listener_failed = trio.Event()
     reaper = Reaper(umask=umask)
     procs.become_subreaper()
     sock = await bind(socket)
     listener = trio.SocketListener(sock)
-    log.info("listening on %s", socket, extra={"event": "daemon.started", "pid": os.getpid()})
+    limits = limits or server.Limits()
+    log.info(
+        "listening on %s (at most %d connections)",
+        socket,
+        limits.connections,
+        extra={"event": "daemon.started", "pid": os.getpid(), "connections": limits.connections},
+    )
     try:
         async with trio.open_nursery() as root:
             await root.start(reaper.serve)
@@ -167,7 +189,9 @@ async def serve(
                 daemon = Daemon(socket=socket, registry=registry, hub=hub)
                 root.start_soon(_signals, daemon)
                 server_scope = trio.CancelScope()
-                runs.start_soon(_serve_until, server_scope, daemon, listener, listener_failed)
+                runs.start_soon(
+                    _serve_until, server_scope, daemon, listener, listener_failed, limits
+                )
                 await registry.load_known()
                 if ready is not None:
                     ready.set()
@@ -206,13 +230,21 @@ async def _warm_up() -> None:
     with contextlib.suppress(Exception):  # no engine: the first start reports it
         # Abandoned if the daemon stops meanwhile: a stop need not wait for it.
         await trio.to_thread.run_sync(warm, abandon_on_cancel=True)
+    # What is loaded by now lives as long as the daemon: out of the collector's full
+    # passes, which would otherwise walk it all (~50 ms with many clients connected).
+    gc.collect()
+    gc.freeze()
 
 
 async def _serve_until(
-    scope: trio.CancelScope, daemon: Daemon, listener: trio.SocketListener, failed: trio.Event
+    scope: trio.CancelScope,
+    daemon: Daemon,
+    listener: trio.SocketListener,
+    failed: trio.Event,
+    limits: server.Limits | None,
 ) -> None:
     with scope:
-        await server.serve(daemon, listener)
+        await server.serve(daemon, listener, limits)
         failed.set()  # serve returns only when the listener failed (it stops the daemon)
 
 
@@ -236,6 +268,9 @@ def run(environ: Mapping[str, str] = os.environ) -> int:
     # user's alone: it holds prompts' summaries, setup output, session ids and paths.
     # What agents, setup and git write in worktrees is the user's code: their umask.
     user_umask = os.umask(0o077)
+    # A worker thread busy in Python (parsing task files, a heavy line) gives the GIL back
+    # to the event loop within this, not CPython's default 5 ms: every client waits on it.
+    sys.setswitchinterval(0.001)
     try:
         layers = config_files.raw_layers(None, environ)
         effective = config_files.load(None, environ)
@@ -257,7 +292,10 @@ def run(environ: Mapping[str, str] = os.environ) -> int:
             print(
                 f"orchestra daemon {os.getpid()} listening on {socket}", file=sys.stderr, flush=True
             )
-            status = trio.run(functools.partial(serve, socket, environ, umask=user_umask))
+            limits = server.Limits.from_config(effective.config.limits, raise_descriptor_limit())
+            status = trio.run(
+                functools.partial(serve, socket, environ, umask=user_umask, limits=limits)
+            )
     except AlreadyRunning as exc:
         print(f"orchestra: {exc.message}", file=sys.stderr)
         return exc.exit_code

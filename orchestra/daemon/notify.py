@@ -10,6 +10,7 @@ most `PARALLEL` at once, so a slow or hung one never holds up the events or the 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -80,7 +81,9 @@ class Notifier:
                     if not started:
                         task_status.started()
                         started = True
-                    async for params in sub.receive:
+                    async for line in sub.receive:
+                        sub.taken(line)  # the hub's queue holds each event encoded, once
+                        params = json.loads(line)["params"]
                         notice = self.tracker.observe(params)
                         if notice is not None:
                             self.tell(nursery, notice)

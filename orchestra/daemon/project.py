@@ -7,6 +7,7 @@ the supervisor's runs; it announces every change of a task to event subscribers.
 
 from __future__ import annotations
 
+import codecs
 import logging
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from orchestra.daemon.events import EventHub
 from orchestra.daemon.runner import Run
 from orchestra.daemon.supervisor import Supervisor
 from orchestra.daemon.tasks import Change, TaskService
+
+_SLICE = 256 * 1024  # bytes of task.tail's output decoded at once
 
 
 @attrs.frozen
@@ -122,7 +125,7 @@ class Project:
         return data
 
     def _count_ahead(self, items: list[Loaded | Broken]) -> None:
-        """Refresh commits-ahead counts (blocking git: called under the lock, in a thread)."""
+        """Refresh commits-ahead counts (blocking git: call it in a thread)."""
         wanted = {
             i.task.branch: i.task.base_sha
             for i in items
@@ -178,9 +181,13 @@ class Project:
         return self.wire(await self.tasks.create(p.slug, doc, agent=agent))
 
     async def list(self, p: api.ListParams) -> dict[str, Any]:
-        items = await self.tasks.scan(also=self._count_ahead)
+        items = await self.tasks.scan()
+        # git after the project lock is released: other calls on the project need not wait.
+        await trio.to_thread.run_sync(self._count_ahead, items)
         tasks, errors = [], []
-        for item in items:
+        for n, item in enumerate(items, start=1):
+            if n % 25 == 0:
+                await trio.lowlevel.checkpoint()  # 200 tasks are ~10 ms: let others in
             if isinstance(item, Broken):
                 errors.append(
                     {"file": str(item.path), "message": item.error.message, **item.error.data}
@@ -455,7 +462,13 @@ class Project:
         else:
             with run.lock:
                 data = run.ring.tail(max_bytes)
-        return {"running": run is not None, "text": data.decode(errors="replace")}
+        # 4 MiB decoded a slice at a time, letting other clients in between.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = []
+        for at in range(0, len(data), _SLICE):
+            text.append(decoder.decode(data[at : at + _SLICE], final=at + _SLICE >= len(data)))
+            await trio.lowlevel.checkpoint()
+        return {"running": run is not None, "text": "".join(text)}
 
     async def task_log(self, ref: api.TaskRef, lines: int) -> dict[str, Any]:
         """The task's last records in the project's event log, oldest first."""

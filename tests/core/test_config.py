@@ -76,6 +76,7 @@ def test_defaults_dict_matches_config() -> None:
         "merge",
         "notify",
         "ui",
+        "limits",
         "agents",
     }
     assert DEFAULTS["max_running"] == 4

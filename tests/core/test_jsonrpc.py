@@ -575,3 +575,105 @@ def test_receive_never_raises_anything_but_wire_error(line: bytes) -> None:
     calls.request("x")
     with contextlib.suppress(jsonrpc.WireError):
         calls.receive(line)
+
+
+# --- bounds (docs/api.md "Limits") ---------------------------------------------------
+
+BOTH = pytest.mark.parametrize("slow", [False, True], ids=["inline", "slow"])
+
+
+def _nested(depth: int) -> bytes:
+    """A request whose params nest `depth` levels in all (the request object is one)."""
+    inner = b"[" * (depth - 1) + b"]" * (depth - 1)
+    return b'{"jsonrpc":"2.0","method":"m","id":1,"params":' + inner + b"}"
+
+
+def _batch(size: int) -> bytes:
+    return json.dumps([{"jsonrpc": "2.0", "method": "m", "id": i} for i in range(size)]).encode()
+
+
+@BOTH
+def test_nesting_is_refused_past_the_limit(slow: bool) -> None:
+    """64 levels parse; 65, or 100,000, are one Parse error naming the bound, either way."""
+    (item,) = jsonrpc.parse(_nested(jsonrpc.MAX_DEPTH), slow=slow).items
+    assert isinstance(item, Request) and item.method == "m"
+    for depth in (jsonrpc.MAX_DEPTH + 1, 100_000):
+        (item,) = jsonrpc.parse(_nested(depth), slow=slow).items
+        assert isinstance(item, Invalid) and item.reply is not None
+        assert item.reply["error"]["code"] == jsonrpc.PARSE_ERROR
+        assert "nested deeper than 64" in item.reply["error"]["message"]
+
+
+@BOTH
+def test_a_batch_past_the_limit_is_one_error(slow: bool) -> None:
+    """A batch of 100 is a batch; 101 or 20,000 members are one Invalid Request naming the
+    bound (not an array of errors)."""
+    incoming = jsonrpc.parse(_batch(jsonrpc.MAX_BATCH), slow=slow)
+    assert incoming.batch and len(incoming.items) == jsonrpc.MAX_BATCH
+    for size in (jsonrpc.MAX_BATCH + 1, 20_000):
+        incoming = jsonrpc.parse(_batch(size), slow=slow)
+        assert not incoming.batch
+        (item,) = incoming.items
+        assert isinstance(item, Invalid) and item.reply is not None
+        assert item.reply["error"]["code"] == jsonrpc.INVALID_REQUEST
+        assert item.reply["error"]["data"] == {"limit": "batch", "max": jsonrpc.MAX_BATCH}
+
+
+def test_heavy_lines_are_the_long_and_the_deeply_structured() -> None:
+    """A line is heavy past QUICK_BYTES or with more arrays and objects than MAX_DEPTH: a
+    short request is not, a long string or a batch of 100 is."""
+    assert not jsonrpc.heavy(b'{"jsonrpc":"2.0","method":"daemon.ping","id":1}')
+    assert jsonrpc.heavy(b'{"x":"' + b"y" * jsonrpc.QUICK_BYTES + b'"}')
+    assert jsonrpc.heavy(_batch(100))
+    assert not jsonrpc.heavy(_nested(jsonrpc.MAX_DEPTH))
+    assert jsonrpc.heavy(_nested(jsonrpc.MAX_DEPTH + 1))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(json_values)
+@settings(max_examples=300)
+def test_the_slow_parser_reads_what_json_reads(value: Any) -> None:
+    """The pure-Python path (for heavy lines) gives what the inline one gives, batches,
+    errors and all."""
+    for line in (json.dumps(value).encode(), json.dumps([value, {"jsonrpc": "2.0"}]).encode()):
+        inline, slow = jsonrpc.parse(line), jsonrpc.parse(line, slow=True)
+        assert inline.batch == slow.batch
+        assert [type(i) for i in inline.items] == [type(i) for i in slow.items]
+        assert [getattr(i, "params", None) for i in inline.items] == [
+            getattr(i, "params", None) for i in slow.items
+        ]
+
+
+@pytest.mark.parametrize(
+    "line", [b"", b" ", b"[1,]", b"[1 2]", b'{"a":1} x', b"[", b"]", b"[1", b"nul", b"\xff["]
+)
+def test_the_slow_parser_refuses_what_json_refuses(line: bytes) -> None:
+    """Malformed lines are a Parse error (or the same Invalid Request) on both paths."""
+    inline, slow = jsonrpc.parse(line), jsonrpc.parse(line, slow=True)
+    if inline == slow:
+        return
+    codes = [getattr(i.items[0], "reply", {})["error"]["code"] for i in (inline, slow)]
+    assert codes == [jsonrpc.PARSE_ERROR] * 2
+
+
+@given(json_values, st.integers(0, 3))
+@settings(max_examples=200)
+def test_encode_chunks_is_encode_in_pieces(value: Any, longs: int) -> None:
+    """The pieces joined decode to the message, end with the one newline, and none is far
+    over PIECE bytes; a message without long strings is one piece, `encode`'s."""
+    message = {"result": value, "long": ["é\ud800x" * (jsonrpc.PIECE // 2)] * longs}
+    pieces = list(jsonrpc.encode_chunks(message))
+    data = b"".join(pieces)
+    assert data.endswith(b"\n") and data.count(b"\n") == 1
+    assert json.loads(data) == message
+    if not longs:
+        assert pieces == [jsonrpc.encode(message)]
+    else:
+        assert len(pieces) > 1
+        assert max(map(len, pieces)) <= 8 * jsonrpc.PIECE  # escaped text, one slice at most

@@ -69,3 +69,16 @@ def test_any_chunking_gives_the_same_lines(messages: list[bytes], data: st.DataO
         lines.feed(stream[start:end])
         out += drain(lines)
     assert out == messages
+
+
+def test_buffered_counts_the_bytes_held() -> None:
+    """`buffered` is the bytes held (what the daemon charges to its line budget): a long
+    partial line's, then only what follows it once it is taken out."""
+    lines = LineSplitter(1 << 20)
+    lines.feed(b"x" * 200_000)
+    assert lines.buffered == 200_000
+    lines.feed(b"\nab")
+    assert drain(lines) == [b"x" * 200_000]
+    assert lines.buffered == 2
+    lines.feed(b"\n")
+    assert drain(lines) == [b"ab"] and lines.buffered == 0

@@ -297,12 +297,29 @@ def _item(message: Any) -> tuple[Any, Any] | None:
     return (message["id"], ANY)
 
 
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+def _loads(line: bytes) -> Any:
+    """The message the daemon reads in `line`: ValueError past the nesting limit
+    (docs/api.md "Limits": 64 levels), as for a line that is not JSON."""
+    message = json.loads(line.decode("utf-8"))
+    if _depth(message) > 64:
+        raise ValueError("nested too deeply")
+    return message
+
+
 def expected(line: bytes) -> tuple[int, list[tuple[Any, Any]] | None]:
     """(number of reply lines, the batch's (id, code) pairs or None for a single reply)."""
     if not line.strip():
         return 0, None
     try:
-        message = json.loads(line.decode("utf-8"))
+        message = _loads(line)
     except (ValueError, RecursionError):
         return 1, None
     if isinstance(message, list):
@@ -331,7 +348,7 @@ def check_reply(line: bytes, replies: list[Any]) -> None:
         return
     _envelope(reply)
     try:
-        message = json.loads(line.decode("utf-8"))
+        message = _loads(line)
         item = _item(message)
     except (ValueError, RecursionError):
         item = (None, -32700)
