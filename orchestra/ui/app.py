@@ -24,6 +24,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
@@ -186,7 +187,10 @@ class Dashboard(App[None]):
         self.refresh_table()
 
     def refresh_table(self) -> None:
-        table = self.main("#tasks", DataTable)
+        try:
+            table = self.main("#tasks", DataTable)
+        except NoMatches:  # a reload that came before the screen was composed, or after
+            return
         self.shown = rowmod.filtered(rowmod.ordered(self.tasks, self.order), self.query_text)
         keep = self.selected
         table.clear()
