@@ -149,9 +149,8 @@ class Dashboard(App[None]):
         await self.link.follow(self.project, self._on_event, self._on_link)
 
     async def _on_event(self, method: str, params: Any) -> None:
-        if method == "events.dropped":  # we read too slowly: what we show may be stale
-            self.schedule_reload()
-            return
+        # Any event (a change, or events.dropped: we read too slowly and missed some)
+        # means the list may be stale: read it again, once for a burst.
         self.schedule_reload()
 
     async def _on_link(self, problem: str | None) -> None:
