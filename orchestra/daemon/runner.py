@@ -310,7 +310,7 @@ class Run:
         term = self.terminal
         rows = term.text().split("\n") if lines is None else term.lines(lines)
         return {
-            "version": self.ring.total,
+            "version": self.screen_version(),
             "text": "\n".join(rows),
             "lines": rows,
             "cursor": list(term.cursor),
