@@ -54,7 +54,9 @@ def notice(task_id: int = 1, activity: str = "waiting", reason: str = "permissio
 async def test_the_command_runs_with_the_transition_in_its_environment(tmp_path: Path) -> None:
     """A real child process sees ORCHESTRA_TASK ... ORCHESTRA_REASON and runs in `cwd`."""
     out = tmp_path / "env.jsonl"
-    env = {**os.environ, **notice(7, reason="question").env()}
+    # The test's own ORCHESTRA_* (CI sets ORCHESTRA_TEST_NPM) are not the notice's.
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRA_")}
+    env = {**base, **notice(7, reason="question").env()}
     outcome = await notifiers.run(
         [sys.executable, "-c", DUMP_ENV, str(out)], env=env, cwd=tmp_path, limit=30
     )
