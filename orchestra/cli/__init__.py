@@ -15,6 +15,10 @@ def main() -> None:
             from orchestra.cli.hook import run  # stdlib only: agents run it all the time
 
             sys.exit(run(args[1:]))
+    if args in (["bridge"], ["bridge", "--no-start"]):  # every command over SSH runs one
+        from orchestra.cli.bridge import run as bridge
+
+        sys.exit(bridge(start=len(args) == 1))
     from orchestra.cli import fast
     from orchestra.cli.output import quiet_broken_pipe
 

@@ -165,7 +165,9 @@ def attach(
         # Asked first (the same check pty.attach makes), so that a task that cannot be
         # attached is refused, as `peek` refuses it, before the terminal is touched.
         client.call("pty.screen", {"project": str(s.project), "task": task, "lines": 1})
-    terminal = None if os.environ.get("ORCHESTRA_ATTACH_RELAY") else _own_terminal()
+    # A terminal is handed over on a local socket only: to another host, frames carry it.
+    relay = client.remote or bool(os.environ.get("ORCHESTRA_ATTACH_RELAY"))
+    terminal = None if relay else _own_terminal()
     ending = Ending("detached")
     refused: OrchestraError | None = None
     # Signals are caught from here on, and kept for the session: a resize while the attach

@@ -11,10 +11,10 @@ from typing import Any
 
 import typer
 
-from orchestra.cli.common import JSON, errors, session
-from orchestra.cli.output import emit_json
+from orchestra.cli.common import JSON, Session, errors, session
+from orchestra.cli.output import abort, emit_json
 from orchestra.client import lifecycle
-from orchestra.core.errors import DaemonUnreachable
+from orchestra.core.errors import EXIT_USAGE, DaemonUnreachable
 
 app = typer.Typer(
     help="Manage the per-user daemon that owns every task's agent.\n\n"
@@ -23,17 +23,60 @@ app = typer.Typer(
 )
 
 
+# On another host (--host) the daemon is reached through its bridge (docs/remote.md):
+# `status` asks a bridge that starts nothing, `start` one that starts it, `stop` asks it to
+# shut down. Running it in the foreground or as a service is done on that host itself.
+
+
 def _status(ctx: typer.Context) -> dict[str, Any]:
-    return lifecycle.status(session(ctx).socket)
+    s = session(ctx)
+    if s.local.target is not None:
+        result: dict[str, Any] = s.client(start=False).call("daemon.status")
+        return result
+    return lifecycle.status(s.socket)
 
 
 def _start(ctx: typer.Context) -> tuple[dict[str, Any], bool]:
     s = session(ctx)
+    if s.local.target is not None:
+        before = _remote_pid(s)
+        status: dict[str, Any] = s.client().call("daemon.status")
+        return status, status["pid"] != before
     return lifecycle.start(s.socket, s.local.state_dir)
 
 
 def _stop(ctx: typer.Context) -> int | None:
-    return lifecycle.stop(session(ctx).socket)
+    s = session(ctx)
+    if s.local.target is not None:
+        pid = _remote_pid(s)
+        if pid is not None:
+            s.client(start=False).call("daemon.shutdown")
+            s.close()  # the next call, if any (restart), is a new connection
+        return pid
+    return lifecycle.stop(s.socket)
+
+
+def _remote_pid(s: Session) -> int | None:
+    """The pid of the daemon on the session's host, None when it is not running there."""
+    try:
+        with s.local.connect(start=False) as client:
+            pid: int = client.call("daemon.status")["pid"]
+    except DaemonUnreachable as exc:
+        if type(exc) is DaemonUnreachable:  # the host answered: no daemon there
+            return None
+        raise
+    return pid
+
+
+def _here_only(ctx: typer.Context, what: str) -> None:
+    """Refuse --host for what runs on the host itself."""
+    t = session(ctx).local.target
+    if t is not None:
+        abort(
+            f"`orchestra daemon {what}` runs on the host itself: ssh {t.destination}"
+            f" orchestra daemon {what}",
+            EXIT_USAGE,
+        )
 
 
 @app.command()
@@ -81,9 +124,14 @@ def status(ctx: typer.Context, as_json: bool = JSON) -> None:
         try:
             data = _status(ctx)
         except DaemonUnreachable as exc:
+            if type(exc) is not DaemonUnreachable:
+                raise  # the host itself could not be reached: that is the news
+            t = session(ctx).local.target
+            where = session(ctx).socket if t is None else t.name
             raise DaemonUnreachable(
-                f"the daemon is not running on {session(ctx).socket}:"
-                " start it with `orchestra daemon start`",
+                f"the daemon is not running on {where}: start it with `orchestra"
+                + (f" --host {t.name}" if t is not None else "")
+                + " daemon start`",
                 **exc.data,
             ) from None
     if as_json:
@@ -113,13 +161,14 @@ def restart(ctx: typer.Context, as_json: bool = JSON) -> None:
 
 
 @app.command()
-def run() -> None:
+def run(ctx: typer.Context) -> None:
     """Run the daemon in the foreground (for systemd, launchd or a terminal); Ctrl-C stops it.
 
     Example: orchestra daemon run
     """
     from orchestra.daemon.main import run as run_daemon
 
+    _here_only(ctx, "run")
     raise typer.Exit(run_daemon())
 
 
@@ -141,6 +190,7 @@ def install(
     """
     from orchestra.client import service
 
+    _here_only(ctx, "install")
     s = session(ctx)
     with errors(as_json):
         done = service.install(s.socket, s.local.state_dir, start=not no_start)
@@ -158,6 +208,7 @@ def uninstall(ctx: typer.Context, as_json: bool = JSON) -> None:
     """
     from orchestra.client import service
 
+    _here_only(ctx, "uninstall")
     with errors(as_json):
         done = service.uninstall()
     if as_json:

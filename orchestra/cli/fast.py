@@ -13,7 +13,9 @@ Forms: `status [--json]`, `status --waiting [--json]`, `path|start TASK [--json]
 `show [TASK] [--json]`, `idle|complete|fail [TASK] [-m|--summary TEXT] [--json]`,
 `reviewed TASK [-m|--summary TEXT] [--json]`, `shell-hook --slugs`, `ui [--all]` and
 `orchestra` alone on a terminal in a project (the dashboard: cli/dashboard.py). A TASK left
-out is the calling task (Session.task_or_own), as on the Typer path.
+out is the calling task (Session.task_or_own), as on the Typer path. Each may follow the
+root options `-C/--project PATH` and `-H/--host HOST` (a command over SSH pays its
+round trip, not Typer too).
 
 `hook EVENT` is the hottest of all (agents run it on every tool call): `orchestra.cli.main`
 serves it first, before even this module is imported (cli/hook.py: stdlib only), since
@@ -109,6 +111,25 @@ def parse(form: Form, args: Sequence[str]) -> tuple[list[str], str | None, bool]
     return (words, summary, as_json) if len(words) in allowed else None
 
 
+PROJECT_OPTIONS, HOST_OPTIONS = ("-C", "--project"), ("-H", "--host")
+
+
+def root_options(argv: Sequence[str]) -> tuple[str | None, str | None, list[str]] | None:
+    """(project, host, the rest) of argv's leading root options, as Typer takes them (the
+    last of each wins); None for a form left to Typer (an option without its value)."""
+    project, host = os.environ.get("ORCHESTRA_PROJECT"), None
+    args = list(argv)
+    while args[:1] and args[0] in (*PROJECT_OPTIONS, *HOST_OPTIONS):
+        if len(args) < 2 or args[1].startswith("-"):
+            return None
+        if args[0] in PROJECT_OPTIONS:
+            project = args[1]
+        else:
+            host = args[1]
+        args = args[2:]
+    return project, host, args
+
+
 def run(argv: Sequence[str]) -> int | None:
     """Serve argv if it is one of FORMS and return the exit code; else None. An error
     nobody meant ends it as on the Typer path: one line, exit 1 (`last_line_of_defence`)."""
@@ -126,7 +147,11 @@ def _run(argv: Sequence[str]) -> int | None:
         return dashboard.open_dashboard(
             Path(given) if given else None, all_projects=list(argv)[1:] in (["--all"], ["-a"])
         )
-    if list(argv) == ["shell-hook", "--slugs"]:
+    roots = root_options(argv)
+    if roots is None:
+        return None
+    project, host, argv = roots
+    if argv == ["shell-hook", "--slugs"]:
         argv = ["shell-hook --slugs"]
     elif argv[:1] == ["status"] and list(argv).count("--waiting") == 1:
         argv = ["status --waiting", *(a for a in argv[1:] if a != "--waiting")]
@@ -140,8 +165,7 @@ def _run(argv: Sequence[str]) -> int | None:
     params = dict(form.params)
     if form.summary:
         params["summary"] = summary
-    project = os.environ.get("ORCHESTRA_PROJECT")
-    session = Session(Path(project) if project else None)
+    session = Session(Path(project) if project else None, host)
     try:
         if form.task != NO_TASK:
             own = session.task_or_own(

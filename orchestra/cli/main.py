@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "session": ("orchestra.cli.tasks", "session_app", True),
     "daemon": ("orchestra.cli.daemon", "app", True),
     "mcp": ("orchestra.cli.mcp", "mcp", False),
+    "bridge": ("orchestra.cli.bridge_command", "bridge", False),
     "ui": ("orchestra.cli.ui", "ui", False),
 }
 
@@ -87,20 +88,32 @@ def root(
         help="The project (a git repository with .orchestra/); default: the one around the"
         " current directory.",
     ),
+    host: str | None = typer.Option(
+        None,
+        "--host",
+        "-H",
+        help="Talk to the daemon on this host over SSH (user@box, an ssh alias,"
+        " ssh://user@box:2222, or a [hosts.NAME] of the config; `local` for this machine);"
+        " default: ORCHESTRA_HOST, else the config's `host`. See docs/remote.md.",
+        show_default=False,
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
     """Orchestra."""
-    ctx.obj = Session(project)
+    ctx.obj = Session(project, host)
     ctx.call_on_close(ctx.obj.close)
+
+
+ROOT_OPTIONS = ("-C", "--project", "-H", "--host")  # the root options that take a value
 
 
 def _invoked(argv: Sequence[str]) -> str | None:
     """The command word in argv, skipping the root options (and --project's value)."""
     args = iter(argv)
     for arg in args:
-        if arg in ("-C", "--project"):
+        if arg in ROOT_OPTIONS:
             next(args, None)
         elif not arg.startswith("-"):
             return arg

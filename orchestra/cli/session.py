@@ -20,9 +20,9 @@ class Session:
     """Per-invocation state, kept on the Typer context (no module globals): the client
     layer's view of the user's side (`local`), and one connection, made when first needed."""
 
-    def __init__(self, project: Path | None) -> None:
+    def __init__(self, project: Path | None, host: str | None = None) -> None:
         self.environ = os.environ
-        self.local = Local(project, self.environ)
+        self.local = Local(project, self.environ, host)
         self._client: Client | None = None
 
     @property
@@ -33,9 +33,11 @@ class Session:
     def socket(self) -> Path:
         return self.local.socket
 
-    def client(self) -> Client:
+    def client(self, *, start: bool = True) -> Client:
+        """The session's connection (`start`: the daemon may be started, as autostart
+        allows; without it, a daemon that is not running is DaemonUnreachable)."""
         if self._client is None:
-            self._client = self.local.connect()
+            self._client = self.local.connect(start=start)
         return self._client
 
     def call(self, method: str, **params: Any) -> Any:
@@ -89,3 +91,4 @@ class Session:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+        self._client = None

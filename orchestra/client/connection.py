@@ -16,18 +16,22 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestra.client.trust import check_peer, check_socket_dir
 from orchestra.core import jsonrpc, ndjson
 from orchestra.core.errors import DaemonUnreachable
+
+if TYPE_CHECKING:
+    from orchestra.client.remote import Link
 
 CONNECT_ERRORS = (FileNotFoundError, ConnectionRefusedError, ConnectionResetError)
 READ_SIZE = 65536
 
 
 class Client:
-    """One connection to the daemon, one call at a time."""
+    """One connection to the daemon, one call at a time: to the socket `path`, or (made by
+    `over`) to another host's daemon through an ssh child (`client/remote.py`)."""
 
     def __init__(self, path: Path, *, timeout: float | None = 60.0) -> None:
         self.path = path
@@ -35,6 +39,22 @@ class Client:
         self._sock: _socket.socket | None = None
         self._calls = jsonrpc.Calls()
         self._lines = ndjson.LineSplitter(ndjson.MAX_REPLY)
+        self.link: Link | None = None  # the ssh child, for a daemon on another host
+        self.where = str(path)  # for messages: the socket, or the host
+
+    @classmethod
+    def over(cls, sock: _socket.socket, link: Link, rest: bytes = b"") -> Client:
+        """A client of the connection `sock`, made by `remote.open_link` (`rest`: bytes
+        it read past the bridge's greeting)."""
+        client = cls(Path(link.target.name), timeout=None)
+        client._sock, client.link, client.where = sock, link, link.target.name
+        client._lines.feed(rest)
+        return client
+
+    @property
+    def remote(self) -> bool:
+        """Whether the daemon is on another host (a terminal cannot be handed to it)."""
+        return self.link is not None
 
     def connect(self) -> Client:
         """Connect, if the socket's directory and the process listening are the user's own
@@ -73,6 +93,8 @@ class Client:
         if self._sock is not None:
             self._sock.close()
         self._sock = None
+        if self.link is not None:
+            self.link.close()
 
     def __enter__(self) -> Client:
         return self if self._sock is not None else self.connect()
@@ -85,6 +107,8 @@ class Client:
     def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         """Send one request and return its result, or raise RemoteError with its code and data."""
         if self._sock is None:
+            if self.link is not None:
+                raise self.link.lost()
             self.connect()
         assert self._sock is not None
         request_id, data = self._calls.request(method, params)
@@ -96,6 +120,8 @@ class Client:
                     break  # notifications (events) may arrive before our reply
         except (OSError, ValueError) as exc:
             self._calls.forget(request_id)
+            if self.link is not None:
+                raise self.link.lost() from None
             raise DaemonUnreachable(
                 f"the daemon closed the connection on {self.path} ({exc})", socket=str(self.path)
             ) from None

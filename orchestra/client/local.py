@@ -21,7 +21,10 @@ from typing import Any
 from orchestra.adapters import config_files, paths
 from orchestra.client.connection import Client
 from orchestra.client.lifecycle import connect
+from orchestra.core import remote
 from orchestra.core.errors import ConfigError, NotAProject, OrchestraError
+
+HOST_VAR = "ORCHESTRA_HOST"
 
 Layers = list[tuple[str, dict[str, Any]]]
 DEFAULT_DETACH_KEYS = "ctrl-q"
@@ -48,20 +51,58 @@ def find_project(start: Path) -> Path:
 
 
 class Local:
-    """One front end's view of the user's side: `project` (given, else the one around
-    the working directory), the config layers, the socket. Read lazily, each once."""
+    """One front end's view of the user's side: the daemon's host (`target`; None for
+    this machine's), `project` (given, else the host's default, else the one around the
+    working directory), the config layers, the socket. Read lazily, each once."""
 
-    def __init__(self, project: Path | None, environ: Mapping[str, str] = os.environ) -> None:
+    def __init__(
+        self,
+        project: Path | None,
+        environ: Mapping[str, str] = os.environ,
+        host: str | None = None,
+    ) -> None:
         self.environ = environ
         self._project_arg = project
+        self._host_arg = host
         self._project: Path | None = None
         self._layers: Layers | None = None
+        self._target: tuple[remote.Target | None] | None = None
+
+    @property
+    def target(self) -> remote.Target | None:
+        """The host whose daemon we talk to, None for this machine's: `--host`, else
+        ORCHESTRA_HOST, else `host` in the config of the project around the working
+        directory (when no project is given), else in the global config. `local` is this
+        machine whatever the defaults say."""
+        if self._target is None:
+            self._target = (self._find_target(),)
+        return self._target[0]
+
+    def _find_target(self) -> remote.Target | None:
+        name = self._host_arg or self.environ.get(HOST_VAR)
+        global_layers = config_files.raw_layers(None, self.environ)
+        if not name and self._project_arg is None:
+            with contextlib.suppress(OrchestraError):
+                here = config_files.raw_layers(find_project(Path.cwd()), self.environ)
+                name = config_files.light_value(here, "host", str, None)
+        if not name:
+            name = config_files.light_value(global_layers, "host", str, None)
+        if not name or name == remote.LOCAL:
+            return None
+        hosts = config_files.light_value(global_layers, "hosts", dict, {})
+        ssh = config_files.light_value(global_layers, "ssh", list, ["ssh"])
+        return remote.target(name, hosts, ssh)
 
     @property
     def project(self) -> Path:
-        """The project root (NotAProject when there is none around it)."""
+        """The project root (NotAProject when there is none around it). On another host:
+        the path given, else the host's `project`, as the host knows it."""
         if self._project is None:
-            self._project = find_project(self._project_arg or Path.cwd())
+            t = self.target
+            if t is not None:
+                self._project = remote_project(t, self._project_arg)
+            else:
+                self._project = find_project(self._project_arg or Path.cwd())
         return self._project
 
     def layers(self) -> Layers:
@@ -70,8 +111,9 @@ class Local:
         (the daemon reports it with their results), the others fail in the daemon."""
         if self._layers is None:
             project = None
-            with contextlib.suppress(OrchestraError):
-                project = self.project
+            if self.target is None:  # another host's project config is that host's
+                with contextlib.suppress(OrchestraError):
+                    project = self.project
             try:
                 self._layers = config_files.raw_layers(project, self.environ)
             except ConfigError:
@@ -100,10 +142,21 @@ class Local:
     def autostart(self) -> bool:
         return bool(self.setting("autostart", bool, True))
 
-    def connect(self) -> Client:
-        """A connected client, the daemon started first if it is not running and autostart
-        allows it."""
-        return connect(self.socket, autostart=self.autostart, log_dir=self.state_dir)
+    def connect(self, *, start: bool = True) -> Client:
+        """A connected client, the daemon started first if it is not running, `start` is
+        set and autostart allows it (on another host, its bridge does that, by that
+        host's settings)."""
+        t = self.target
+        if t is not None:
+            from orchestra.client.remote import open_link
+
+            return Client.over(*open_link(t, control_dir=self.control_dir, start=start))
+        return connect(self.socket, autostart=start and self.autostart, log_dir=self.state_dir)
+
+    @property
+    def control_dir(self) -> Path:
+        """Where shared ssh connections live: beside the daemon's socket, as private."""
+        return self.socket.parent / "ssh"
 
     def detach_keys(self) -> tuple[str, bytes]:
         """The detach keys as configured ("ctrl-b,d") and as the bytes they send; a spec
@@ -124,6 +177,25 @@ class Local:
         with contextlib.suppress(OrchestraError):
             project = self.project
         return project, describe(config_files.load(project, self.environ))
+
+
+def remote_project(t: remote.Target, given: Path | None) -> Path:
+    """The project on host `t`: the path given (as the host knows it: absolute, since no
+    working directory of ours means anything there), else the host's `project`."""
+    raw = str(given) if given is not None else t.project
+    if raw is None:
+        raise NotAProject(
+            f"which project on {t.name}? give its path there (-C /path/on/{t.name}), or set"
+            f" hosts.{t.name}.project in the global config",
+            host=t.name,
+        )
+    if not raw.startswith("/"):
+        raise NotAProject(
+            f"a project on {t.name} is given by its absolute path there, not {raw!r}",
+            host=t.name,
+            path=raw,
+        )
+    return Path(raw)
 
 
 CONFIG_TEMPLATE = """\

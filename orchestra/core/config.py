@@ -24,6 +24,7 @@ from orchestra.core import names
 from orchestra.core.agents import BUILTIN_AGENTS, ScreenPattern, builtin_agents
 from orchestra.core.agents import AgentProfile as AgentProfile  # re-exported
 from orchestra.core.errors import ConfigError, InvalidParams
+from orchestra.core.remote import check_destination
 
 LOG_LEVELS: Final = ("off", "warn", "info", "debug", "trace")
 CONFIRM: Final = ("ask", "yes", "no")
@@ -168,6 +169,34 @@ class LimitsConfig:
     stall_timeout: float = attrs.field(default=10.0, validator=_positive)  # s stuck mid-line
 
 
+def _destination(_inst: object, attr: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None:
+        try:
+            check_destination(value, attr.name)
+        except InvalidParams as exc:
+            raise ValueError(exc.message) from None
+
+
+def _absolute(_inst: object, attr: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not (value.startswith("/") and "\x00" not in value):
+        raise ValueError(f"{attr.name} must be an absolute path on that host, not {value!r}")
+
+
+def _command(_inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    if not value or "\x00" in value or not value.isprintable():
+        raise ValueError(f"{attr.name} must be a command name or path, not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class HostConfig:
+    """`[hosts.NAME]`: a machine whose daemon clients reach over SSH (docs/remote.md)."""
+
+    address: str | None = attrs.field(default=None, validator=_destination)  # default: NAME
+    project: str | None = attrs.field(default=None, validator=_absolute)  # its default project
+    orchestra: str = attrs.field(default="orchestra", validator=_command)  # run there by ssh
+    ssh: list[str] = attrs.field(factory=list, validator=_argv)  # default: the global `ssh`
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     log_level: str = attrs.field(default="info", validator=_one_of(LOG_LEVELS))
@@ -193,6 +222,10 @@ class Config:
     notify: NotifyConfig = attrs.field(factory=NotifyConfig)
     ui: UiConfig = attrs.field(factory=UiConfig)
     limits: LimitsConfig = attrs.field(factory=LimitsConfig)
+    # -- other hosts (docs/remote.md) --
+    host: str | None = attrs.field(default=None, validator=_destination)  # default: this one
+    ssh: list[str] = attrs.field(factory=lambda: ["ssh"], validator=_argv)  # the ssh command
+    hosts: dict[str, HostConfig] = attrs.field(factory=dict)
     # The built-in profiles; `[agents.NAME]` tables merge over them field by field.
     agents: dict[str, AgentProfile] = attrs.field(factory=builtin_agents, validator=_agent_names)
 
@@ -252,7 +285,7 @@ def make_converter() -> cattrs.Converter:
         return merge_hook(value, type_)
 
     conv.register_structure_hook(MergeConfig, merge_table)
-    for table in (NotifyConfig, ScreenPattern, LimitsConfig):
+    for table in (NotifyConfig, ScreenPattern, LimitsConfig, HostConfig):
         conv.register_structure_hook(table, _table_hook(conv.get_structure_hook(table)))
     return conv
 

@@ -121,6 +121,30 @@ class DaemonUnreachable(OrchestraError, ConnectionError):
     kind = "unreachable"
 
 
+class HostUnreachable(DaemonUnreachable):
+    """Client side only: ssh could not reach the host (or the link to it dropped)."""
+
+    kind = "host_unreachable"
+
+
+class HostRefused(DaemonUnreachable):
+    """Client side only: the host refused the ssh login (key, host key)."""
+
+    kind = "host_refused"
+
+
+class NotOnHost(DaemonUnreachable):
+    """Client side only: the host has no `orchestra` command for ssh to run."""
+
+    kind = "orchestra_missing"
+
+
+class VersionMismatch(DaemonUnreachable):
+    """Client side only: the host's orchestra is another version than this one."""
+
+    kind = "version_mismatch"
+
+
 class UntrustedSocket(OrchestraError):
     """Client side only: the socket's directory or its listener is not the user's own, so
     nothing was sent (and no daemon is started there)."""

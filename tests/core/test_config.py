@@ -77,6 +77,9 @@ def test_defaults_dict_matches_config() -> None:
         "notify",
         "ui",
         "limits",
+        "host",
+        "ssh",
+        "hosts",
         "agents",
     }
     assert DEFAULTS["max_running"] == 4
