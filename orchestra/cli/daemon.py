@@ -69,8 +69,10 @@ def _remote_pid(s: Session) -> int | None:
 
 
 def _here_only(ctx: typer.Context, what: str) -> None:
-    """Refuse --host for what runs on the host itself."""
-    t = session(ctx).local.target
+    """Refuse --host (or ORCHESTRA_HOST) for what runs on the host itself; a default host
+    from the config does not count: these commands are about this machine's daemon."""
+    local = session(ctx).local
+    t = local.target if local.host_named else None
     if t is not None:
         abort(
             f"`orchestra daemon {what}` runs on the host itself: ssh {t.destination}"

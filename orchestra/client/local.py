@@ -78,6 +78,12 @@ class Local:
             self._target = (self._find_target(),)
         return self._target[0]
 
+    @property
+    def host_named(self) -> bool:
+        """Whether a host was named for this command (--host or ORCHESTRA_HOST), not only
+        set as a default in a config file."""
+        return bool(self._host_arg or self.environ.get(HOST_VAR))
+
     def _find_target(self) -> remote.Target | None:
         name = self._host_arg or self.environ.get(HOST_VAR)
         global_layers = config_files.raw_layers(None, self.environ)

@@ -81,6 +81,7 @@ def control_path(directory: Path) -> str | None:
     try:
         from orchestra.adapters import paths
 
+        paths.private_dir(directory.parent)  # the socket's directory: the daemon's too
         paths.private_dir(directory)
     except OSError:
         return None
