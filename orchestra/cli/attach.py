@@ -221,6 +221,8 @@ def attach(
         os.close(terminal)
     if refused is not None:
         fail(refused)
+    if ending.code == EXIT_UNREACHABLE and client.link is not None:
+        fail(client.link.lost())  # the link to the host, not its daemon: ssh says why
     if ending.code != EXIT_OK:
         abort(f"{ending.why}: {task}", ending.code)
     sys.stderr.write(f"[{ending.why}: {task}]\n")

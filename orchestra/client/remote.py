@@ -56,7 +56,7 @@ class Link:
         """Why the connection ended under us (ssh's last words, once it has exited)."""
         code = self.exit_code()
         said = [line.strip() for line in self.stderr().splitlines() if line.strip()]
-        why = said[-1] if said else f"ssh ended (exit {code})" if code is not None else "closed"
+        why = said[-1] if said else f"ssh exited {code}" if code is not None else "closed"
         return HostUnreachable(
             f"lost the connection to {self.target.name} ({why}); its agents keep running",
             host=self.target.name,
