@@ -22,12 +22,16 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestra.client.lifecycle import refuse_autostart, spawn_daemon
 from orchestra.client.trust import check_peer, check_socket_dir
 from orchestra.core import jsonrpc, ndjson
-from orchestra.core.errors import DaemonUnreachable
+from orchestra.core.errors import DaemonUnreachable, HostUnreachable
+
+if TYPE_CHECKING:
+    from orchestra.client.remote import Link
+    from orchestra.core.remote import Target
 
 READ_SIZE = 65536
 _CLOSED = jsonrpc.Notice("", None)  # ends notifications(): the connection is gone
@@ -47,6 +51,7 @@ class AsyncClient:
         self._waiting: dict[int, asyncio.Future[jsonrpc.Response]] = {}
         self._notices: asyncio.Queue[jsonrpc.Notice] = asyncio.Queue()
         self._lost: DaemonUnreachable | None = None  # why the connection ended, once it has
+        self.link: Link | None = None  # the ssh child, for a daemon on another host
         self._task = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
@@ -64,6 +69,28 @@ class AsyncClient:
         assert log_dir is not None
         await asyncio.to_thread(spawn_daemon, path, log_dir)
         return await cls._connect(path)
+
+    @classmethod
+    async def open_remote(
+        cls, target: Target, *, control_dir: Path | None, start: bool = True
+    ) -> AsyncClient:
+        """Connect to the daemon on another host, through ssh and its bridge
+        (`client/remote.py`; ssh is started in a thread, its greeting waited for there)."""
+        from orchestra.client.remote import open_link
+
+        sock, link, rest = await asyncio.to_thread(
+            open_link, target, control_dir=control_dir, start=start
+        )
+        try:
+            reader, writer = await asyncio.open_connection(sock=sock, limit=READ_SIZE)
+        except BaseException:
+            sock.close()
+            await asyncio.to_thread(link.close)
+            raise
+        client = cls(Path(target.name), reader, writer)
+        client.link = link
+        client._lines.feed(rest)
+        return client
 
     @classmethod
     async def _connect(cls, path: Path) -> AsyncClient:
@@ -144,7 +171,13 @@ class AsyncClient:
 
     def _gone(self, why: str) -> DaemonUnreachable:
         if self._lost is None:
-            self._lost = DaemonUnreachable(f"{why} on {self.path}", socket=str(self.path))
+            if self.link is not None:
+                host = self.link.target.name
+                self._lost = HostUnreachable(
+                    f"lost the connection to {host}; its agents keep running", host=host
+                )
+            else:
+                self._lost = DaemonUnreachable(f"{why} on {self.path}", socket=str(self.path))
         return self._lost
 
     async def aclose(self) -> None:
@@ -154,6 +187,8 @@ class AsyncClient:
         self._writer.close()
         with contextlib.suppress(OSError):
             await self._writer.wait_closed()
+        if self.link is not None:
+            await asyncio.to_thread(self.link.close)
 
     async def __aenter__(self) -> AsyncClient:
         return self
