@@ -23,5 +23,6 @@ def mcp(ctx: typer.Context) -> None:
     """
     from orchestra.mcp.server import run
 
-    project = ctx.find_root().params.get("project")
-    run(Path(project) if project else None)
+    params = ctx.find_root().params
+    project = params.get("project")
+    run(Path(project) if project else None, params.get("host"))

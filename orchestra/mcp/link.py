@@ -10,6 +10,9 @@ the very code the CLI uses), once.
 One connection, one call at a time (the daemon answers a connection's requests in order
 anyway). A connection found dead when sending is replaced, starting the daemon again if
 autostart allows; a request is never sent twice once it may have reached the daemon.
+
+On another host (`orchestra --host HOST mcp`) the connection is ssh to that host's bridge
+(`client/remote.py`, started in a thread), and the same stream is read and written.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -26,6 +29,13 @@ from orchestra.client.lifecycle import refuse_autostart, spawn_daemon
 from orchestra.client.trust import check_peer, check_socket_dir
 from orchestra.core import jsonrpc, ndjson
 from orchestra.core.errors import DaemonUnreachable
+
+if TYPE_CHECKING:
+    from orchestra.client.remote import Link
+    from orchestra.core.remote import Target
+
+# The host and where its shared ssh connections live, or None for this machine's daemon.
+Remote = Callable[[], "tuple[Target, Path] | None"]
 
 log = logging.getLogger("orchestra.mcp")
 
@@ -42,9 +52,12 @@ class DaemonLink:
         *,
         log_dir: Path,
         timeout: float = 300.0,
+        remote: Remote = lambda: None,
     ) -> None:
         # (socket, autostart), asked at each (re)connect: config errors surface as call errors.
         self.where = where
+        self.remote = remote
+        self._link: Link | None = None
         self.log_dir = log_dir
         self.timeout = timeout  # per call: task.stop waits for the agent, task.merge for git
         self.socket = Path("(not connected)")
@@ -53,6 +66,7 @@ class DaemonLink:
         self._lines = ndjson.LineSplitter(ndjson.MAX_REPLY)
         self._lock = anyio.Lock()
         self.generation = 0  # counts connections made: a new one may be a different daemon
+        self._rest = b""  # what ssh's bridge sent past its greeting
 
     async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         """Send one request and return its result, or raise RemoteError with the daemon's code,
@@ -134,6 +148,14 @@ class DaemonLink:
     async def _connected(self) -> anyio.abc.SocketStream:
         if self._stream is not None:
             return self._stream
+        far = self.remote()
+        if far is not None:
+            stream = await self._open_remote(*far)
+            self._stream = stream
+            self._lines = ndjson.LineSplitter(ndjson.MAX_REPLY)
+            self._lines.feed(self._rest)
+            self.generation += 1
+            return stream
         self.socket, autostart = self.where()
         try:
             stream = await self._open()
@@ -146,6 +168,16 @@ class DaemonLink:
         self._lines = ndjson.LineSplitter(ndjson.MAX_REPLY)
         self.generation += 1
         return stream
+
+    async def _open_remote(self, target: Target, control_dir: Path) -> anyio.abc.SocketStream:
+        """ssh to the host's bridge (its daemon started there as its autostart allows)."""
+        from orchestra.client.remote import open_link
+
+        self.socket = Path(target.name)
+        sock, self._link, self._rest = await anyio.to_thread.run_sync(
+            lambda: open_link(target, control_dir=control_dir)
+        )
+        return await anyio.abc.UNIXSocketStream.from_socket(sock)
 
     async def _open(self) -> anyio.abc.SocketStream:
         """Connect as the CLI's client does: to a private directory of ours, and to a
@@ -168,9 +200,12 @@ class DaemonLink:
 
     async def _drop(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            with anyio.CancelScope(shield=True):
+        link, self._link = self._link, None
+        with anyio.CancelScope(shield=True):
+            if stream is not None:
                 await stream.aclose()
+            if link is not None:
+                await anyio.to_thread.run_sync(link.close)
 
     async def aclose(self) -> None:
         await self._drop()

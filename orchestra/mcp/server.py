@@ -35,6 +35,7 @@ import orchestra
 from orchestra.client.local import Local
 from orchestra.core import hints
 from orchestra.core.errors import InvalidParams, OrchestraError, RemoteError
+from orchestra.core.remote import Target
 from orchestra.mcp.link import DaemonLink
 from orchestra.mcp.tools import TOOLS, Bridge, ToolSpec, normalise, tool_hint
 
@@ -309,13 +310,18 @@ def build(bridge: Bridge) -> Server[Any]:
 UNEXPANDED = re.compile(r"^(?:\$\{?\w+\}?|%\w+%)$")
 
 
-def make_bridge(project: Path | None, environ: Mapping[str, str] = os.environ) -> Bridge:
+def make_bridge(
+    project: Path | None, environ: Mapping[str, str] = os.environ, host: str | None = None
+) -> Bridge:
     """The bridge as `orchestra mcp` runs it: the daemon found and autostarted as the CLI does."""
     environ = {k: v for k, v in environ.items() if not UNEXPANDED.match(v)}
     if project is not None and UNEXPANDED.match(str(project)):
         project = None
     env_project = environ.get("ORCHESTRA_PROJECT")
     default = project or (Path(env_project) if env_project else None)
+    far = Local(None, environ, host).target
+    if default is None and far is not None and far.project is not None:
+        default = Path(far.project)  # the host's default project
     bridge: Bridge
 
     def where() -> tuple[Path, bool]:
@@ -323,10 +329,15 @@ def make_bridge(project: Path | None, environ: Mapping[str, str] = os.environ) -
             root: Path | None = Path(bridge.project({}))
         except OrchestraError:
             root = None
-        local = Local(root, environ)  # read afresh at each (re)connect
+        local = Local(root, environ, host)  # read afresh at each (re)connect
         return local.socket, local.autostart
 
-    link = DaemonLink(where, log_dir=Local(None, environ).state_dir)
+    def remote() -> tuple[Target, Path] | None:
+        local = Local(None, environ, host)
+        t = local.target
+        return None if t is None else (t, local.control_dir)
+
+    link = DaemonLink(where, log_dir=Local(None, environ).state_dir, remote=remote)
     bridge = Bridge(daemon=link, environ=environ, cwd=Path.cwd(), default_project=default)
     return bridge
 
@@ -342,7 +353,7 @@ async def serve(bridge: Bridge) -> None:
             await close()
 
 
-def run(project: Path | None = None) -> None:
+def run(project: Path | None = None, host: str | None = None) -> None:
     """Serve MCP on stdin/stdout until the client closes stdin."""
     level = os.environ.get("ORCHESTRA_LOG", "warning").upper()
     logging.basicConfig(
@@ -351,7 +362,7 @@ def run(project: Path | None = None) -> None:
         format="orchestra mcp: %(levelname)s %(name)s: %(message)s",
     )
     try:
-        anyio.run(serve, make_bridge(project), backend="trio")
+        anyio.run(serve, make_bridge(project, host=host), backend="trio")
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -25,7 +25,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GIT_ENV, Env, kill_leftovers, private_user, stop_daemon
+from tests.conftest import (
+    GIT_ENV,
+    TEST_AGENT_CONFIG,
+    Env,
+    kill_leftovers,
+    make_repo,
+    private_user,
+    stop_daemon,
+)
 
 SSHD = shutil.which("sshd") or next(
     (p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if Path(p).exists()), None
@@ -157,3 +165,14 @@ def local(env: Env, sshd: Server) -> Env:
     config.mkdir(parents=True, exist_ok=True)
     (config / "config.toml").write_text(sshd.host_config())
     return env
+
+
+@pytest.fixture
+def far(sshd: Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project on the host: a git repository there with `orchestra init` done (by the
+    host's user), whose tasks default to the `sleeper` agent."""
+    root = make_repo(Path(os.path.realpath(tmp_path_factory.mktemp("far"))) / "repo")
+    sshd.remote.run("init", cwd=root, check=True)
+    with (root / ".orchestra" / "config.toml").open("a") as f:
+        f.write(TEST_AGENT_CONFIG)
+    return root

@@ -16,24 +16,22 @@ from pathlib import Path
 import pytest
 
 from tests.attach.harness import Pane, Tmux, orchestra, require
-from tests.conftest import Env, make_repo
+from tests.conftest import Env
 from tests.daemon.wire import wait_until
 from tests.remote.conftest import ALIAS, Server
 
 # cat on a terminal: the line discipline echoes what is typed, cat prints each line again.
 AGENT_CONFIG = """
-default_agent = "catter"
 agents.catter.command = ["sh", "-c", "echo catter ready; exec cat"]
 """
 
 
 @pytest.fixture
-def far(sshd: Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = make_repo(Path(os.path.realpath(tmp_path_factory.mktemp("far"))) / "repo")
-    sshd.remote.run("init", cwd=root, check=True)
-    with (root / ".orchestra" / "config.toml").open("a") as f:
+def far(far: Path) -> Path:
+    """The host's project, its tasks running `catter`."""
+    with (far / ".orchestra" / "config.toml").open("a") as f:
         f.write(AGENT_CONFIG)
-    return root
+    return far
 
 
 @pytest.fixture
@@ -58,7 +56,12 @@ def screen_size(sshd: Server, far: Path) -> tuple[int, int]:
 
 def test_attach_over_ssh(local: Env, sshd: Server, far: Path, tmux: Tmux) -> None:
     """Screen, keys, resize and detach over ssh, as locally."""
-    assert local.run("--host", ALIAS, "-C", str(far), "new", "cat-task", "-m", "x").returncode == 0
+    assert (
+        local.run(
+            "--host", ALIAS, "-C", str(far), "new", "cat-task", "-m", "x", "--agent", "catter"
+        ).returncode
+        == 0
+    )
     assert local.run("--host", ALIAS, "-C", str(far), "start", "cat-task").returncode == 0
     pane = attach_pane(tmux, far, "one")
     pane.wait_text("catter ready")
@@ -88,7 +91,12 @@ def _master_pid(local: Env, sshd: Server) -> int:
 def test_the_link_dies_mid_attach(local: Env, sshd: Server, far: Path, tmux: Tmux) -> None:
     """Killing the ssh connection under an attach: the client exits 5 saying the link was
     lost and the agents keep running; the agent does; attaching again shows it."""
-    assert local.run("--host", ALIAS, "-C", str(far), "new", "cat-task", "-m", "x").returncode == 0
+    assert (
+        local.run(
+            "--host", ALIAS, "-C", str(far), "new", "cat-task", "-m", "x", "--agent", "catter"
+        ).returncode
+        == 0
+    )
     assert local.run("--host", ALIAS, "-C", str(far), "start", "cat-task").returncode == 0
     pane = attach_pane(tmux, far, "two")
     pane.wait_text("catter ready")

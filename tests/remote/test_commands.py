@@ -7,24 +7,11 @@ and its project lives on that host (here, the remote user's own directory).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import TEST_AGENT_CONFIG, Env, git, make_repo
+from tests.conftest import Env, git
 from tests.remote.conftest import ALIAS, Server
-
-
-@pytest.fixture
-def far(sshd: Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project on the host: a git repository there with `orchestra init` done."""
-    root = make_repo(Path(os.path.realpath(tmp_path_factory.mktemp("far"))) / "repo")
-    sshd.remote.run("init", cwd=root, check=True)
-    with (root / ".orchestra" / "config.toml").open("a") as f:
-        f.write(TEST_AGENT_CONFIG)
-    return root
 
 
 def over(local: Env, far: Path, *args: str) -> subprocess.CompletedProcess[str]:
