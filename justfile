@@ -38,6 +38,7 @@ bench:
     python bench/terminal_model.py --mb 1 --rounds 2
     python bench/dashboard.py
     python bench/hostile_load.py --seconds 10
+    python bench/remote.py
     cat bench/RESULTS.md
 
 # Format the code and apply safe lint fixes.

@@ -29,7 +29,7 @@ from orchestra.core.errors import HostUnreachable, OrchestraError
 
 GREETING_TIMEOUT = 60.0  # s for ssh to connect, the bridge to start and reach its daemon
 CONNECT_TIMEOUT = 15  # s for ssh's TCP connect (-o ConnectTimeout)
-HASH_LEN = 40 + 17  # ssh's %C (a SHA1 in hex) and the temporary suffix it adds while binding
+SUFFIX_LEN = 17  # the temporary suffix ssh adds to a control path while it binds it
 MAX_SUN_PATH = 104  # the smallest sun_path of the systems ssh runs on (macOS), with its NUL
 
 
@@ -64,19 +64,18 @@ class Link:
         )
 
     def close(self) -> None:
-        """Let ssh end (our end of its stdin is closed first, by the caller), else end it."""
-        try:
-            self.proc.wait(timeout=2.0)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """Let ssh end by itself: our end of its stdin is closed first (by the caller), so
+        the bridge sees the end, then ssh. Not waited for (a one-shot command would pay
+        ssh's teardown); `subprocess` reaps it later, or our exit does."""
+        self.proc.poll()
         self._err.close()
 
 
-def control_path(directory: Path) -> str | None:
-    """Where our shared connections live (`%C`: one per user, host, port and login), or None
-    when that path would be too long for a socket (ssh then connects afresh each time)."""
-    if len(os.fsencode(directory)) + 1 + HASH_LEN >= MAX_SUN_PATH:
+def control_path(directory: Path, t: remote.Target) -> str | None:
+    """Where our shared connection to `t` lives (one per ssh command and destination), or
+    None when that path would be too long for a socket (ssh then connects afresh)."""
+    path = directory / remote.control_name(t)
+    if len(os.fsencode(path)) + SUFFIX_LEN >= MAX_SUN_PATH:
         return None
     try:
         from orchestra.adapters import paths
@@ -85,7 +84,7 @@ def control_path(directory: Path) -> str | None:
         paths.private_dir(directory)
     except OSError:
         return None
-    return str(directory / "%C")
+    return str(path)
 
 
 def user_shares_connections(t: remote.Target) -> bool:
@@ -104,10 +103,14 @@ def user_shares_connections(t: remote.Target) -> bool:
 
 
 def argv(t: remote.Target, control_dir: Path | None, *, start: bool = True) -> list[str]:
-    """The whole ssh command for `t`, with our shared connection where the user has none."""
+    """The whole ssh command for `t`, with our shared connection where the user has none.
+    Once our shared connection to `t` runs, the user's config is not asked again (`ssh -G`
+    costs a process start on every command)."""
     path = None
-    if control_dir is not None and not user_shares_connections(t):
-        path = control_path(control_dir)
+    if control_dir is not None:
+        ours = control_dir / remote.control_name(t)
+        if ours.is_socket() or not user_shares_connections(t):
+            path = control_path(control_dir, t)
     line = remote.ssh_argv(t, path, start=start)
     at = line.index("--")
     return [*line[:at], "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", *line[at:]]

@@ -105,6 +105,15 @@ def remote_command(t: Target, *, start: bool = True) -> str:
     return f"{shlex.quote(t.orchestra)} bridge" + ("" if start else f" {NO_START}")
 
 
+def control_name(t: Target) -> str:
+    """The file name of our shared connection to `t`: one per ssh command and destination
+    (a hash: no character of either reaches the path)."""
+    import hashlib
+
+    key = "\0".join([*t.ssh, t.destination])
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
 def uses_control(effective: str) -> bool:
     """Whether the user's ssh config (`ssh -G`'s output) already shares connections: then
     their settings are theirs, and we add none."""

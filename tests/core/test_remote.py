@@ -85,6 +85,15 @@ def test_the_ssh_command_line() -> None:
     assert plain[-1] == "orchestra bridge --no-start"
 
 
+def test_the_control_name_is_a_hash_of_the_command_and_destination() -> None:
+    """One name per ssh command and destination, of hex digits only."""
+    a = remote.control_name(BOX)
+    assert a == remote.control_name(remote.target("box", {}, ["ssh"]))
+    assert a != remote.control_name(remote.target("box", {}, ["ssh", "-4"]))
+    assert a != remote.control_name(remote.target("me@box", {}, ["ssh"]))
+    assert len(a) == 24 and all(c in "0123456789abcdef" for c in a)
+
+
 def test_the_users_own_connection_sharing() -> None:
     """`ssh -G` saying controlmaster or a control path means the user set their own."""
     assert not remote.uses_control("user me\ncontrolmaster false\ncontrolpath none\n")

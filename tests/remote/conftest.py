@@ -81,3 +81,10 @@ def far(sshd: Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
     with (root / ".orchestra" / "config.toml").open("a") as f:
         f.write(TEST_AGENT_CONFIG)
     return root
+
+
+def control_socket(local: Env, sshd: Server) -> Path:
+    """Where the client keeps its shared connection to `box` (client/remote.py)."""
+    from orchestra.core.remote import control_name, target
+
+    return local.socket.parent / "ssh" / control_name(target(ALIAS, {}, sshd.ssh))

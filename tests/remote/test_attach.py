@@ -18,7 +18,7 @@ import pytest
 from tests.attach.harness import Pane, Tmux, orchestra, require
 from tests.conftest import Env
 from tests.daemon.wire import wait_until
-from tests.remote.conftest import ALIAS, Server
+from tests.remote.conftest import ALIAS, Server, control_socket
 
 # cat on a terminal: the line discipline echoes what is typed, cat prints each line again.
 AGENT_CONFIG = """
@@ -76,9 +76,9 @@ def test_attach_over_ssh(local: Env, sshd: Server, far: Path, tmux: Tmux) -> Non
 
 
 def _master_pid(local: Env, sshd: Server) -> int:
-    control = local.socket.parent / "ssh"
+    control = control_socket(local, sshd)
     out = subprocess.run(
-        [*sshd.ssh, "-o", f"ControlPath={control}/%C", "-O", "check", ALIAS],
+        [*sshd.ssh, "-o", f"ControlPath={control}", "-O", "check", ALIAS],
         capture_output=True,
         text=True,
         timeout=10,

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import Env, git
-from tests.remote.conftest import ALIAS, Server
+from tests.remote.conftest import ALIAS, Server, control_socket
 
 
 def over(local: Env, far: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -107,16 +107,16 @@ def test_the_connection_is_shared(local: Env, far: Path, sshd: Server) -> None:
     """After one command a control master runs beside the local socket, and later commands
     go through it (ssh -O check finds it)."""
     assert over(local, far, "status").returncode == 0
-    control = local.socket.parent / "ssh"
-    [master] = list(control.iterdir())
+    control = control_socket(local, sshd)
+    [master] = list(control.parent.iterdir())
     checked = subprocess.run(
-        [*sshd.ssh, "-o", f"ControlPath={control}/%C", "-O", "check", ALIAS],
+        [*sshd.ssh, "-o", f"ControlPath={control}", "-O", "check", ALIAS],
         capture_output=True,
         text=True,
         timeout=10,
     )
     assert checked.returncode == 0 and "Master running" in checked.stderr, checked.stderr
-    assert master.is_socket()
+    assert master == control and master.is_socket()
 
 
 def test_the_users_own_sharing_is_left_alone(local: Env, sshd: Server) -> None:
