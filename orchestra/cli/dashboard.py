@@ -45,6 +45,7 @@ def open_dashboard(project: Path | None, *, all_projects: bool) -> int:
         local = session.local
         root = None if all_projects else str(session.project)
         keys = local.setting("ui.keys", dict, {})
+        detach_keys = local.detach_keys()
         socket, state_dir, autostart = local.socket, local.state_dir, local.autostart
     except OrchestraError as exc:
         from orchestra.cli.output import fail
@@ -56,7 +57,16 @@ def open_dashboard(project: Path | None, *, all_projects: bool) -> int:
         UiConfig(keys=keys)  # what the daemon would say of it, before the screen is taken
     except (ValueError, TypeError) as exc:
         abort(f"config: ui.{exc}", EXIT_USAGE)
+    from orchestra.client.attach import relay_asked
     from orchestra.ui.app import run
 
-    run(root, socket, state_dir, autostart=autostart, keys=keys)
+    run(
+        root,
+        socket,
+        state_dir,
+        autostart=autostart,
+        keys=keys,
+        detach_keys=detach_keys,
+        relay=relay_asked(os.environ),
+    )
     return 0

@@ -6,8 +6,9 @@ call to the daemon through `ui/link.py`, and what it shows comes from the daemon
 `pty.screen`'s long poll, drawn from the daemon's terminal model with its colours: the
 dashboard has no terminal emulator of its own). Two dashboards and the CLI always agree.
 
-`Enter` attaches: the app suspends (Textual gives the terminal back), `orchestra attach`
-runs in it, and the detach keys bring the dashboard back, same selection.
+`Enter` attaches in this process: the app suspends (Textual gives the terminal back), the
+attach session every front end shares (`orchestra.client.attach`) runs in it on a blocking
+connection of its own, and the detach keys bring the dashboard back, same selection.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
-from orchestra.core.errors import OrchestraError
+from orchestra.client.attach import attach_session, own_terminal
+from orchestra.client.connection import Client
+from orchestra.core.errors import EXIT_OK, OrchestraError
 from orchestra.ui import rows as rowmod
 from orchestra.ui.link import Link, watch_screen
 from orchestra.ui.screens import Ask, Confirm, Merge, NewTask
@@ -36,6 +39,7 @@ from orchestra.ui.screens import Ask, Confirm, Merge, NewTask
 COLUMNS: Final = ("", "id", "slug", "state", "agent", "age", "waiting", "ahead", "labels", "title")
 W = TypeVar("W", bound=Widget)
 RELOAD_AFTER: Final = 0.05  # coalesce a burst of events into one task.list
+DEFAULT_DETACH: Final = ("ctrl-q", b"\x11")  # `detach_keys`' default (core/config.py)
 
 
 class Dashboard(App[None]):
@@ -91,6 +95,8 @@ class Dashboard(App[None]):
         autostart: bool = False,
         attach_argv: list[str] | None = None,
         keys: dict[str, str] | None = None,
+        detach_keys: tuple[str, bytes] = DEFAULT_DETACH,
+        relay: bool = False,
     ) -> None:
         super().__init__()
         if keys:  # config `[ui.keys]`: action name -> its keys (checked in core/config.py)
@@ -98,8 +104,12 @@ class Dashboard(App[None]):
         self.project = project  # None: every project the daemon serves (`ui --all`)
         self.socket = socket
         self.link = Link(socket, state_dir, autostart=autostart)
-        # How Enter attaches: `orchestra attach` in the terminal the app hands back.
+        # How `e` edits: `orchestra edit` in the terminal the app hands back.
         self.attach_argv = attach_argv or [sys.executable, "-m", "orchestra"]
+        # How Enter attaches: the detach keys (spec, bytes), and whether to relay keys and
+        # screen instead of handing the terminal to the daemon (the caller's choice).
+        self.detach_keys = detach_keys
+        self.relay = relay
         self.tasks: list[rowmod.Row] = []
         self.shown: list[rowmod.Row] = []
         self.order = "attention"
@@ -431,11 +441,33 @@ class Dashboard(App[None]):
         if row is None or not row.running:
             self.say("no running agent to attach to" if row else "")
             return
-        self.in_terminal(row, "attach")
+        try:
+            client = Client(self.socket).connect()
+        except OrchestraError as exc:
+            self.say(str(exc))
+            return
+        try:
+            with self.suspend():
+                ending = attach_session(
+                    client,
+                    row.project,
+                    str(row.id),
+                    detach_keys=self.detach_keys,
+                    terminal=None if self.relay else own_terminal(),
+                    announce=False,
+                )
+        except OrchestraError as exc:
+            self.say(str(exc))
+        else:
+            self.say("" if ending.code == EXIT_OK else f"{ending.why}: {row.ref}")
+        finally:
+            client.close()
+        self.schedule_reload()
+        self.show_details()
 
     def in_terminal(self, row: rowmod.Row, command: str) -> None:
-        """`orchestra COMMAND TASK` in the terminal the app hands back meanwhile; its last
-        line on stderr is shown if it failed."""
+        """`orchestra COMMAND TASK` in the terminal the app hands back meanwhile (`e`: the
+        editor's start-up dwarfs the CLI's); its last line on stderr is shown if it failed."""
         argv = [*self.attach_argv, "--project", row.project, command, str(row.id)]
         with self.suspend():
             done = subprocess.run(argv, check=False, stderr=subprocess.PIPE, text=True)
@@ -488,8 +520,16 @@ def run(
     *,
     autostart: bool,
     keys: dict[str, str] | None = None,
+    detach_keys: tuple[str, bytes] = DEFAULT_DETACH,
+    relay: bool = False,
 ) -> None:
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
     Dashboard(
-        project=project, socket=socket, state_dir=state_dir, autostart=autostart, keys=keys
+        project=project,
+        socket=socket,
+        state_dir=state_dir,
+        autostart=autostart,
+        keys=keys,
+        detach_keys=detach_keys,
+        relay=relay,
     ).run()
