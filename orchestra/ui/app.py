@@ -33,6 +33,7 @@ from orchestra.client.attach import attach_session, own_terminal
 from orchestra.client.connection import Client
 from orchestra.core.errors import EXIT_OK, OrchestraError
 from orchestra.ui import rows as rowmod
+from orchestra.ui.driver import Driver
 from orchestra.ui.link import Link, watch_screen
 from orchestra.ui.screens import Ask, Confirm, Merge, NewTask
 
@@ -98,7 +99,7 @@ class Dashboard(App[None]):
         detach_keys: tuple[str, bytes] = DEFAULT_DETACH,
         relay: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(driver_class=Driver)
         if keys:  # config `[ui.keys]`: action name -> its keys (checked in core/config.py)
             self.set_keymap(keys)
         self.project = project  # None: every project the daemon serves (`ui --all`)
