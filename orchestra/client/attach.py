@@ -43,6 +43,7 @@ from orchestra.core.errors import EXIT_OK, EXIT_UNREACHABLE
 if TYPE_CHECKING:
     from orchestra.client.connection import Client
 
+DEFAULT_DETACH: Final = ("ctrl-q", b"\x11")  # `detach_keys`' default (core/config.py)
 RELAY_VAR: Final = "ORCHESTRA_ATTACH_RELAY"  # set: relay even where the terminal could be handed
 
 # Everything an agent may have turned on, turned off again (the client's own duty).

@@ -27,20 +27,20 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
-from orchestra.client.attach import attach_session, own_terminal
+from orchestra.client.attach import DEFAULT_DETACH, attach_session, own_terminal
 from orchestra.client.connection import Client
 from orchestra.core.errors import EXIT_OK, OrchestraError
 from orchestra.ui import rows as rowmod
 from orchestra.ui.driver import Driver
+from orchestra.ui.first import FirstList
 from orchestra.ui.link import Link, watch_screen
-from orchestra.ui.screens import Ask, Confirm, Merge, NewTask
 
 COLUMNS: Final = ("", "id", "slug", "state", "agent", "age", "waiting", "ahead", "labels", "title")
 W = TypeVar("W", bound=Widget)
 RELOAD_AFTER: Final = 0.05  # coalesce a burst of events into one task.list
-DEFAULT_DETACH: Final = ("ctrl-q", b"\x11")  # `detach_keys`' default (core/config.py)
+FIRST_WAIT: Final = 2.0  # seconds the mounted app waits for the list asked for at start
 
 
 class Dashboard(App[None]):
@@ -55,6 +55,7 @@ class Dashboard(App[None]):
     #screen { width: 1fr; height: 1fr; }
     #screen-note { height: 1; }
     #filter { dock: bottom; margin-bottom: 1; display: none; }
+    #keys { dock: bottom; height: 1; background: $panel; }
     .dialog { width: 60%; height: auto; max-height: 90%; border: thick $accent;
               background: $surface; padding: 1 2; }
     .dialog.wide { width: 80%; }
@@ -98,9 +99,11 @@ class Dashboard(App[None]):
         keys: dict[str, str] | None = None,
         detach_keys: tuple[str, bytes] = DEFAULT_DETACH,
         relay: bool = False,
+        first: FirstList | None = None,
     ) -> None:
         super().__init__(driver_class=Driver)
-        if keys:  # config `[ui.keys]`: action name -> its keys (checked in core/config.py)
+        self.keymap = keys or {}  # config `[ui.keys]`: action name -> its keys (core/config.py)
+        if keys:
             self.set_keymap(keys)
         self.project = project  # None: every project the daemon serves (`ui --all`)
         self.socket = socket
@@ -111,8 +114,12 @@ class Dashboard(App[None]):
         # screen instead of handing the terminal to the daemon (the caller's choice).
         self.detach_keys = detach_keys
         self.relay = relay
+        self.first = first  # the list asked for during start-up, if any
+        self.columns = COLUMNS if project else ("project", *COLUMNS)
         self.tasks: list[rowmod.Row] = []
-        self.shown: list[rowmod.Row] = []
+        self.shown: list[rowmod.Row] = []  # the rows of the list, top to bottom
+        self.shown_cells: list[list[Text | str]] = []  # their cells, as written
+        self.painted = False  # the list was filled once
         self.order = "attention"
         self.query_text = ""
         self.selected: str | None = None  # the key of the row under the cursor
@@ -138,15 +145,33 @@ class Dashboard(App[None]):
         yield Input(
             placeholder="filter: words of id, slug, state, agent, labels, title", id="filter"
         )
-        yield Footer()
+        yield Static("", id="keys", markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#tasks", DataTable)
-        for name in COLUMNS if self.project else ("project", *COLUMNS):
+        for name in self.columns:
             table.add_column(name, key=name or "glyph")
         table.focus()
+        self.main("#keys", Static).update(self.key_line())
         self.sub_title = self.project or "every project"
+        lists = self.first.take(FIRST_WAIT) if self.first is not None else None
+        if lists is not None:
+            self.show_lists(lists)
         self.follow_events()
+
+    def key_line(self) -> Text:
+        """The footer: the keys shown, as bound now (after `[ui.keys]`). One line of text:
+        Textual's Footer mounts a widget per key, again whenever the bindings change (a
+        focus moves), which was most of the time to the first frame."""
+        line = Text(no_wrap=True, overflow="ellipsis")
+        for listed in self.BINDINGS:
+            assert isinstance(listed, Binding) and listed.id is not None
+            if listed.show:
+                key = self.keymap.get(listed.id, listed.key).split(",")[0].strip()
+                shown = self.get_key_display(Binding(key, listed.action))
+                line.append(f" {shown} ", style="bold")
+                line.append(f"{listed.description} ")
+        return line
 
     def main(self, selector: str, kind: type[W]) -> W:
         """A widget of the dashboard's own screen, whatever dialog is open above it (a
@@ -182,39 +207,61 @@ class Dashboard(App[None]):
             else:
                 status = await self.link.call("daemon.status")
                 roots = [p["root"] for p in status["projects"]]
-            tasks: list[rowmod.Row] = []
-            broken: list[dict[str, Any]] = []
-            for root in roots:
-                result = await self.link.call("task.list", project=root)
-                tasks += rowmod.rows(result["tasks"], root)
-                broken += result.get("errors") or []
+            lists = [(root, await self.link.call("task.list", project=root)) for root in roots]
         except OrchestraError as exc:
             self.say(str(exc))
             return
+        self.show_lists(lists)
+
+    def show_lists(self, lists: list[tuple[str, dict[str, Any]]]) -> None:
+        """Each root's `task.list` reply, in the list."""
+        tasks: list[rowmod.Row] = []
+        broken: list[dict[str, Any]] = []
+        for root, result in lists:
+            tasks += rowmod.rows(result["tasks"], root)
+            broken += result.get("errors") or []
         self.tasks = tasks
         if broken:
             self.say(f"{len(broken)} task file(s) cannot be read: {broken[0]['message']}")
         self.refresh_table()
 
     def refresh_table(self) -> None:
+        """The list drawn from `tasks`: when the same rows are shown in the same order (an
+        event about one task), only the cells that changed are written; else it is rebuilt."""
         try:
             table = self.main("#tasks", DataTable)
         except NoMatches:  # a reload that came before the screen was composed, or after
             return
-        self.shown = rowmod.filtered(rowmod.ordered(self.tasks, self.order), self.query_text)
-        keep = self.selected
-        table.clear()
-        for r in self.shown:
-            cells = self._cells(r)
-            table.add_row(*(cells if self.project else [Path(r.project).name, *cells]), key=r.key)
-        if not self.shown:
+        shown = rowmod.filtered(rowmod.ordered(self.tasks, self.order), self.query_text)
+        cells = [self._cells(r) for r in shown]
+        if [r.key for r in shown] == [r.key for r in self.shown] and table.row_count == len(shown):
+            for r, new, old in zip(shown, cells, self.shown_cells, strict=True):
+                for column, value, was in zip(self.columns, new, old, strict=True):
+                    if value != was:
+                        table.update_cell(r.key, column or "glyph", value, update_width=True)
+        else:
+            table.clear()
+            for r, row_cells in zip(shown, cells, strict=True):
+                table.add_row(*row_cells, key=r.key)
+        self.shown, self.shown_cells = shown, cells
+        if not shown:
             self.select(None)
             return
-        index = next((i for i, r in enumerate(self.shown) if r.key == keep), 0)
-        table.move_cursor(row=index)
-        self.select(self.shown[index].key)
+        index = next((i for i, r in enumerate(shown) if r.key == self.selected), 0)
+        if table.cursor_row != index:
+            table.move_cursor(row=index)
+        if self.painted:
+            self.select(shown[index].key)
+        else:  # the list first, then the preview and the tabs (their calls and drawing)
+            self.painted = True
+            self.call_after_refresh(self.select, shown[index].key)
 
     def _cells(self, r: rowmod.Row) -> list[Text | str]:
+        """The row's cells, one per column (`columns`)."""
+        own = self._own_cells(r)
+        return own if self.project else [Path(r.project).name, *own]
+
+    def _own_cells(self, r: rowmod.Row) -> list[Text | str]:
         style = "bold yellow" if r.waits else ("green" if r.status == "completed" else "")
         if r.status == "failed":
             style = "red"
@@ -367,6 +414,8 @@ class Dashboard(App[None]):
 
     @work
     async def action_stop(self) -> None:
+        from orchestra.ui.screens import Confirm  # dialogs: loaded when first opened
+
         row = self.current()
         if row is not None and await self.push_screen_wait(Confirm(f"Stop {row.ref}?")):
             await self.act("task.stop", row.project, task=row.id)
@@ -377,6 +426,8 @@ class Dashboard(App[None]):
 
     @work
     async def action_type_line(self) -> None:
+        from orchestra.ui.screens import Ask
+
         row = self.current()
         if row is None:
             return
@@ -386,6 +437,8 @@ class Dashboard(App[None]):
 
     @work
     async def action_new(self) -> None:
+        from orchestra.ui.screens import NewTask
+
         project = self.here()
         choice = await self.push_screen_wait(NewTask())
         if choice is not None and await self.act("task.new", project, **choice) is not None:
@@ -399,6 +452,8 @@ class Dashboard(App[None]):
 
     @work
     async def action_merge(self) -> None:
+        from orchestra.ui.screens import Merge
+
         row = self.current()
         if row is None:
             return
@@ -414,6 +469,8 @@ class Dashboard(App[None]):
 
     @work
     async def action_gc(self) -> None:
+        from orchestra.ui.screens import Confirm
+
         project = self.here()
         plan = await self.act("project.gc", project, dry_run=True)
         if plan is None:
@@ -430,6 +487,8 @@ class Dashboard(App[None]):
 
     def action_help(self) -> None:
         """Every key as it is bound now (after `[ui.keys]`)."""
+        from orchestra.ui.screens import Confirm
+
         lines = [
             f"{key:>14}  {active.binding.description}"
             for key, active in sorted(self.active_bindings.items())
@@ -523,6 +582,7 @@ def run(
     keys: dict[str, str] | None = None,
     detach_keys: tuple[str, bytes] = DEFAULT_DETACH,
     relay: bool = False,
+    first: FirstList | None = None,
 ) -> None:
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
     Dashboard(
@@ -533,4 +593,5 @@ def run(
         keys=keys,
         detach_keys=detach_keys,
         relay=relay,
+        first=first,
     ).run()
