@@ -40,6 +40,7 @@ from orchestra.ui.link import Link, watch_screen
 COLUMNS: Final = ("", "id", "slug", "state", "agent", "age", "waiting", "ahead", "labels", "title")
 W = TypeVar("W", bound=Widget)
 RELOAD_AFTER: Final = 0.05  # coalesce a burst of events into one task.list
+DETAILS: Final = {"tab-diff": "diff", "tab-task": "file", "tab-log": "log"}  # tab -> view
 FIRST_WAIT: Final = 2.0  # seconds the mounted app waits for the list asked for at start
 
 
@@ -334,31 +335,40 @@ class Dashboard(App[None]):
             note += f" · cropped to {min(cols, size.width)}x{min(rows, size.height)} (Enter: all)"
         self.main("#screen-note", Static).update(Text(note, style="dim"))
 
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _tab_shown(self, _event: TabbedContent.TabActivated) -> None:
+        self.show_details()
+
     @work(group="details", exclusive=True)
     async def show_details(self) -> None:
+        """The tab shown, for the selected task (the others are read when shown: a
+        selection change asks the daemon for the screen alone, not a diff too)."""
+        try:
+            shown = self.main("#tabs", TabbedContent).active
+        except NoMatches:
+            return
+        if shown not in DETAILS:
+            return
+        view = self.main(f"#{DETAILS[shown]}", Static)
         row = self.current()
-        diff, file = self.main("#diff", Static), self.main("#file", Static)
-        log = self.main("#log", Static)
         if row is None:
-            for view in (diff, file, log):
-                view.update("")
+            view.update("")
             return
         try:
-            found = await self.link.call("task.log", project=row.project, task=row.id)
-            log.update(render_log(found["lines"]))
+            if shown == "tab-log":
+                found = await self.link.call("task.log", project=row.project, task=row.id)
+                view.update(render_log(found["lines"]))
+            elif shown == "tab-task":
+                task = await self.link.call("task.get", project=row.project, task=row.id)
+                view.update(render_task(task))
+            else:
+                found = await self.link.call(
+                    "task.diff", project=row.project, task=row.id, color=True
+                )
+                text = (found["committed"] + found["uncommitted"]) or "no changes"
+                view.update(Text.from_ansi(text))
         except OrchestraError as exc:
-            log.update(str(exc))
-        try:
-            task = await self.link.call("task.get", project=row.project, task=row.id)
-            file.update(render_task(task))
-        except OrchestraError as exc:
-            file.update(str(exc))
-        try:
-            found = await self.link.call("task.diff", project=row.project, task=row.id, color=True)
-            text = (found["committed"] + found["uncommitted"]) or "no changes"
-            diff.update(Text.from_ansi(text))
-        except OrchestraError as exc:
-            diff.update(str(exc))
+            view.update(str(exc))
 
     # -- actions ----------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Static, TabbedContent
 
 from orchestra.ui.app import Dashboard
 from orchestra.ui.first import FirstList
@@ -292,3 +292,27 @@ def test_the_first_list_is_drawn_at_mount_and_an_event_rewrites_only_its_row(
             assert is_selected(app, "three")
 
     asyncio.run(main())
+
+
+def test_each_tab_shows_the_selected_task_when_shown(env: Env, project: Path, daemon: Env) -> None:
+    """The diff, task and log tabs are read when shown, for the task selected then: its
+    changes against its base, its file's fields and description, its log lines."""
+    api = ProjectApi(env, project)
+    api("task.new", slug="writer", agent="demo", title="Write notes", description="say hello")
+    api("task.start", task="writer")
+    wait_until(partial(first_pass_done, api, "writer"), "the first pass", 30)
+
+    async def scenario(app: Dashboard, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: rows_of(app) == ["writer"], "the list")
+        await until(pilot, partial(is_selected, app, "writer"), "writer selected")
+        assert shown(app, "#diff") == shown(app, "#file") == ""  # not read while hidden
+        tabs = app.main("#tabs", TabbedContent)
+        tabs.active = "tab-diff"
+        await until(pilot, lambda: "DEMO_NOTES.md" in shown(app, "#diff"), "the diff")
+        tabs.active = "tab-task"
+        await until(pilot, lambda: "title: Write notes" in shown(app, "#file"), "the file")
+        assert "say hello" in shown(app, "#file")
+        tabs.active = "tab-log"
+        await until(pilot, lambda: "started" in shown(app, "#log"), "the log")
+
+    drive(env, project, scenario)
