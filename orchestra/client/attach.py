@@ -126,6 +126,7 @@ def attach_session(
     terminal: int | None,
     read_only: bool = False,
     announce: bool = True,
+    leave_screen: bool = True,
 ) -> Ending:
     """Attach stdin/stdout's terminal to `task`'s agent until the detach keys, the agent's
     end, a lost daemon or a signal; the terminal restored, return how it ended.
@@ -134,8 +135,12 @@ def attach_session(
     the attach stream). `detach_keys`: as configured ("ctrl-b,d") and the bytes they send.
     `terminal`: the file to hand the daemon (`own_terminal()`), closed here whatever
     happens, or None to relay keys and screen as frames. `announce`: a one-line hint on
-    stderr naming the detach keys. A task that cannot be attached raises the daemon's
-    refusal (RemoteError, as `peek` is refused) before the terminal is touched.
+    stderr naming the detach keys. `leave_screen`: at the end, leave the alternate screen
+    and put the cursor below the agent's output, back to a shell; False for a caller that
+    redraws the whole screen itself (the dashboard, which attached from its alternate
+    screen and stays there: the shell is never shown in between). A task that cannot be
+    attached raises the daemon's refusal (RemoteError, as `peek` is refused) before the
+    terminal is touched.
     """
     try:
         spec, keys = detach_keys
@@ -190,7 +195,8 @@ def attach_session(
                 # Back to the user's screen and cursor from the alternate screen; from the
                 # primary one (the program's output stays), to a new line below all of it.
                 below = b"\r" if ending.alt_screen else BOTTOM + b"\r\n"
-                os.write(1, RESTORE + LEAVE_ALT + below + b"\x1b[=%d;1u" % kitty_flags + POP_TITLE)
+                back = LEAVE_ALT + below if leave_screen else b""
+                os.write(1, RESTORE + back + b"\x1b[=%d;1u" % kitty_flags + POP_TITLE)
                 sock.close()
         return ending
     finally:

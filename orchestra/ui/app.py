@@ -516,7 +516,12 @@ class Dashboard(App[None]):
         except OrchestraError as exc:
             self.say(str(exc))
             return
+        # Our driver (not the headless one of tests) keeps the alternate screen meanwhile:
+        # the agent's screen replaces ours, with no shell shown in between.
+        driver = self._driver if isinstance(self._driver, Driver) else None
         try:
+            if driver is not None:
+                driver.keep_screen = True
             with self.suspend():
                 ending = attach_session(
                     client,
@@ -525,12 +530,15 @@ class Dashboard(App[None]):
                     detach_keys=self.detach_keys,
                     terminal=None if self.relay else own_terminal(),
                     announce=False,
+                    leave_screen=driver is None,
                 )
         except OrchestraError as exc:
             self.say(str(exc))
         else:
             self.say("" if ending.code == EXIT_OK else f"{ending.why}: {row.ref}")
         finally:
+            if driver is not None:
+                driver.keep_screen = False
             client.close()
         self.schedule_reload()
         self.show_details()

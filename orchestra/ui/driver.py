@@ -4,7 +4,8 @@
 for it. Textual's thread notices only between two 0.1 s selects on stdin, then sleeps
 another 0.1 s on an empty selector: 100 to 200 ms before the attach could start. This
 thread also waits on a pipe that `disable_input` writes to, and ends as soon as it is
-asked. Everything else is Textual's own (the parser, the messages, the terminal modes).
+asked. For an attach, the suspend can also keep the alternate screen (`keep_screen`).
+Everything else is Textual's own (the parser, the messages, the terminal modes).
 """
 
 from __future__ import annotations
@@ -23,10 +24,21 @@ from textual.drivers.linux_driver import LinuxDriver
 TICK: Final = 0.1  # as Textual's: how soon a lone Escape is taken as the Escape key
 
 
+LEAVE_ALT: Final = "\x1b[?1049l"  # what Textual writes, on its own, to give the screen back
+
+
 class Driver(LinuxDriver):
-    """LinuxDriver whose input thread is woken to stop (see the module's docstring)."""
+    """LinuxDriver whose input thread is woken to stop (see the module's docstring), and
+    which can suspend without leaving the alternate screen (`keep_screen`)."""
 
     _wake: tuple[int, int] | None = None  # the pipe (read, write) of the running thread
+    # Set around a suspend whose program draws over the whole screen (an attach): the
+    # terminal stays on the alternate screen, so the shell below never shows in between.
+    keep_screen = False
+
+    def write(self, data: str) -> None:
+        if not (self.keep_screen and data == LEAVE_ALT):
+            super().write(data)
 
     def start_application_mode(self) -> None:
         if self._wake is None:
