@@ -87,12 +87,14 @@ LAST_WORD_TIMEOUT = 2.0  # seconds to wait for the daemon's EXIT frame after ask
 
 @attrs.define
 class Ending:
-    """How the session ended (`code`: the exit status, `why`: in words), and whether the
-    terminal was left on the alternate screen."""
+    """How the session ended (`code`: the exit status, `why`: in words), whether the
+    terminal was left on the alternate screen, and whether a signal ended it (SIGTERM,
+    SIGHUP: the process is asked to end too)."""
 
     why: str = "detached"
     code: int = EXIT_OK
     alt_screen: bool = False
+    signalled: bool = False
 
 
 def describe_keys(spec: str) -> str:
@@ -345,7 +347,7 @@ def _run(
                         cols, rows = terminal_size(1)
                         _send(sock, frames.encode_json(frames.RESIZE, {"cols": cols, "rows": rows}))
                     if b"t" in woke and deadline is None:
-                        ending.why = "detached (signal)"
+                        ending.why, ending.signalled = "detached (signal)", True
                         deadline = _detach(sock)
     finally:
         sel.close()

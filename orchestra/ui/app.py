@@ -535,6 +535,9 @@ class Dashboard(App[None]):
         except OrchestraError as exc:
             self.say(str(exc))
         else:
+            if ending.signalled:  # SIGTERM or SIGHUP while attached: meant for the dashboard too
+                self.exit()
+                return
             self.say("" if ending.code == EXIT_OK else f"{ending.why}: {row.ref}")
         finally:
             if driver is not None:

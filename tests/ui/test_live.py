@@ -4,6 +4,7 @@ back to the list, `q` leaves the shell's terminal as it was."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -138,3 +139,22 @@ def test_enter_and_detach_never_show_the_shell(daemon: Env, project: Path) -> No
     os.write(ui.master, b"q")
     assert ui.wait() == 0
     assert LEAVE_ALT in ui.out[entered:]  # on the way out, as Textual does
+
+
+def test_sigterm_while_attached_ends_the_dashboard_and_restores(daemon: Env, project: Path) -> None:
+    """A SIGTERM while attached from the dashboard detaches, then ends the dashboard too
+    (it was meant for the process), leaving the alternate screen; the agent runs on."""
+    api = ProjectApi(daemon, project)
+    api("task.new", slug="hello", agent="demo", description="say hello")
+    api("task.start", task="hello")
+    wait_until(lambda: "Tell me more" in api("pty.screen", task="hello")["text"], "the agent", 30)
+    ui = OnePty(daemon, project)
+    wait_until(lambda: ui.seen(b"Tell me more", 0), "the list and the preview", 30)
+    entered = len(ui.out)
+    os.write(ui.master, b"\r")
+    wait_until(lambda: ui.seen(b"\x1b[22;0t", entered), "the attach", 30)
+    time.sleep(0.3)
+    os.kill(ui.proc.pid, signal.SIGTERM)
+    assert ui.wait() == 0
+    assert LEAVE_ALT in ui.out[entered:]
+    assert api("task.get", task="hello")["status"] in ("running", "idle")
