@@ -6,8 +6,9 @@ call to the daemon through `ui/link.py`, and what it shows comes from the daemon
 `pty.screen`'s long poll, drawn from the daemon's terminal model with its colours: the
 dashboard has no terminal emulator of its own). Two dashboards and the CLI always agree.
 
-`Enter` attaches: the app suspends (Textual gives the terminal back), `orchestra attach`
-runs in it, and the detach keys bring the dashboard back, same selection.
+`Enter` attaches in this process: the app suspends (Textual gives the terminal back), the
+attach session every front end shares (`orchestra.client.attach`) runs in it on a blocking
+connection of its own, and the detach keys bring the dashboard back, same selection.
 """
 
 from __future__ import annotations
@@ -26,16 +27,21 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
-from orchestra.core.errors import OrchestraError
+from orchestra.client.attach import DEFAULT_DETACH, attach_session, own_terminal
+from orchestra.client.connection import Client
+from orchestra.core.errors import EXIT_OK, OrchestraError
 from orchestra.ui import rows as rowmod
+from orchestra.ui.driver import Driver
+from orchestra.ui.first import FirstList
 from orchestra.ui.link import Link, watch_screen
-from orchestra.ui.screens import Ask, Confirm, Merge, NewTask
 
 COLUMNS: Final = ("", "id", "slug", "state", "agent", "age", "waiting", "ahead", "labels", "title")
 W = TypeVar("W", bound=Widget)
 RELOAD_AFTER: Final = 0.05  # coalesce a burst of events into one task.list
+DETAILS: Final = {"tab-diff": "diff", "tab-task": "file", "tab-log": "log"}  # tab -> view
+FIRST_WAIT: Final = 2.0  # seconds the mounted app waits for the list asked for at start
 
 
 class Dashboard(App[None]):
@@ -50,6 +56,7 @@ class Dashboard(App[None]):
     #screen { width: 1fr; height: 1fr; }
     #screen-note { height: 1; }
     #filter { dock: bottom; margin-bottom: 1; display: none; }
+    #keys { dock: bottom; height: 1; background: $panel; }
     .dialog { width: 60%; height: auto; max-height: 90%; border: thick $accent;
               background: $surface; padding: 1 2; }
     .dialog.wide { width: 80%; }
@@ -91,17 +98,29 @@ class Dashboard(App[None]):
         autostart: bool = False,
         attach_argv: list[str] | None = None,
         keys: dict[str, str] | None = None,
+        detach_keys: tuple[str, bytes] = DEFAULT_DETACH,
+        relay: bool = False,
+        first: FirstList | None = None,
     ) -> None:
-        super().__init__()
-        if keys:  # config `[ui.keys]`: action name -> its keys (checked in core/config.py)
+        super().__init__(driver_class=Driver)
+        self.keymap = keys or {}  # config `[ui.keys]`: action name -> its keys (core/config.py)
+        if keys:
             self.set_keymap(keys)
         self.project = project  # None: every project the daemon serves (`ui --all`)
         self.socket = socket
         self.link = Link(socket, state_dir, autostart=autostart)
-        # How Enter attaches: `orchestra attach` in the terminal the app hands back.
+        # How `e` edits: `orchestra edit` in the terminal the app hands back.
         self.attach_argv = attach_argv or [sys.executable, "-m", "orchestra"]
+        # How Enter attaches: the detach keys (spec, bytes), and whether to relay keys and
+        # screen instead of handing the terminal to the daemon (the caller's choice).
+        self.detach_keys = detach_keys
+        self.relay = relay
+        self.first = first  # the list asked for during start-up, if any
+        self.columns = COLUMNS if project else ("project", *COLUMNS)
         self.tasks: list[rowmod.Row] = []
-        self.shown: list[rowmod.Row] = []
+        self.shown: list[rowmod.Row] = []  # the rows of the list, top to bottom
+        self.shown_cells: list[list[Text | str]] = []  # their cells, as written
+        self.painted = False  # the list was filled once
         self.order = "attention"
         self.query_text = ""
         self.selected: str | None = None  # the key of the row under the cursor
@@ -127,15 +146,33 @@ class Dashboard(App[None]):
         yield Input(
             placeholder="filter: words of id, slug, state, agent, labels, title", id="filter"
         )
-        yield Footer()
+        yield Static("", id="keys", markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#tasks", DataTable)
-        for name in COLUMNS if self.project else ("project", *COLUMNS):
+        for name in self.columns:
             table.add_column(name, key=name or "glyph")
         table.focus()
+        self.main("#keys", Static).update(self.key_line())
         self.sub_title = self.project or "every project"
+        lists = self.first.take(FIRST_WAIT) if self.first is not None else None
+        if lists is not None:
+            self.show_lists(lists)
         self.follow_events()
+
+    def key_line(self) -> Text:
+        """The footer: the keys shown, as bound now (after `[ui.keys]`). One line of text:
+        Textual's Footer mounts a widget per key, again whenever the bindings change (a
+        focus moves), which was most of the time to the first frame."""
+        line = Text(no_wrap=True, overflow="ellipsis")
+        for listed in self.BINDINGS:
+            assert isinstance(listed, Binding) and listed.id is not None
+            if listed.show:
+                key = self.keymap.get(listed.id, listed.key).split(",")[0].strip()
+                shown = self.get_key_display(Binding(key, listed.action))
+                line.append(f" {shown} ", style="bold")
+                line.append(f"{listed.description} ")
+        return line
 
     def main(self, selector: str, kind: type[W]) -> W:
         """A widget of the dashboard's own screen, whatever dialog is open above it (a
@@ -171,39 +208,61 @@ class Dashboard(App[None]):
             else:
                 status = await self.link.call("daemon.status")
                 roots = [p["root"] for p in status["projects"]]
-            tasks: list[rowmod.Row] = []
-            broken: list[dict[str, Any]] = []
-            for root in roots:
-                result = await self.link.call("task.list", project=root)
-                tasks += rowmod.rows(result["tasks"], root)
-                broken += result.get("errors") or []
+            lists = [(root, await self.link.call("task.list", project=root)) for root in roots]
         except OrchestraError as exc:
             self.say(str(exc))
             return
+        self.show_lists(lists)
+
+    def show_lists(self, lists: list[tuple[str, dict[str, Any]]]) -> None:
+        """Each root's `task.list` reply, in the list."""
+        tasks: list[rowmod.Row] = []
+        broken: list[dict[str, Any]] = []
+        for root, result in lists:
+            tasks += rowmod.rows(result["tasks"], root)
+            broken += result.get("errors") or []
         self.tasks = tasks
         if broken:
             self.say(f"{len(broken)} task file(s) cannot be read: {broken[0]['message']}")
         self.refresh_table()
 
     def refresh_table(self) -> None:
+        """The list drawn from `tasks`: when the same rows are shown in the same order (an
+        event about one task), only the cells that changed are written; else it is rebuilt."""
         try:
             table = self.main("#tasks", DataTable)
         except NoMatches:  # a reload that came before the screen was composed, or after
             return
-        self.shown = rowmod.filtered(rowmod.ordered(self.tasks, self.order), self.query_text)
-        keep = self.selected
-        table.clear()
-        for r in self.shown:
-            cells = self._cells(r)
-            table.add_row(*(cells if self.project else [Path(r.project).name, *cells]), key=r.key)
-        if not self.shown:
+        shown = rowmod.filtered(rowmod.ordered(self.tasks, self.order), self.query_text)
+        cells = [self._cells(r) for r in shown]
+        if [r.key for r in shown] == [r.key for r in self.shown] and table.row_count == len(shown):
+            for r, new, old in zip(shown, cells, self.shown_cells, strict=True):
+                for column, value, was in zip(self.columns, new, old, strict=True):
+                    if value != was:
+                        table.update_cell(r.key, column or "glyph", value, update_width=True)
+        else:
+            table.clear()
+            for r, row_cells in zip(shown, cells, strict=True):
+                table.add_row(*row_cells, key=r.key)
+        self.shown, self.shown_cells = shown, cells
+        if not shown:
             self.select(None)
             return
-        index = next((i for i, r in enumerate(self.shown) if r.key == keep), 0)
-        table.move_cursor(row=index)
-        self.select(self.shown[index].key)
+        index = next((i for i, r in enumerate(shown) if r.key == self.selected), 0)
+        if table.cursor_row != index:
+            table.move_cursor(row=index)
+        if self.painted:
+            self.select(shown[index].key)
+        else:  # the list first, then the preview and the tabs (their calls and drawing)
+            self.painted = True
+            self.call_after_refresh(self.select, shown[index].key)
 
     def _cells(self, r: rowmod.Row) -> list[Text | str]:
+        """The row's cells, one per column (`columns`)."""
+        own = self._own_cells(r)
+        return own if self.project else [Path(r.project).name, *own]
+
+    def _own_cells(self, r: rowmod.Row) -> list[Text | str]:
         style = "bold yellow" if r.waits else ("green" if r.status == "completed" else "")
         if r.status == "failed":
             style = "red"
@@ -276,31 +335,40 @@ class Dashboard(App[None]):
             note += f" · cropped to {min(cols, size.width)}x{min(rows, size.height)} (Enter: all)"
         self.main("#screen-note", Static).update(Text(note, style="dim"))
 
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _tab_shown(self, _event: TabbedContent.TabActivated) -> None:
+        self.show_details()
+
     @work(group="details", exclusive=True)
     async def show_details(self) -> None:
+        """The tab shown, for the selected task (the others are read when shown: a
+        selection change asks the daemon for the screen alone, not a diff too)."""
+        try:
+            shown = self.main("#tabs", TabbedContent).active
+        except NoMatches:
+            return
+        if shown not in DETAILS:
+            return
+        view = self.main(f"#{DETAILS[shown]}", Static)
         row = self.current()
-        diff, file = self.main("#diff", Static), self.main("#file", Static)
-        log = self.main("#log", Static)
         if row is None:
-            for view in (diff, file, log):
-                view.update("")
+            view.update("")
             return
         try:
-            found = await self.link.call("task.log", project=row.project, task=row.id)
-            log.update(render_log(found["lines"]))
+            if shown == "tab-log":
+                found = await self.link.call("task.log", project=row.project, task=row.id)
+                view.update(render_log(found["lines"]))
+            elif shown == "tab-task":
+                task = await self.link.call("task.get", project=row.project, task=row.id)
+                view.update(render_task(task))
+            else:
+                found = await self.link.call(
+                    "task.diff", project=row.project, task=row.id, color=True
+                )
+                text = (found["committed"] + found["uncommitted"]) or "no changes"
+                view.update(Text.from_ansi(text))
         except OrchestraError as exc:
-            log.update(str(exc))
-        try:
-            task = await self.link.call("task.get", project=row.project, task=row.id)
-            file.update(render_task(task))
-        except OrchestraError as exc:
-            file.update(str(exc))
-        try:
-            found = await self.link.call("task.diff", project=row.project, task=row.id, color=True)
-            text = (found["committed"] + found["uncommitted"]) or "no changes"
-            diff.update(Text.from_ansi(text))
-        except OrchestraError as exc:
-            diff.update(str(exc))
+            view.update(str(exc))
 
     # -- actions ----------------------------------------------------------------
 
@@ -356,6 +424,8 @@ class Dashboard(App[None]):
 
     @work
     async def action_stop(self) -> None:
+        from orchestra.ui.screens import Confirm  # dialogs: loaded when first opened
+
         row = self.current()
         if row is not None and await self.push_screen_wait(Confirm(f"Stop {row.ref}?")):
             await self.act("task.stop", row.project, task=row.id)
@@ -366,6 +436,8 @@ class Dashboard(App[None]):
 
     @work
     async def action_type_line(self) -> None:
+        from orchestra.ui.screens import Ask
+
         row = self.current()
         if row is None:
             return
@@ -375,6 +447,8 @@ class Dashboard(App[None]):
 
     @work
     async def action_new(self) -> None:
+        from orchestra.ui.screens import NewTask
+
         project = self.here()
         choice = await self.push_screen_wait(NewTask())
         if choice is not None and await self.act("task.new", project, **choice) is not None:
@@ -388,6 +462,8 @@ class Dashboard(App[None]):
 
     @work
     async def action_merge(self) -> None:
+        from orchestra.ui.screens import Merge
+
         row = self.current()
         if row is None:
             return
@@ -403,6 +479,8 @@ class Dashboard(App[None]):
 
     @work
     async def action_gc(self) -> None:
+        from orchestra.ui.screens import Confirm
+
         project = self.here()
         plan = await self.act("project.gc", project, dry_run=True)
         if plan is None:
@@ -419,6 +497,8 @@ class Dashboard(App[None]):
 
     def action_help(self) -> None:
         """Every key as it is bound now (after `[ui.keys]`)."""
+        from orchestra.ui.screens import Confirm
+
         lines = [
             f"{key:>14}  {active.binding.description}"
             for key, active in sorted(self.active_bindings.items())
@@ -431,11 +511,44 @@ class Dashboard(App[None]):
         if row is None or not row.running:
             self.say("no running agent to attach to" if row else "")
             return
-        self.in_terminal(row, "attach")
+        try:
+            client = Client(self.socket).connect()
+        except OrchestraError as exc:
+            self.say(str(exc))
+            return
+        # Our driver (not the headless one of tests) keeps the alternate screen meanwhile:
+        # the agent's screen replaces ours, with no shell shown in between.
+        driver = self._driver if isinstance(self._driver, Driver) else None
+        try:
+            if driver is not None:
+                driver.keep_screen = True
+            with self.suspend():
+                ending = attach_session(
+                    client,
+                    row.project,
+                    str(row.id),
+                    detach_keys=self.detach_keys,
+                    terminal=None if self.relay else own_terminal(),
+                    announce=False,
+                    leave_screen=driver is None,
+                )
+        except OrchestraError as exc:
+            self.say(str(exc))
+        else:
+            if ending.signalled:  # SIGTERM or SIGHUP while attached: meant for the dashboard too
+                self.exit()
+                return
+            self.say("" if ending.code == EXIT_OK else f"{ending.why}: {row.ref}")
+        finally:
+            if driver is not None:
+                driver.keep_screen = False
+            client.close()
+        self.schedule_reload()
+        self.show_details()
 
     def in_terminal(self, row: rowmod.Row, command: str) -> None:
-        """`orchestra COMMAND TASK` in the terminal the app hands back meanwhile; its last
-        line on stderr is shown if it failed."""
+        """`orchestra COMMAND TASK` in the terminal the app hands back meanwhile (`e`: the
+        editor's start-up dwarfs the CLI's); its last line on stderr is shown if it failed."""
         argv = [*self.attach_argv, "--project", row.project, command, str(row.id)]
         with self.suspend():
             done = subprocess.run(argv, check=False, stderr=subprocess.PIPE, text=True)
@@ -488,8 +601,18 @@ def run(
     *,
     autostart: bool,
     keys: dict[str, str] | None = None,
+    detach_keys: tuple[str, bytes] = DEFAULT_DETACH,
+    relay: bool = False,
+    first: FirstList | None = None,
 ) -> None:
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
     Dashboard(
-        project=project, socket=socket, state_dir=state_dir, autostart=autostart, keys=keys
+        project=project,
+        socket=socket,
+        state_dir=state_dir,
+        autostart=autostart,
+        keys=keys,
+        detach_keys=detach_keys,
+        relay=relay,
+        first=first,
     ).run()

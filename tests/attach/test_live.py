@@ -752,7 +752,7 @@ def test_restore_undoes_every_mode_a_snapshot_sets(engine: str) -> None:
     """A terminal shown the redraw of an agent that set every mode is, after the client's
     restore sequence, in the modes of a fresh terminal."""
     from orchestra.adapters.terminal import Terminal
-    from orchestra.cli.attach import LEAVE_ALT, RESTORE
+    from orchestra.client.attach import LEAVE_ALT, RESTORE
     from orchestra.daemon.attach import redraw
 
     agent = Terminal(40, 10, engine=engine)

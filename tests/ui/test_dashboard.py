@@ -15,14 +15,15 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Static, TabbedContent
 
 from orchestra.ui.app import Dashboard
+from orchestra.ui.first import FirstList
 from orchestra.ui.screens import Ask, Confirm, Merge, NewTask
 from tests.conftest import Env, ProjectApi, git
 from tests.daemon.wire import wait_until
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.shared_daemon]
 
 
 def shown(app: Dashboard, widget: str) -> str:
@@ -140,6 +141,7 @@ def test_a_refused_action_is_shown_and_changes_nothing(
     assert status_of(api, 2) in ("running", "idle")
 
 
+@pytest.mark.own_daemon  # it stops and starts the daemon
 def test_the_dashboard_says_the_daemon_is_gone_and_comes_back(
     env: Env, project: Path, daemon: Env
 ) -> None:
@@ -246,3 +248,71 @@ def test_a_conflicting_merge_is_refused_then_gc_cleans_up(
     assert git("rev-parse", "HEAD~1", cwd=project) == before  # only the first landed
     assert status_of(api, 2) == "completed"
     assert (project / ".orchestra" / "archive" / "1-first.md").exists()
+
+
+def counting_clears(table: DataTable[Any]) -> list[int]:
+    """Each rebuild of `table` (a `clear`) appends to the list returned."""
+    clears: list[int] = []
+    clear = table.clear
+
+    def counted(columns: bool = False) -> DataTable[Any]:
+        clears.append(1)
+        return clear(columns)
+
+    table.clear = counted  # type: ignore[method-assign]
+    return clears
+
+
+def test_the_first_list_is_drawn_at_mount_and_an_event_rewrites_only_its_row(
+    env: Env, project: Path, daemon: Env
+) -> None:
+    """The list asked for during start-up is in the table as soon as the app is mounted;
+    the subscription's own reload then rebuilds nothing, and a change to one task rewrites
+    its cells in place, the cursor where it was."""
+    api = ProjectApi(env, project)
+    for slug in ("one", "two", "three"):
+        api("task.new", slug=slug, agent="demo", description=slug)
+    first = FirstList(env.socket, str(project))
+    assert first.take(10) is not None
+
+    async def main() -> None:
+        app = Dashboard(project=str(project), socket=env.socket, first=first)
+        async with app.run_test(size=(160, 40)) as pilot:
+            table = app.main("#tasks", DataTable)
+            assert sorted(rows_of(app)) == ["one", "three", "two"]  # before any event
+            clears = counting_clears(table)
+            await pilot.press("o")  # by id: starting a task does not move it
+            await until(pilot, lambda: rows_of(app) == ["one", "two", "three"], "by id")
+            table.move_cursor(row=2)
+            await until(pilot, partial(is_selected, app, "three"), "three selected")
+            rebuilt = len(clears)
+            api("task.start", task="two")
+            await until(pilot, lambda: str(table.get_row_at(1)[3]) != "draft", "two's state")
+            assert len(clears) == rebuilt and table.cursor_row == 2
+            assert is_selected(app, "three")
+
+    asyncio.run(main())
+
+
+def test_each_tab_shows_the_selected_task_when_shown(env: Env, project: Path, daemon: Env) -> None:
+    """The diff, task and log tabs are read when shown, for the task selected then: its
+    changes against its base, its file's fields and description, its log lines."""
+    api = ProjectApi(env, project)
+    api("task.new", slug="writer", agent="demo", title="Write notes", description="say hello")
+    api("task.start", task="writer")
+    wait_until(partial(first_pass_done, api, "writer"), "the first pass", 30)
+
+    async def scenario(app: Dashboard, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: rows_of(app) == ["writer"], "the list")
+        await until(pilot, partial(is_selected, app, "writer"), "writer selected")
+        assert shown(app, "#diff") == shown(app, "#file") == ""  # not read while hidden
+        tabs = app.main("#tabs", TabbedContent)
+        tabs.active = "tab-diff"
+        await until(pilot, lambda: "DEMO_NOTES.md" in shown(app, "#diff"), "the diff")
+        tabs.active = "tab-task"
+        await until(pilot, lambda: "title: Write notes" in shown(app, "#file"), "the file")
+        assert "say hello" in shown(app, "#file")
+        tabs.active = "tab-log"
+        await until(pilot, lambda: "started" in shown(app, "#log"), "the log")
+
+    drive(env, project, scenario)

@@ -9,6 +9,8 @@ import pytest
 from tests.cli.test_fast import imported
 from tests.conftest import Env
 
+pytestmark = pytest.mark.shared_daemon
+
 
 @pytest.mark.parametrize(
     "args",

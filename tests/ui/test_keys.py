@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from orchestra.core.config import Layer, resolve
 from orchestra.core.errors import ConfigError
@@ -15,11 +16,14 @@ from orchestra.ui.screens import Confirm
 from tests.conftest import Env, ProjectApi
 from tests.ui.test_dashboard import rows_of, until
 
+pytestmark = pytest.mark.shared_daemon
+
 
 def test_a_remapped_key_acts_and_the_old_one_no_longer_does(
     env: Env, project: Path, daemon: Env
 ) -> None:
-    """With stop on X, x does nothing and X asks to stop; help lists the keys as bound."""
+    """With stop on X, the footer says X, x does nothing and X asks to stop; help lists
+    the keys as bound."""
     api = ProjectApi(env, project)
     api("task.new", slug="zeta", agent="demo")
 
@@ -30,6 +34,8 @@ def test_a_remapped_key_acts_and_the_old_one_no_longer_does(
 
     async def scenario(app: Dashboard, pilot: Pilot[None]) -> None:
         await until(pilot, lambda: rows_of(app) == ["zeta"], "the list")
+        footer = str(app.main("#keys", Static).render())
+        assert " X Stop " in footer and " x Stop " not in footer
         await pilot.press("x")
         await pilot.pause(0.2)
         assert not isinstance(app.screen, Confirm)

@@ -21,6 +21,8 @@ from tests.conftest import Env, ProjectApi
 from tests.daemon.wire import wait_until
 from tests.ui.test_dashboard import rows_of, shown, until
 
+pytestmark = pytest.mark.shared_daemon
+
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 AGE = re.compile(r"(?<= )\d+[smhd](?= )")
 CAT = '\nagents.cat.command = ["cat"]\n'
