@@ -127,11 +127,18 @@ _PATH_PART = re.compile(r"\['((?:[^'\\]|\\.)*)'\]|\.?([^.\[\]]+)")
 def light_value(
     layers: list[tuple[str, dict[str, Any]]], key: str, kind: type, default: Any
 ) -> Any:
-    """The topmost value of `key` if it has the right type (the daemon validates the rest)."""
+    """The topmost value of `key` (dotted for a table's key: "ui.keys") if it has the
+    right type (the daemon validates the rest)."""
+    *tables, name = key.split(".")
     for _source, values in reversed(layers):
-        value = values.get(key)
-        if isinstance(value, kind):
-            return value
+        for table in tables:
+            values = values.get(table)
+            if not isinstance(values, dict):
+                break
+        else:
+            value = values.get(name)
+            if isinstance(value, kind):
+                return value
     return default
 
 

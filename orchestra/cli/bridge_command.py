@@ -19,5 +19,7 @@ def bridge(
     orchestra bridge`); it says its version first, starts the daemon if it is not running
     (as `autostart` allows), then passes JSON-RPC both ways until either side ends. You do
     not run it yourself. See docs/remote.md.
+
+    Example: ssh -T devbox orchestra bridge
     """
     raise typer.Exit(run(start=not no_start))

@@ -15,6 +15,15 @@ def ui(
     all_projects: bool = typer.Option(
         False, "--all", "-a", help="Every project the daemon serves, grouped, not only this one."
     ),
+    hosts: list[str] = typer.Option(
+        [],
+        "--host",
+        "-H",
+        help="Show the tasks of this host's daemon (repeat for several: each row names its"
+        " host; `local` is this machine). Default: `ui.hosts` in the config, else the root"
+        " --host, else this machine. See docs/remote.md.",
+        show_default=False,
+    ),
 ) -> None:
     """Open the dashboard: every task of the project, the selected agent's screen live.
 
@@ -24,7 +33,15 @@ def ui(
     q quit (the agents keep running). `orchestra` alone, on a terminal inside a project,
     opens it too.
 
-    Example: orchestra ui --all
+    Example: orchestra ui --all; orchestra ui --host local --host devbox
     """
-    project = ctx.find_root().params.get("project")
-    raise typer.Exit(open_dashboard(Path(project) if project else None, all_projects=all_projects))
+    params = ctx.find_root().params
+    project = params.get("project")
+    raise typer.Exit(
+        open_dashboard(
+            Path(project) if project else None,
+            all_projects=all_projects,
+            host=params.get("host"),
+            hosts=hosts,
+        )
+    )

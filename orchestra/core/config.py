@@ -151,12 +151,22 @@ def _ui_keys(_inst: object, attr: attrs.Attribute[Any], value: dict[str, str]) -
             raise ValueError(f'{attr.name}.{action}: {keys!r} is not a list of keys such as "k,up"')
 
 
+def _ui_hosts(_inst: object, attr: attrs.Attribute[Any], value: list[str]) -> None:
+    for host in value:
+        try:
+            check_destination(host, f"ui.{attr.name}")
+        except InvalidParams as exc:
+            raise ValueError(exc.message) from None
+
+
 @attrs.frozen(kw_only=True)
 class UiConfig:
     """`[ui]`: the dashboard (`orchestra ui`; docs/cli.md)."""
 
     # action -> its keys, comma separated, in Textual's names ("ctrl+s", "k,up")
     keys: dict[str, str] = attrs.field(factory=dict, validator=_ui_keys)
+    # the daemons shown by default: host names ([hosts] or ssh destinations), "local"
+    hosts: list[str] = attrs.field(factory=list, validator=_ui_hosts)
 
 
 @attrs.frozen(kw_only=True)

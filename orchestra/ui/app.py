@@ -9,6 +9,10 @@ dashboard has no terminal emulator of its own). Two dashboards and the CLI alway
 `Enter` attaches in this process: the app suspends (Textual gives the terminal back), the
 attach session every front end shares (`orchestra.client.attach`) runs in it on a blocking
 connection of its own, and the detach keys bring the dashboard back, same selection.
+
+Several daemons may be shown at once (`orchestra ui --host a --host b`, or `ui.hosts`): each
+has its link and its event stream, every row names its host, and every action goes to the
+daemon of the row it is about.
 """
 
 from __future__ import annotations
@@ -30,12 +34,11 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
 from orchestra.client.attach import DEFAULT_DETACH, attach_session, own_terminal
-from orchestra.client.connection import Client
 from orchestra.core.errors import EXIT_OK, OrchestraError
 from orchestra.ui import rows as rowmod
 from orchestra.ui.driver import Driver
 from orchestra.ui.first import FirstList
-from orchestra.ui.link import Link, watch_screen
+from orchestra.ui.link import Daemon, Link, watch_screen
 
 COLUMNS: Final = ("", "id", "slug", "state", "agent", "age", "waiting", "ahead", "labels", "title")
 W = TypeVar("W", bound=Widget)
@@ -101,6 +104,7 @@ class Dashboard(App[None]):
         detach_keys: tuple[str, bytes] = DEFAULT_DETACH,
         relay: bool = False,
         first: FirstList | None = None,
+        daemons: list[Daemon] | None = None,
     ) -> None:
         super().__init__(driver_class=Driver)
         self.keymap = keys or {}  # config `[ui.keys]`: action name -> its keys (core/config.py)
@@ -108,7 +112,15 @@ class Dashboard(App[None]):
             self.set_keymap(keys)
         self.project = project  # None: every project the daemon serves (`ui --all`)
         self.socket = socket
-        self.link = Link(socket, state_dir, autostart=autostart)
+        # The daemons shown, by host ("" is this machine's); the first one's project is the
+        # default of an action that names no task.
+        self.daemons = daemons or [Daemon(socket, project)]
+        self.links = {
+            d.host: Link(d, state_dir, autostart=autostart and d.target is None)
+            for d in self.daemons
+        }
+        self.link = self.links[self.daemons[0].host]
+        self.lists: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # by host
         # How `e` edits: `orchestra edit` in the terminal the app hands back.
         self.attach_argv = attach_argv or [sys.executable, "-m", "orchestra"]
         # How Enter attaches: the detach keys (spec, bytes), and whether to relay keys and
@@ -116,7 +128,9 @@ class Dashboard(App[None]):
         self.detach_keys = detach_keys
         self.relay = relay
         self.first = first  # the list asked for during start-up, if any
-        self.columns = COLUMNS if project else ("project", *COLUMNS)
+        whole = any(d.project is None for d in self.daemons)
+        several = len(self.daemons) > 1
+        self.columns = (*(("host",) if several else ()), *(("project",) if whole else ()), *COLUMNS)
         self.tasks: list[rowmod.Row] = []
         self.shown: list[rowmod.Row] = []  # the rows of the list, top to bottom
         self.shown_cells: list[list[Text | str]] = []  # their cells, as written
@@ -154,10 +168,12 @@ class Dashboard(App[None]):
             table.add_column(name, key=name or "glyph")
         table.focus()
         self.main("#keys", Static).update(self.key_line())
-        self.sub_title = self.project or "every project"
+        self.sub_title = " · ".join(
+            ":".join(filter(None, (d.host, d.project or "every project"))) for d in self.daemons
+        )
         lists = self.first.take(FIRST_WAIT) if self.first is not None else None
         if lists is not None:
-            self.show_lists(lists)
+            self.show_lists(lists, self.daemons[0].host)
         self.follow_events()
 
     def key_line(self) -> Text:
@@ -181,9 +197,16 @@ class Dashboard(App[None]):
 
     # -- the list -------------------------------------------------------------
 
-    @work(group="events", exclusive=True)
-    async def follow_events(self) -> None:
-        await self.link.follow(self.project, self._on_event, self._on_link)
+    def follow_events(self) -> None:
+        """Follow every daemon's events, each on its own link and worker."""
+        for daemon in self.daemons:
+            self.run_worker(self._follow(daemon), group=f"events:{daemon.host}", exclusive=True)
+
+    async def _follow(self, daemon: Daemon) -> None:
+        async def on_link(problem: str | None) -> None:
+            await self._on_link(f"{daemon.host}: {problem}" if problem and daemon.host else problem)
+
+        await self.links[daemon.host].follow(daemon.project, self._on_event, on_link)
 
     async def _on_event(self, method: str, params: Any) -> None:
         # Any event (a change, or events.dropped: we read too slowly and missed some)
@@ -201,26 +224,46 @@ class Dashboard(App[None]):
             self._reload = loop.call_later(RELOAD_AFTER, lambda: self.run_worker(self.reload()))
 
     async def reload(self) -> None:
+        """Every daemon's lists, asked for at once; one that cannot answer keeps the rows
+        it had, and says why."""
         self._reload = None
-        try:
-            if self.project is not None:
-                roots = [self.project]
+        found = await asyncio.gather(
+            *(self._lists_of(d) for d in self.daemons), return_exceptions=True
+        )
+        problems = []
+        for daemon, got in zip(self.daemons, found, strict=True):
+            if isinstance(got, OrchestraError):
+                problems.append(f"{daemon.host}: {got}" if daemon.host else str(got))
+            elif isinstance(got, BaseException):
+                raise got
             else:
-                status = await self.link.call("daemon.status")
-                roots = [p["root"] for p in status["projects"]]
-            lists = [(root, await self.link.call("task.list", project=root)) for root in roots]
-        except OrchestraError as exc:
-            self.say(str(exc))
-            return
-        self.show_lists(lists)
+                self.lists[daemon.host] = got
+        if problems:
+            self.say("; ".join(problems))
+        self.show_lists()
 
-    def show_lists(self, lists: list[tuple[str, dict[str, Any]]]) -> None:
-        """Each root's `task.list` reply, in the list."""
+    async def _lists_of(self, daemon: Daemon) -> list[tuple[str, dict[str, Any]]]:
+        link = self.links[daemon.host]
+        if daemon.project is not None:
+            roots = [daemon.project]
+        else:
+            status = await link.call("daemon.status")
+            roots = [p["root"] for p in status["projects"]]
+        return [(root, await link.call("task.list", project=root)) for root in roots]
+
+    def show_lists(
+        self, lists: list[tuple[str, dict[str, Any]]] | None = None, host: str = ""
+    ) -> None:
+        """Each root's `task.list` reply (`lists`, of `host`'s daemon, when given), and the
+        others' as last read, in the list."""
+        if lists is not None:
+            self.lists[host] = lists
         tasks: list[rowmod.Row] = []
         broken: list[dict[str, Any]] = []
-        for root, result in lists:
-            tasks += rowmod.rows(result["tasks"], root)
-            broken += result.get("errors") or []
+        for daemon in self.daemons:
+            for root, result in self.lists.get(daemon.host, []):
+                tasks += rowmod.rows(result["tasks"], root, daemon.host)
+                broken += result.get("errors") or []
         self.tasks = tasks
         if broken:
             self.say(f"{len(broken)} task file(s) cannot be read: {broken[0]['message']}")
@@ -260,7 +303,9 @@ class Dashboard(App[None]):
     def _cells(self, r: rowmod.Row) -> list[Text | str]:
         """The row's cells, one per column (`columns`)."""
         own = self._own_cells(r)
-        return own if self.project else [Path(r.project).name, *own]
+        if "project" in self.columns:
+            own = [Path(r.project).name, *own]
+        return [r.host or "here", *own] if "host" in self.columns else own
 
     def _own_cells(self, r: rowmod.Row) -> list[Text | str]:
         style = "bold yellow" if r.waits else ("green" if r.status == "completed" else "")
@@ -317,7 +362,7 @@ class Dashboard(App[None]):
             return
         version = None
         try:
-            async for screen in watch_screen(self.socket, row.project, row.id):
+            async for screen in watch_screen(self.daemon_of(row), row.project, row.id):
                 if screen["version"] != version:
                     version = screen["version"]
                     view.update(render_screen(screen))
@@ -356,13 +401,13 @@ class Dashboard(App[None]):
             return
         try:
             if shown == "tab-log":
-                found = await self.link.call("task.log", project=row.project, task=row.id)
+                found = await self.link_of(row).call("task.log", project=row.project, task=row.id)
                 view.update(render_log(found["lines"]))
             elif shown == "tab-task":
-                task = await self.link.call("task.get", project=row.project, task=row.id)
+                task = await self.link_of(row).call("task.get", project=row.project, task=row.id)
                 view.update(render_task(task))
             else:
-                found = await self.link.call(
+                found = await self.link_of(row).call(
                     "task.diff", project=row.project, task=row.id, color=True
                 )
                 text = (found["committed"] + found["uncommitted"]) or "no changes"
@@ -375,18 +420,27 @@ class Dashboard(App[None]):
     def say(self, message: str) -> None:
         self.main("#status", Static).update(Text(message, style="bold red" if message else ""))
 
-    def here(self) -> str | None:
-        """The project an action that names no task is for: the selected row's."""
-        row = self.current()
-        return row.project if row is not None else self.project
+    def daemon_of(self, row: rowmod.Row) -> Daemon:
+        return self.links[row.host].daemon
 
-    async def act(self, method: str, project: str | None, **params: Any) -> Any:
-        """One call to the daemon on `project`; its refusal is shown, never raised."""
+    def link_of(self, row: rowmod.Row) -> Link:
+        return self.links[row.host]
+
+    def here(self) -> tuple[str, str | None]:
+        """The host and project an action that names no task is for: the selected row's,
+        else the first daemon's."""
+        row = self.current()
+        if row is not None:
+            return row.host, row.project
+        return self.daemons[0].host, self.daemons[0].project
+
+    async def act(self, method: str, project: str | None, *, host: str = "", **params: Any) -> Any:
+        """One call to `host`'s daemon on `project`; its refusal is shown, never raised."""
         if project is None:
             self.say("no project here: select a task of the project first")
             return None
         try:
-            result = await self.link.call(method, project=project, **params)
+            result = await self.links[host].call(method, project=project, **params)
         except OrchestraError as exc:
             self.say(str(exc))
             return None
@@ -420,7 +474,7 @@ class Dashboard(App[None]):
 
     async def action_start(self) -> None:
         if (row := self.current()) is not None:
-            await self.act("task.start", row.project, task=row.id)
+            await self.act("task.start", row.project, host=row.host, task=row.id)
 
     @work
     async def action_stop(self) -> None:
@@ -428,11 +482,13 @@ class Dashboard(App[None]):
 
         row = self.current()
         if row is not None and await self.push_screen_wait(Confirm(f"Stop {row.ref}?")):
-            await self.act("task.stop", row.project, task=row.id)
+            await self.act("task.stop", row.project, host=row.host, task=row.id)
 
     async def action_report(self, status: str) -> None:
         if (row := self.current()) is not None:
-            await self.act("task.set_status", row.project, task=row.id, status=status)
+            await self.act(
+                "task.set_status", row.project, host=row.host, task=row.id, status=status
+            )
 
     @work
     async def action_type_line(self) -> None:
@@ -443,15 +499,17 @@ class Dashboard(App[None]):
             return
         line = await self.push_screen_wait(Ask(f"Type into {row.ref} (Enter sends it)"))
         if line is not None:
-            await self.act("task.send_input", row.project, task=row.id, text=line + "\r")
+            await self.act(
+                "task.send_input", row.project, host=row.host, task=row.id, text=line + "\r"
+            )
 
     @work
     async def action_new(self) -> None:
         from orchestra.ui.screens import NewTask
 
-        project = self.here()
+        host, project = self.here()
         choice = await self.push_screen_wait(NewTask())
-        if choice is not None and await self.act("task.new", project, **choice) is not None:
+        if choice is not None and await self.act("task.new", project, host=host, **choice):
             self.notify(f"created {choice['slug']}")
 
     def action_edit(self) -> None:
@@ -467,13 +525,13 @@ class Dashboard(App[None]):
         row = self.current()
         if row is None:
             return
-        plan = await self.act("task.merge", row.project, task=row.id, dry_run=True)
+        plan = await self.act("task.merge", row.project, host=row.host, task=row.id, dry_run=True)
         if plan is None:
             return
         choice = await self.push_screen_wait(Merge(row.ref, plan, plan.get("strategy")))
         if choice is None:
             return
-        done = await self.act("task.merge", row.project, task=row.id, **choice)
+        done = await self.act("task.merge", row.project, host=row.host, task=row.id, **choice)
         if done is not None:
             self.notify(f"merged {row.ref} into {done['merge']['target']}")
 
@@ -481,8 +539,8 @@ class Dashboard(App[None]):
     async def action_gc(self) -> None:
         from orchestra.ui.screens import Confirm
 
-        project = self.here()
-        plan = await self.act("project.gc", project, dry_run=True)
+        host, project = self.here()
+        plan = await self.act("project.gc", project, host=host, dry_run=True)
         if plan is None:
             return
         actions = plan.get("actions", [])
@@ -493,7 +551,7 @@ class Dashboard(App[None]):
             f"{a['kind']}: {a.get('path') or a.get('branch') or ''}" for a in actions
         )
         if await self.push_screen_wait(Confirm(f"Clean up {len(actions)} thing(s)?", detail)):
-            await self.act("project.gc", project, only=[a["key"] for a in actions])
+            await self.act("project.gc", project, host=host, only=[a["key"] for a in actions])
 
     def action_help(self) -> None:
         """Every key as it is bound now (after `[ui.keys]`)."""
@@ -512,7 +570,7 @@ class Dashboard(App[None]):
             self.say("no running agent to attach to" if row else "")
             return
         try:
-            client = Client(self.socket).connect()
+            client = self.daemon_of(row).blocking()
         except OrchestraError as exc:
             self.say(str(exc))
             return
@@ -528,7 +586,8 @@ class Dashboard(App[None]):
                     row.project,
                     str(row.id),
                     detach_keys=self.detach_keys,
-                    terminal=None if self.relay else own_terminal(),
+                    # Another host's daemon cannot be handed a terminal: frames carry it.
+                    terminal=None if self.relay or client.remote else own_terminal(),
                     announce=False,
                     leave_screen=driver is None,
                 )
@@ -549,7 +608,8 @@ class Dashboard(App[None]):
     def in_terminal(self, row: rowmod.Row, command: str) -> None:
         """`orchestra COMMAND TASK` in the terminal the app hands back meanwhile (`e`: the
         editor's start-up dwarfs the CLI's); its last line on stderr is shown if it failed."""
-        argv = [*self.attach_argv, "--project", row.project, command, str(row.id)]
+        host = ["--host", row.host] if row.host else []
+        argv = [*self.attach_argv, *host, "--project", row.project, command, str(row.id)]
         with self.suspend():
             done = subprocess.run(argv, check=False, stderr=subprocess.PIPE, text=True)
         message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
@@ -604,6 +664,7 @@ def run(
     detach_keys: tuple[str, bytes] = DEFAULT_DETACH,
     relay: bool = False,
     first: FirstList | None = None,
+    daemons: list[Daemon] | None = None,
 ) -> None:
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
     Dashboard(
@@ -615,4 +676,5 @@ def run(
         detach_keys=detach_keys,
         relay=relay,
         first=first,
+        daemons=daemons,
     ).run()

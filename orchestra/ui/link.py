@@ -5,6 +5,10 @@ the main one carries actions, `task.list` and the `events.subscribe` stream; eac
 being watched has its own, where `pty.screen`'s long poll may wait without holding up a
 click. Both are `orchestra.client.aio.AsyncClient`, the core codec's client half over an
 asyncio socket: the dashboard speaks no protocol of its own.
+
+A dashboard may show several daemons at once (`orchestra ui --host a --host b`): each is a
+`Daemon`, this machine's (its socket) or another host's (ssh to its bridge), with a Link
+of its own.
 """
 
 from __future__ import annotations
@@ -15,27 +19,63 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
+
 from orchestra.client.aio import AsyncClient
+from orchestra.client.connection import Client
 from orchestra.core.errors import DaemonUnreachable, OrchestraError
+from orchestra.core.remote import Target
 
 RETRY: Final = 0.5  # seconds between two attempts to reach a daemon that is gone
 SCREEN_WAIT: Final = 20.0  # a screen's long poll: the daemon answers at the latest then
 
 
-class Link:
-    """The main connection, made again whenever it is lost (the daemon restarted)."""
+@attrs.frozen
+class Daemon:
+    """One daemon the dashboard shows: this machine's (`target` None: its `socket`) or
+    another host's (`target`, reached by ssh); `project` is the root followed there
+    (None: every project it serves)."""
 
-    def __init__(self, socket: Path, state_dir: Path | None, *, autostart: bool) -> None:
-        self.socket = socket
+    socket: Path
+    project: str | None
+    target: Target | None = None
+    control_dir: Path | None = None
+
+    @property
+    def host(self) -> str:
+        """The host's name as the person gave it; "" for this machine."""
+        return self.target.name if self.target is not None else ""
+
+    async def open(self, *, autostart: bool = False, log_dir: Path | None = None) -> AsyncClient:
+        """A new asyncio connection (another host's bridge starts its daemon as it may)."""
+        if self.target is not None:
+            return await AsyncClient.open_remote(self.target, control_dir=self.control_dir)
+        return await AsyncClient.open(self.socket, autostart=autostart, log_dir=log_dir)
+
+    def blocking(self) -> Client:
+        """A new blocking connection (Enter's attach session)."""
+        if self.target is not None:
+            from orchestra.client.remote import open_link
+
+            return Client.over(*open_link(self.target, control_dir=self.control_dir))
+        return Client(self.socket).connect()
+
+
+class Link:
+    """The main connection to one daemon, made again whenever it is lost (the daemon
+    restarted, the link to its host dropped)."""
+
+    def __init__(
+        self, daemon: Daemon | Path, state_dir: Path | None = None, *, autostart: bool = False
+    ) -> None:
+        self.daemon = daemon if isinstance(daemon, Daemon) else Daemon(daemon, None)
         self.state_dir = state_dir
         self.autostart = autostart
         self.client: AsyncClient | None = None
 
     async def connect(self) -> AsyncClient:
         if self.client is None:
-            self.client = await AsyncClient.open(
-                self.socket, autostart=self.autostart, log_dir=self.state_dir
-            )
+            self.client = await self.daemon.open(autostart=self.autostart, log_dir=self.state_dir)
             self.autostart = False  # once: a daemon that stops later was stopped on purpose
         return self.client
 
@@ -81,12 +121,13 @@ class Link:
 
 
 async def watch_screen(
-    socket: Path, project: str, task: int, *, styled: bool = True
+    daemon: Daemon | Path, project: str, task: int, *, styled: bool = True
 ) -> AsyncIterator[dict[str, Any]]:
     """The task's screen now, then each time it changed (the daemon coalesces to a frame),
     on a connection of its own, until the run ends (an error from the daemon) or the
     caller stops iterating."""
-    client = await AsyncClient.open(socket)
+    where = daemon if isinstance(daemon, Daemon) else Daemon(daemon, None)
+    client = await where.open()
     try:
         params: dict[str, Any] = {"project": project, "task": task, "styled": styled}
         screen = await client.call("pty.screen", params)

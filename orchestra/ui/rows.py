@@ -61,11 +61,12 @@ class Row:
     labels: tuple[str, ...]
     title: str
     running: bool  # it has a live agent: its screen can be shown and attached
+    host: str = ""  # the host whose daemon has it ("": this machine's)
 
     @property
     def key(self) -> str:
-        """Unique across projects (a table row's key)."""
-        return f"{self.id}@{self.project}"
+        """Unique across projects and hosts (a table row's key)."""
+        return f"{self.id}@{self.host}:{self.project}"
 
     @property
     def glyph(self) -> str:
@@ -95,8 +96,8 @@ def _epoch(stamp: object) -> float:
     return 0.0
 
 
-def row(task: Mapping[str, Any], project: str = "") -> Row:
-    """One task object (`task.list`) of `project` as a row."""
+def row(task: Mapping[str, Any], project: str = "", host: str = "") -> Row:
+    """One task object (`task.list`) of `project` (on `host`) as a row."""
     run = task.get("run") or {}
     activity = run.get("activity") if isinstance(run, Mapping) else None
     if isinstance(activity, Mapping):
@@ -120,15 +121,16 @@ def row(task: Mapping[str, Any], project: str = "") -> Row:
         labels=tuple(str(x) for x in task.get("labels") or ()),
         title=str(task.get("title") or ""),
         running=bool(run),
+        host=host,
     )
 
 
-def rows(tasks: Iterable[Mapping[str, Any]], project: str = "") -> list[Row]:
-    return [row(t, project) for t in tasks]
+def rows(tasks: Iterable[Mapping[str, Any]], project: str = "", host: str = "") -> list[Row]:
+    return [row(t, project, host) for t in tasks]
 
 
 def ordered(items: Sequence[Row], order: str) -> list[Row]:
-    """Grouped by project; within one, `attention`: those waiting for the person first (the
+    """Grouped by host and project; within one, `attention`: those waiting for the person first (the
     longest waiting first), then by how much a person is needed; `id`: as created; `age`:
     the newest first."""
     if order == "id":
@@ -144,14 +146,22 @@ def ordered(items: Sequence[Row], order: str) -> list[Row]:
                 r.id,
             ),
         )
-    return sorted(found, key=lambda r: r.project)  # stable: grouped by project, in order
+    return sorted(found, key=lambda r: (r.host, r.project))  # stable: grouped, in order
 
 
 def matches(item: Row, query: str) -> bool:
     """Filter as you type: every word of `query` is in the row's id, slug, state, agent,
-    labels or title (case-insensitive)."""
+    labels, title or host (case-insensitive)."""
     hay = " ".join(
-        (str(item.id), item.slug, item.state, item.agent, " ".join(item.labels), item.title)
+        (
+            str(item.id),
+            item.slug,
+            item.state,
+            item.agent,
+            " ".join(item.labels),
+            item.title,
+            item.host,
+        )
     ).lower()
     return all(word in hay for word in query.lower().split())
 
