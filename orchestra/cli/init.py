@@ -6,12 +6,14 @@ from pathlib import Path
 
 import typer
 
-from orchestra.cli.common import JSON, errors
-from orchestra.cli.output import emit_json
+from orchestra.cli.common import JSON, errors, session
+from orchestra.cli.output import abort, emit_json
 from orchestra.client.local import init_project
+from orchestra.core.errors import EXIT_USAGE
 
 
 def init(
+    ctx: typer.Context,
     gitignore: bool = typer.Option(
         False,
         "--gitignore",
@@ -26,6 +28,16 @@ def init(
 
     Example: cd ~/src/myapp && orchestra init
     """
+    local = session(ctx).local
+    with errors(as_json):
+        t = local.target if local.host_named else None  # a default host is not meant here
+    if t is not None:
+        abort(
+            f"`orchestra init` runs on the host itself: ssh {t.destination}"
+            " 'cd /path/to/repo && orchestra init'",
+            EXIT_USAGE,
+            as_json=as_json,
+        )
     with errors(as_json):
         done = init_project(Path.cwd(), gitignore=gitignore)
     dot = done.pop("dot")

@@ -91,6 +91,8 @@ def test_daemon_status_over_ssh_does_not_start_it(local: Env, sshd: Server) -> N
     assert json.loads(again.stdout)["pid"] == info["pid"]
     refused = local.run("--host", ALIAS, "daemon", "install")
     assert refused.returncode == 2 and "ssh box orchestra daemon install" in refused.stderr
+    init = local.run("--host", ALIAS, "init", cwd=local.base)
+    assert init.returncode == 2 and "runs on the host itself: ssh box" in init.stderr
 
 
 def _alive(pid: int | None) -> bool:
