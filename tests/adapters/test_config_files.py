@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from orchestra.adapters.config_files import light_value
 
 
 def test_a_tables_key_is_read_by_its_dotted_name() -> None:
     """`ui.keys` is the `keys` of the `[ui]` table (it was looked up as one literal key, so
     the dashboard never saw `[ui.keys]`); the topmost layer of the right type wins."""
-    layers = [
+    layers: list[tuple[str, dict[str, Any]]] = [
         ("global", {"ui": {"keys": {"stop": "X"}, "hosts": ["local", "box"]}}),
         ("project", {"ui": {"keys": "not a table"}}),
         ("environment", {"ui": 3}),
