@@ -83,6 +83,26 @@ def round_trip(term: Pty, key: bytes, timeout: float = 5.0) -> float:
             raise Timeout(f"the echo of {key!r} did not show within {timeout:g} s: {seen!r}")
 
 
+def type_keys(terms: dict[str, Pty], keys: int, gap: float) -> dict[str, list[float]]:
+    """Each side's round trips of `keys` single keys (after WARMUP more), the sides taking
+    turns in a rotating order, `gap` ms after each echo."""
+    time.sleep(0.3)  # let every client settle (attach-time queries and redraws)
+    for term in terms.values():
+        while term.read(0.05):
+            pass
+    times: dict[str, list[float]] = {side: [] for side in terms}
+    for i in range(WARMUP + keys):
+        key = KEYS[i % len(KEYS) : i % len(KEYS) + 1]
+        for side in rotate(list(terms), i):
+            rtt = round_trip(terms[side], key)
+            if i >= WARMUP:
+                times[side].append(rtt)
+            time.sleep(gap / 1000)
+            while terms[side].read(0):  # anything after the echo
+                pass
+    return times
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=300, help="keys per side (measured)")
@@ -108,24 +128,12 @@ def main() -> int:
             relay = client.call("daemon.status")["relay"]
         sides = attach_sides(sb, program, cols=args.cols, rows=args.rows, direct=True)
         terms: dict[str, Pty] = {}
-        times: dict[str, list[float]] = {side: [] for side in sides}
+        times: dict[str, list[float]] = {}
         try:
             for side, argv in sides.items():
                 terms[side] = Pty(argv, env=sb.env, cwd=sb.repo, cols=args.cols, rows=args.rows)
                 terms[side].expect(READY, timeout=30)
-            time.sleep(0.3)  # let every client settle (attach-time queries and redraws)
-            for term in terms.values():
-                while term.read(0.05):
-                    pass
-            for i in range(WARMUP + args.keys):
-                key = KEYS[i % len(KEYS) : i % len(KEYS) + 1]
-                for side in rotate(list(sides), i):
-                    rtt = round_trip(terms[side], key)
-                    if i >= WARMUP:
-                        times[side].append(rtt)
-                    time.sleep(args.gap / 1000)
-                    while terms[side].read(0):  # anything after the echo
-                        pass
+            times = type_keys(terms, args.keys, args.gap)
             for side, term in terms.items():
                 if DETACH_KEYS[side]:
                     term.write(DETACH_KEYS[side])

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from common import (
@@ -33,7 +32,7 @@ from common import (
     rotate,
     timed_run,
 )
-from keystroke_latency import KEYS, READY, WARMUP, round_trip
+from keystroke_latency import READY, type_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the sshd harness of the remote tests
@@ -111,25 +110,12 @@ def _keystrokes(sb: Sandbox, ssh: list[str], args: argparse.Namespace) -> dict[s
         "orchestra": [*sb.cli, "--host", ALIAS, "-C", sb.project, "attach", str(task)],
         "ssh -tt": [*ssh, "-tt", "-o", control, ALIAS, sys.executable, *ECHO],
     }
-    terms = {}
-    times: dict[str, list[float]] = {side: [] for side in sides}
+    terms: dict[str, Pty] = {}
     try:
         for side, argv in sides.items():
             terms[side] = Pty(argv, env=sb.env, cwd=sb.repo, cols=120, rows=40)
             terms[side].expect(READY, timeout=30)
-        time.sleep(0.3)  # attach-time queries and redraws
-        for term in terms.values():
-            while term.read(0.05):
-                pass
-        for i in range(WARMUP + args.keys):
-            key = KEYS[i % len(KEYS) : i % len(KEYS) + 1]
-            for side in rotate(list(sides), i):
-                rtt = round_trip(terms[side], key)
-                if i >= WARMUP:
-                    times[side].append(rtt)
-                time.sleep(args.gap / 1000)
-                while terms[side].read(0):
-                    pass
+        times = type_keys(terms, args.keys, args.gap)
         terms["orchestra"].write(b"\x11")  # ctrl-q: detach
         terms["orchestra"].wait_exit(5)
     finally:

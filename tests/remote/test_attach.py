@@ -48,6 +48,15 @@ def attach_pane(tmux: Tmux, far: Path, name: str) -> Pane:
     return tmux.pane(name, ["sh", "-c", f'{command}; echo "[exit $?]"; exec sleep 600'])
 
 
+def start_cat_task(local: Env, far: Path) -> None:
+    """`cat-task` made and started on the host, through --host."""
+    over = ("--host", ALIAS, "-C", str(far))
+    made = local.run(*over, "new", "cat-task", "-m", "x", "--agent", "catter")
+    assert made.returncode == 0, made.stderr
+    started = local.run(*over, "start", "cat-task")
+    assert started.returncode == 0, started.stderr
+
+
 def screen_size(sshd: Server, far: Path) -> tuple[int, int]:
     with sshd.remote.client() as c:
         screen = c.call("pty.screen", {"project": str(far), "task": "cat-task", "lines": 1})
@@ -56,13 +65,7 @@ def screen_size(sshd: Server, far: Path) -> tuple[int, int]:
 
 def test_attach_over_ssh(local: Env, sshd: Server, far: Path, tmux: Tmux) -> None:
     """Screen, keys, resize and detach over ssh, as locally."""
-    assert (
-        local.run(
-            "--host", ALIAS, "-C", str(far), "new", "cat-task", "-m", "x", "--agent", "catter"
-        ).returncode
-        == 0
-    )
-    assert local.run("--host", ALIAS, "-C", str(far), "start", "cat-task").returncode == 0
+    start_cat_task(local, far)
     pane = attach_pane(tmux, far, "one")
     pane.wait_text("catter ready")
     pane.type("hello over ssh")
@@ -91,13 +94,7 @@ def _master_pid(local: Env, sshd: Server) -> int:
 def test_the_link_dies_mid_attach(local: Env, sshd: Server, far: Path, tmux: Tmux) -> None:
     """Killing the ssh connection under an attach: the client exits 5 saying the link was
     lost and the agents keep running; the agent does; attaching again shows it."""
-    assert (
-        local.run(
-            "--host", ALIAS, "-C", str(far), "new", "cat-task", "-m", "x", "--agent", "catter"
-        ).returncode
-        == 0
-    )
-    assert local.run("--host", ALIAS, "-C", str(far), "start", "cat-task").returncode == 0
+    start_cat_task(local, far)
     pane = attach_pane(tmux, far, "two")
     pane.wait_text("catter ready")
     os.kill(_master_pid(local, sshd), signal.SIGKILL)
