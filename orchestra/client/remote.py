@@ -18,10 +18,8 @@ import os
 import select
 import socket as _socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
-from typing import IO
 
 import orchestra
 from orchestra.core import ndjson, remote
@@ -36,14 +34,15 @@ MAX_SUN_PATH = 104  # the smallest sun_path of the systems ssh runs on (macOS), 
 class Link:
     """The ssh child behind a connection: what it said on stderr, and its end."""
 
-    def __init__(self, target: remote.Target, proc: subprocess.Popen[bytes], err: IO[bytes]):
+    def __init__(self, target: remote.Target, proc: subprocess.Popen[bytes], err: int):
         self.target = target
         self.proc = proc
-        self._err = err
+        self._err = err  # an unnamed file holding ssh's stderr
 
     def stderr(self) -> str:
-        self._err.seek(0)
-        return self._err.read()[-8192:].decode("utf-8", "replace")
+        """The end of what ssh said on stderr."""
+        size = os.fstat(self._err).st_size
+        return os.pread(self._err, 8192, max(0, size - 8192)).decode("utf-8", "replace")
 
     def exit_code(self, wait: float = 2.0) -> int | None:
         """ssh's exit status, once it has ended (None if it has not within `wait` s)."""
@@ -68,7 +67,7 @@ class Link:
         the bridge sees the end, then ssh. Not waited for (a one-shot command would pay
         ssh's teardown); `subprocess` reaps it later, or our exit does."""
         self.proc.poll()
-        self._err.close()
+        os.close(self._err)
 
 
 def control_path(directory: Path, t: remote.Target) -> str | None:
@@ -116,6 +115,22 @@ def argv(t: remote.Target, control_dir: Path | None, *, start: bool = True) -> l
     return [*line[:at], "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", *line[at:]]
 
 
+def unnamed_file(directory: Path | None) -> int:
+    """A file with no name (gone once closed), for ssh's stderr: not a pipe, which a control
+    master forked by ssh may hold open long after. In our private `directory` where the
+    system makes unnamed files (Linux's O_TMPFILE), else from `tempfile`, which costs a
+    one-shot command more (it imports random, hashlib and shutil)."""
+    if directory is not None and hasattr(os, "O_TMPFILE"):
+        try:
+            return os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        except OSError:
+            pass  # not made yet, or a file system without unnamed files
+    import tempfile
+
+    with tempfile.TemporaryFile() as f:
+        return os.dup(f.fileno())
+
+
 def open_link(
     t: remote.Target,
     *,
@@ -127,15 +142,14 @@ def open_link(
     its greeting: the connected socket, the link, and any bytes read past the greeting.
     One clear error otherwise (`remote.failure`)."""
     ours, theirs = _socket.socketpair()
-    # Not a pipe: a control master forked by ssh may keep it open long after.
-    err = tempfile.TemporaryFile()  # noqa: SIM115 - the Link closes it
-    command = argv(t, control_dir, start=start)
+    command = argv(t, control_dir, start=start)  # makes the control directory, if it can
+    err = unnamed_file(control_dir if control_dir is not None and control_dir.is_dir() else None)
     try:
         fd = theirs.fileno()
         proc = subprocess.Popen(command, stdin=fd, stdout=fd, stderr=err, close_fds=True)
     except OSError as exc:
         ours.close()
-        err.close()
+        os.close(err)
         raise HostUnreachable(
             f"cannot run {command[0]} to reach {t.name}: {exc.strerror or exc}", host=t.name
         ) from None
@@ -149,7 +163,7 @@ def open_link(
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-        err.close()
+        os.close(err)
         raise
     return ours, link, rest
 
