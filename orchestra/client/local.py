@@ -20,7 +20,7 @@ from typing import Any
 
 from orchestra.adapters import config_files, paths
 from orchestra.client.connection import Client
-from orchestra.client.lifecycle import connect
+from orchestra.client.lifecycle import connect, inside_agent
 from orchestra.core import remote
 from orchestra.core.errors import ConfigError, NotAProject, OrchestraError
 
@@ -86,6 +86,8 @@ class Local:
 
     def _find_target(self) -> remote.Target | None:
         name = self._host_arg or self.environ.get(HOST_VAR)
+        if not name and inside_agent(self.environ):
+            return None  # an agent's own daemon is the one that runs it, whatever the default
         global_layers = config_files.raw_layers(None, self.environ)
         if not name and self._project_arg is None:
             with contextlib.suppress(OrchestraError):

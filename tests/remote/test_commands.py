@@ -59,6 +59,9 @@ def test_the_host_default_project_and_environment(
     by_config = local.run("status", "--json", cwd=project)  # the global `host`
     assert json.loads(by_config.stdout)["project"] == str(far)
     assert local.daemon_pid() is None
+    # Inside a task, the default host is not followed: the agent's daemon is its own.
+    inside = local.run("status", "--json", cwd=project, extra={"ORCHESTRA_TASK_ID": "1"})
+    assert json.loads(inside.stdout).get("project") != str(far)
     here = local.run("--host", "local", "status", "--json", cwd=project)
     assert here.returncode == 0, here.stdout
     assert json.loads(here.stdout)["project"] == str(project)
