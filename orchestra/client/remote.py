@@ -26,7 +26,6 @@ from orchestra.core import ndjson, remote
 from orchestra.core.errors import HostUnreachable, OrchestraError
 
 GREETING_TIMEOUT = 60.0  # s for ssh to connect, the bridge to start and reach its daemon
-CONNECT_TIMEOUT = 15  # s for ssh's TCP connect (-o ConnectTimeout)
 SUFFIX_LEN = 17  # the temporary suffix ssh adds to a control path while it binds it
 MAX_SUN_PATH = 104  # the smallest sun_path of the systems ssh runs on (macOS), with its NUL
 
@@ -110,9 +109,7 @@ def argv(t: remote.Target, control_dir: Path | None, *, start: bool = True) -> l
         ours = control_dir / remote.control_name(t)
         if ours.is_socket() or not user_shares_connections(t):
             path = control_path(control_dir, t)
-    line = remote.ssh_argv(t, path, start=start)
-    at = line.index("--")
-    return [*line[:at], "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", *line[at:]]
+    return remote.ssh_argv(t, path, start=start)
 
 
 def unnamed_file(directory: Path | None) -> int:

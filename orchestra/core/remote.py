@@ -28,6 +28,7 @@ from orchestra.core.errors import (
 
 HELLO = "bridge.hello"  # the bridge's first line: a JSON-RPC notification
 LOCAL = "local"  # `--host local`: this machine's daemon, whatever the default host is
+CONNECT_TIMEOUT = 15  # s for ssh's TCP connect
 CONTROL_PERSIST = "10m"  # how long a shared connection outlives its last command
 SSH_FAILED = 255  # ssh's own exit status for a failure of its own (not the remote command's)
 COMMAND_NOT_FOUND = 127  # the remote shell's, for a command it cannot find
@@ -127,9 +128,10 @@ def uses_control(effective: str) -> bool:
 
 def ssh_argv(t: Target, control_path: str | None, *, start: bool = True) -> list[str]:
     """The ssh command line: no terminal (`-T`: the bridge speaks JSON-RPC, the attach
-    stream is ours), our shared connection when `control_path` is given, then the
+    stream is ours), keep-alives and a connect timeout, our shared connection when `control_path` is given, then the
     destination after `--`, so that no host name is taken for an option."""
     argv = [*t.ssh, "-T", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3"]
+    argv += ["-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
     if control_path is not None:
         argv += ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_path}"]
         argv += ["-o", f"ControlPersist={CONTROL_PERSIST}"]
