@@ -128,8 +128,9 @@ def uses_control(effective: str) -> bool:
 
 def ssh_argv(t: Target, control_path: str | None, *, start: bool = True) -> list[str]:
     """The ssh command line: no terminal (`-T`: the bridge speaks JSON-RPC, the attach
-    stream is ours), keep-alives and a connect timeout, our shared connection when `control_path` is given, then the
-    destination after `--`, so that no host name is taken for an option."""
+    stream is ours), keep-alives and a connect timeout, our shared connection when
+    `control_path` is given, then the destination after `--`, so that no host name is
+    taken for an option."""
     argv = [*t.ssh, "-T", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3"]
     argv += ["-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
     if control_path is not None:
