@@ -1,8 +1,9 @@
 """An attach session: this process's terminal shows an agent's terminal until a detach.
 
-Blocking (selectors, no event loop), the standard library and the core only, so that
-every front end runs the same session: `orchestra attach` (cli/attach.py) and the
-dashboard's Enter (inside Textual's `App.suspend()`, no second process).
+Blocking (selectors, no event loop), the standard library and the core only (not even
+attrs: its import would be a tenth of the dashboard's start-up), so that every front end
+runs the same session: `orchestra attach` (cli/attach.py) and the dashboard's Enter
+(inside Textual's `App.suspend()`, no second process).
 
 The caller decides how keys and screen travel (`attach_session`'s `terminal`):
 - handed over: a file of the terminal of its own (`own_terminal()`) is passed to the
@@ -31,10 +32,9 @@ import termios
 import time
 import tty
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final
-
-import attrs
 
 from orchestra.core import frames
 from orchestra.core.detach import DetachMatcher
@@ -85,7 +85,7 @@ MIN_SIDE, MAX_SIDE = 2, 1000  # what the daemon takes (docs/api.md, pty.attach)
 LAST_WORD_TIMEOUT = 2.0  # seconds to wait for the daemon's EXIT frame after asking to detach
 
 
-@attrs.define
+@dataclass
 class Ending:
     """How the session ended (`code`: the exit status, `why`: in words), whether the
     terminal was left on the alternate screen, and whether a signal ended it (SIGTERM,

@@ -266,7 +266,8 @@ def counting_clears(table: DataTable[Any]) -> list[int]:
 def test_the_first_list_is_drawn_at_mount_and_an_event_rewrites_only_its_row(
     env: Env, project: Path, daemon: Env
 ) -> None:
-    """The list asked for during start-up is in the table as soon as the app is mounted;
+    """The list asked for during start-up (for one project, or every one; none without a
+    daemon) is in the table as soon as the app is mounted;
     the subscription's own reload then rebuilds nothing, and a change to one task rewrites
     its cells in place, the cursor where it was."""
     api = ProjectApi(env, project)
@@ -274,6 +275,9 @@ def test_the_first_list_is_drawn_at_mount_and_an_event_rewrites_only_its_row(
         api("task.new", slug=slug, agent="demo", description=slug)
     first = FirstList(env.socket, str(project))
     assert first.take(10) is not None
+    every = FirstList(env.socket, None).take(10)  # `ui --all`: every project's list
+    assert every is not None and str(project) in dict(every)
+    assert FirstList(env.socket.with_name("none.sock"), None).take(10) is None  # no daemon
 
     async def main() -> None:
         app = Dashboard(project=str(project), socket=env.socket, first=first)
