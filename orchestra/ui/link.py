@@ -16,10 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-
-import attrs
 
 from orchestra.client.aio import AsyncClient
 from orchestra.client.connection import Client
@@ -30,7 +29,7 @@ RETRY: Final = 0.5  # seconds between two attempts to reach a daemon that is gon
 SCREEN_WAIT: Final = 20.0  # a screen's long poll: the daemon answers at the latest then
 
 
-@attrs.frozen
+@dataclass(frozen=True)  # not attrs: see rows.Row
 class Daemon:
     """One daemon the dashboard shows: this machine's (`target` None: its `socket`) or
     another host's (`target`, reached by ssh); `project` is the root followed there
