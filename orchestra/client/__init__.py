@@ -6,6 +6,8 @@ manager) are used here, behind operations of the client's own.
 
 - `connection`: the blocking JSON-RPC client (`Client`), for one-shot calls and scripts
 - `aio`: the asyncio client (calls and `events.subscribe` notifications), for the dashboard
+- `remote`: a daemon on another host, through an `ssh` child and that host's bridge
+- `attach`: the attach session (`orchestra attach`, the dashboard's Enter)
 - `trust`: refuse a socket or listener that is not the user's own, before a byte is sent
 - `lifecycle`: is the daemon running, start (autostart), stop, its clean environment
 - `local`: the project around a directory, the settings a client reads, `init_project`
