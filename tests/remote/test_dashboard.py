@@ -68,3 +68,31 @@ def test_two_hosts_in_one_dashboard(
             assert near["status"] == "draft"
 
     asyncio.run(main())
+
+
+def test_which_daemons_a_dashboard_shows(
+    local: Env, sshd: Server, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--host` names one daemon (its project: -C, else the host's own, else all of them);
+    several names make one Daemon each, `local` being this machine's; a name twice is
+    refused."""
+    import os
+
+    from orchestra.cli.dashboard import _daemons
+    from orchestra.client.local import Local
+    from orchestra.core.errors import InvalidParams
+
+    monkeypatch.chdir(project)
+    environ = {**os.environ, **local.vars}
+    config = Path(local.vars["XDG_CONFIG_HOME"]) / "orchestra" / "config.toml"
+    config.write_text(sshd.host_config(project="/srv/app") + sshd.host_config("bare"))
+    [one] = _daemons(Local(None, environ, ALIAS), [], None, False)
+    assert (one.host, one.project) == (ALIAS, "/srv/app")
+    [given] = _daemons(Local(Path("/srv/other"), environ, ALIAS), [], Path("/srv/other"), False)
+    assert given.project == "/srv/other"
+    here, box, bare = _daemons(Local(None, environ), ["local", ALIAS, "bare"], None, False)
+    assert (here.host, here.project, here.target) == ("", str(project), None)
+    assert (box.host, box.project) == (ALIAS, "/srv/app")
+    assert (bare.host, bare.project) == ("bare", None)  # no project named there: all
+    with pytest.raises(InvalidParams, match="named twice"):
+        _daemons(Local(None, environ), [ALIAS, ALIAS], None, False)
