@@ -54,7 +54,7 @@ def open_dashboard(
     if not (os.isatty(0) and os.isatty(1)):
         abort("the dashboard needs a terminal on stdin and stdout", EXIT_USAGE)
     # Here, not at the top: the fast path imports this module for every command it serves.
-    from orchestra.client.attach import DEFAULT_DETACH, relay_asked
+    from orchestra.client.attach import relay_asked
     from orchestra.ui.first import FirstList
 
     session = Session(project, host)
@@ -69,9 +69,7 @@ def open_dashboard(
         if daemons[0].target is None:
             # The list is asked for now, while Textual is imported (most of the start-up).
             first = FirstList(daemons[0].socket, daemons[0].project)
-        # The default's bytes are known: the config module is imported only to parse others.
-        spec = local.setting("detach_keys", str, DEFAULT_DETACH[0])
-        detach_keys = DEFAULT_DETACH if spec == DEFAULT_DETACH[0] else local.detach_keys()
+        detach_keys = local.detach_keys()
         state_dir, autostart = local.state_dir, local.autostart
     except OrchestraError as exc:
         from orchestra.cli.output import fail

@@ -37,13 +37,13 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Final
 
 from orchestra.core import frames
-from orchestra.core.detach import DetachMatcher
+from orchestra.core.detach import DEFAULT_DETACH_KEYS, DetachMatcher, parse_detach_keys
 from orchestra.core.errors import EXIT_OK, EXIT_UNREACHABLE
 
 if TYPE_CHECKING:
     from orchestra.client.connection import Client
 
-DEFAULT_DETACH: Final = ("ctrl-q", b"\x11")  # `detach_keys`' default (core/config.py)
+DEFAULT_DETACH: Final = (DEFAULT_DETACH_KEYS, parse_detach_keys(DEFAULT_DETACH_KEYS))
 RELAY_VAR: Final = "ORCHESTRA_ATTACH_RELAY"  # set: relay even where the terminal could be handed
 
 # Everything an agent may have turned on, turned off again (the client's own duty).

@@ -27,7 +27,6 @@ from orchestra.core.errors import ConfigError, NotAProject, OrchestraError
 HOST_VAR = "ORCHESTRA_HOST"
 
 Layers = list[tuple[str, dict[str, Any]]]
-DEFAULT_DETACH_KEYS = "ctrl-q"
 
 
 def find_project(start: Path) -> Path:
@@ -169,7 +168,7 @@ class Local:
     def detach_keys(self) -> tuple[str, bytes]:
         """The detach keys as configured ("ctrl-b,d") and as the bytes they send; a spec
         that does not parse is a ConfigError naming it."""
-        from orchestra.core.config import parse_detach_keys
+        from orchestra.core.detach import DEFAULT_DETACH_KEYS, parse_detach_keys
 
         spec = str(self.setting("detach_keys", str, DEFAULT_DETACH_KEYS))
         try:

@@ -17,7 +17,8 @@ import cattrs
 from cattrs.v import transform_error
 
 from orchestra.core import names
-from orchestra.core.config import MERGE_STRATEGIES, parse_detach_keys
+from orchestra.core.config import MERGE_STRATEGIES
+from orchestra.core.detach import parse_detach_keys
 from orchestra.core.errors import InvalidParams
 from orchestra.core.states import REPORTABLE, Status
 from orchestra.core.tasks import Task

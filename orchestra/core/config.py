@@ -23,28 +23,13 @@ from cattrs.v import transform_error
 from orchestra.core import names
 from orchestra.core.agents import BUILTIN_AGENTS, ScreenPattern, builtin_agents
 from orchestra.core.agents import AgentProfile as AgentProfile  # re-exported
+from orchestra.core.detach import DEFAULT_DETACH_KEYS, parse_detach_keys
 from orchestra.core.errors import ConfigError, InvalidParams
 from orchestra.core.remote import check_destination
 
 LOG_LEVELS: Final = ("off", "warn", "info", "debug", "trace")
 CONFIRM: Final = ("ask", "yes", "no")
 MERGE_STRATEGIES: Final = ("squash", "merge", "rebase")
-
-_KEY = re.compile(r"(ctrl-[a-z\[\]\\^_@]|[\x21-\x7e])")
-
-
-def parse_detach_keys(spec: str) -> bytes:
-    """`ctrl-]` or `ctrl-b,d` -> the bytes a terminal sends for that sequence."""
-    out = bytearray()
-    for part in spec.split(","):
-        part = part.strip().lower() if part.strip().lower().startswith("ctrl-") else part.strip()
-        if not _KEY.fullmatch(part):
-            raise ValueError(
-                f"invalid detach key {part!r}: use ctrl-<letter or one of []\\^_@> or one"
-                " printable character, comma-separated (e.g. 'ctrl-]' or 'ctrl-b,d')"
-            )
-        out.append(ord(part[5].upper()) - 64 if part.startswith("ctrl-") else ord(part))
-    return bytes(out)
 
 
 def _one_of(choices: tuple[str, ...]) -> Any:
@@ -214,7 +199,7 @@ class Config:
     idle_dwell: float = attrs.field(default=3.0, validator=_positive)  # seconds
     max_running: int = attrs.field(default=4, validator=_positive)
     confirm: str = attrs.field(default="ask", validator=_one_of(CONFIRM))
-    detach_keys: str = attrs.field(default="ctrl-q", validator=_detach)
+    detach_keys: str = attrs.field(default=DEFAULT_DETACH_KEYS, validator=_detach)
     default_agent: str = attrs.field(default="claude", validator=_agent_name)
     base_branch: str | None = attrs.field(default=None, validator=_branch)
     autostart: bool = True  # start the daemon when a command needs it

@@ -2,6 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
+DEFAULT_DETACH_KEYS = "ctrl-q"  # `detach_keys`' default
+_KEY = re.compile(r"(ctrl-[a-z\[\]\\^_@]|[\x21-\x7e])")
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """`ctrl-]` or `ctrl-b,d` -> the bytes a terminal sends for that sequence."""
+    out = bytearray()
+    for part in spec.split(","):
+        part = part.strip().lower() if part.strip().lower().startswith("ctrl-") else part.strip()
+        if not _KEY.fullmatch(part):
+            raise ValueError(
+                f"invalid detach key {part!r}: use ctrl-<letter or one of []\\^_@> or one"
+                " printable character, comma-separated (e.g. 'ctrl-]' or 'ctrl-b,d')"
+            )
+        out.append(ord(part[5].upper()) - 64 if part.startswith("ctrl-") else ord(part))
+    return bytes(out)
+
 
 class DetachMatcher:
     """`feed` returns the bytes to send to the agent and whether to detach.

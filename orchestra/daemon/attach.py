@@ -52,8 +52,7 @@ import attrs
 import trio
 
 from orchestra.core import frames, modes
-from orchestra.core.config import parse_detach_keys
-from orchestra.core.detach import DetachMatcher
+from orchestra.core.detach import DetachMatcher, parse_detach_keys
 from orchestra.core.errors import InvalidTransition
 from orchestra.core.frames import Decoder, FrameError
 from orchestra.daemon.forward import write_some

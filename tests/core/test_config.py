@@ -18,9 +18,9 @@ from orchestra.core.config import (
     Layer,
     deep_merge,
     describe,
-    parse_detach_keys,
     resolve,
 )
+from orchestra.core.detach import parse_detach_keys
 from orchestra.core.errors import EXIT_USAGE, ConfigError
 
 GLOBAL = "/home/sam/.config/orchestra/config.toml"
