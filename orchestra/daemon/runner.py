@@ -797,7 +797,9 @@ async def watchdog(run: Run, idle_timeout: float, idle_dwell: float) -> None:
             await events.auto_move(run.task_id, status, move, activity.why(shown, idle_timeout))
             continue
         run.wake_on_activity = step.wake_on_activity or run.sticky_idle
-        with trio.move_on_after(min(step.wake, wake) - run.clock()):
+        # Not below 0: the deadline may have passed meanwhile (the activity change was
+        # recorded, the loop was busy): a ValueError here failed the run.
+        with trio.move_on_after(max(0.0, min(step.wake, wake) - run.clock())):
             await run.changed()
 
 
