@@ -546,7 +546,9 @@ async def run_task(
 async def _spawn(run: Run, spec: Launch, env: dict[str, str]) -> None:
     """Spawn the agent in a new PTY (the run's `session`), in a worker thread: the fork and
     the child's way to its exec take 10-30 ms of a large daemon, which every client would
-    wait. Shielded: once forked the agent is the run's, to be torn down with it."""
+    wait. Shielded: once forked the agent is the run's, to be torn down with it; a stop
+    meanwhile takes effect at the run's next checkpoint, once it has started (so the task
+    ends stopped, as if the stop came a moment later)."""
     host = run.host
     assert run.worktree is not None
     cols, rows = run.size  # the last client's (Supervisor.start), else ROWS x COLS
@@ -567,7 +569,6 @@ async def _spawn(run: Run, spec: Launch, env: dict[str, str]) -> None:
         if run.size != (cols, rows) and not run.closed:  # resized meanwhile
             session.resize(run.size[1], run.size[0])
     run.contained = run.cgroup is not None and run.cgroup.holds(session.pid)
-    await trio.lowlevel.checkpoint_if_cancelled()  # a stop meanwhile: the teardown has it
 
 
 async def _live(run: Run, spec: Launch) -> None:
