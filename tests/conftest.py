@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from orchestra.client import Client, lock_held
+from orchestra.client import Client, local, lock_held
 from orchestra.core.errors import RemoteError
 
 GIT_ENV = {
@@ -317,10 +317,23 @@ def repo(env: Env) -> Path:
 @pytest.fixture
 def project(env: Env, repo: Path) -> Path:
     """A git repository with `orchestra init` done; tasks default to the `sleeper` agent."""
-    env.run("init", cwd=repo, check=True)
+    return init_project(repo)
+
+
+def init_project(repo: Path) -> Path:
+    """`orchestra init` in `repo`, its tasks defaulting to the `sleeper` agent. In this
+    process: what the command does, without its 0.2 s start (tests/cli/test_cli.py
+    runs the command itself)."""
+    local.init_project(repo, gitignore=False)
     with (repo / ".orchestra" / "config.toml").open("a") as f:
         f.write(TEST_AGENT_CONFIG)
     return repo
+
+
+def module_project(host: Env, name: str) -> Path:
+    """A project for the tests of a module that only read it, on its shared daemon `host`:
+    under the host's base, so no test's `leave` touches it."""
+    return init_project(make_repo(Path(tempfile.mkdtemp(prefix=f"{name}-", dir=host.base))))
 
 
 # A stand-in agent for tests that need a live process but not a TUI: it says it is

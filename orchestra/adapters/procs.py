@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import attrs
@@ -216,18 +216,28 @@ def signal_all(pids: Iterable[int], signum: int) -> None:
 class Reaper:
     """Reaps the daemon's children: agents (reporting their status) and adopted orphans.
 
-    Invariant: a pid in `_foreign` belongs to a `subprocess` wait elsewhere and is
-    never reaped here; `_spawn_lock` is held from fork until the pid is registered,
-    so the reaper cannot see a foreign child before it is marked.
+    Invariants, under `_lock` (held for bookkeeping only, never across a fork: a fork
+    and its child's way to exec take 10-30 ms of a large daemon, and the event loop takes
+    the lock at every SIGCHLD): a pid in `_foreign` belongs to a `subprocess` wait
+    elsewhere and is never reaped here; while `_forks` is not 0 a child of ours may exist
+    whose pid is not registered yet (`watch`, `_foreign`), so only the agents' pids are
+    reaped, and the rest once the last fork is done (`_deferred`).
     """
 
     def __init__(self, *, umask: int | None = None) -> None:
         # The umask the children get (None: the daemon's own); the daemon's is 077.
         self.umask = umask
-        self._spawn_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._forks = 0  # forks under way, in any thread
+        self._begun = 0  # forks ever begun: a scan of /proc saw none begin if unchanged
+        self._deferred = False  # a reap left unknown children for the end of the forks
         self._foreign: set[int] = set()
         self._waiters: dict[int, trio.Event] = {}
         self.statuses: dict[int, int] = {}  # pid -> exit code (negative: killed by signal)
+        # The event loop's (set in `serve`): a thread asks it to reap through its token.
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._loop_thread: int | None = None
+        self._due = trio.Event()  # a reap is asked for (SIGCHLD, the end of the forks)
 
     # Children the daemon waits for itself (git, setup/teardown commands).
     def run(
@@ -242,7 +252,7 @@ class Reaper:
     ) -> subprocess.CompletedProcess[bytes]:
         """Blocking `subprocess.run` (call it from a worker thread) safe from the reaper;
         the command joins `cgroup` before it execs."""
-        with self._spawn_lock:
+        with self.spawning():
             proc = subprocess.Popen(
                 argv,
                 cwd=cwd,
@@ -255,7 +265,8 @@ class Reaper:
                 # Only syscalls between fork and exec (Cgroup.join_in_child).
                 preexec_fn=None if cgroup is None else cgroup.join_in_child,
             )
-            self._foreign.add(proc.pid)
+            with self._lock:
+                self._foreign.add(proc.pid)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -263,13 +274,13 @@ class Reaper:
                 os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
         finally:
-            with self._spawn_lock:
+            with self._lock:
                 self._foreign.discard(proc.pid)
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
     def spawned(self) -> set[int]:
         """The children the daemon started itself: agents and the commands it runs."""
-        with self._spawn_lock:
+        with self._lock:
             return set(self._waiters) | self._foreign
 
     def child_setup(self, cgroup: Cgroup | None) -> Callable[[], None] | None:
@@ -287,28 +298,56 @@ class Reaper:
 
         return setup
 
-    def spawning(self) -> threading.Lock:
-        """Hold this around a fork whose child `watch()` will register (agents)."""
-        return self._spawn_lock
+    @contextlib.contextmanager
+    def spawning(self) -> Iterator[None]:
+        """Around a fork (in any thread) whose child is registered before the block ends:
+        `watch()` for an agent, foreign for a command the caller waits for itself."""
+        with self._lock:
+            self._forks += 1
+            self._begun += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._forks -= 1
+                again = self._deferred and self._forks == 0
+                if again:
+                    self._deferred = False
+            if again:
+                self._ask()
 
     def watch(self, pid: int) -> trio.Event:
-        """An event set when `pid` (a child of ours) exits; its code lands in `statuses`."""
-        event = self._waiters.setdefault(pid, trio.Event())
-        self.reap()  # it may already have exited
+        """An event set when `pid` (a child of ours) exits; its code lands in `statuses`.
+        Callable from any thread (an agent is spawned in a worker thread)."""
+        with self._lock:
+            event = self._waiters.setdefault(pid, trio.Event())
+        if self._token is None or threading.get_ident() == self._loop_thread:
+            self._reap(pid)  # it may already have exited
+        else:
+            with contextlib.suppress(trio.RunFinishedError):
+                self._token.run_sync_soon(self._reap, pid)
         return event
 
     def forget(self, pid: int) -> None:
-        self._waiters.pop(pid, None)
+        with self._lock:
+            self._waiters.pop(pid, None)
         self.statuses.pop(pid, None)
 
-    def reap(self) -> None:
-        """Reap every exited child that is not foreign; wake the waiters of agents."""
-        with self._spawn_lock:
-            candidates = self._children() - self._foreign
-        for pid in candidates:
-            self._reap(pid)
-        if HAVE_PROC and not _CHILDREN_LISTED:
-            self._reap_unlisted()
+    def _candidates(self) -> set[int]:
+        """The children that may be reaped: the agents', and (no fork under way) every
+        child that is not foreign. Reads /proc: a worker thread may call it."""
+        with self._lock:
+            agents = set(self._waiters)
+            if self._forks:
+                self._deferred = True
+                return agents
+            begun = self._begun
+        kids = self._children()
+        with self._lock:
+            if self._forks or self._begun != begun:  # a child listed may be unregistered
+                self._deferred = True
+                return set(self._waiters)
+            return (kids | agents) - self._foreign
 
     def _reap(self, pid: int) -> bool:
         try:
@@ -318,7 +357,8 @@ class Reaper:
         if got == 0:
             return False
         code = os.waitstatus_to_exitcode(status)
-        event = self._waiters.get(pid)
+        with self._lock:
+            event = self._waiters.get(pid)
         if event is not None:
             self.statuses[pid] = code
             event.set()
@@ -329,7 +369,10 @@ class Reaper:
         adopted orphans are found by asking which child has exited, without reaping it
         (`WNOWAIT`), so a foreign child is left to its own wait."""
         while True:
-            with self._spawn_lock:
+            with self._lock:
+                if self._forks:
+                    self._deferred = True
+                    return
                 try:
                     info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
                 except ChildProcessError:
@@ -341,25 +384,45 @@ class Reaper:
                 return
 
     def _children(self) -> set[int]:
+        """Our children, zombies included, as /proc lists them under each of our threads
+        (an empty set where it does not)."""
+        kids: set[int] = set()
         if _CHILDREN_LISTED:
-            kids: set[int] = set()
             with contextlib.suppress(OSError):
                 for task in os.listdir(PROC / "self" / "task"):
                     with contextlib.suppress(OSError):
-                        raw = (PROC / "self" / "task" / task / "children").read_text()
+                        raw = (PROC / "self" / "task" / task / "children").read_bytes()
                         kids.update(int(x) for x in raw.split())
-            # Zombies are listed too; the agents we watch are always candidates.
-            return kids | set(self._waiters)
-        return set(self._waiters)
+        return kids
+
+    def _ask(self) -> None:
+        """Ask the event loop for a reap (from any thread)."""
+        if self._token is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                self._token.run_sync_soon(lambda: self._due.set())
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Reap on every SIGCHLD, and once a second in case signals were coalesced."""
+        """Reap on every SIGCHLD (and when the forks that held a reap back are done), and
+        once a second in case signals were coalesced. /proc is read in a worker thread:
+        the event loop would wait on the GIL at each of its syscalls while threads work."""
+        self._token = trio.lowlevel.current_trio_token()
+        self._loop_thread = threading.get_ident()
         with trio.open_signal_receiver(signal.SIGCHLD) as signals:
-            task_status.started()
-            while True:
-                with trio.move_on_after(1.0):
-                    await signals.__anext__()
-                self.reap()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._hear, signals)
+                task_status.started()
+                while True:
+                    with trio.move_on_after(1.0):
+                        await self._due.wait()
+                    self._due = trio.Event()
+                    for pid in await trio.to_thread.run_sync(self._candidates):
+                        self._reap(pid)
+                    if HAVE_PROC and not _CHILDREN_LISTED:
+                        self._reap_unlisted()
+
+    async def _hear(self, signals: AsyncIterator[int]) -> None:
+        async for _ in signals:
+            self._due.set()
 
 
 @attrs.frozen

@@ -178,7 +178,10 @@ async def serve(
                 )
                 await supervisor.clean_leftovers()
                 await supervisor.load_seen()
-                scheduler = Scheduler(supervisor=supervisor, socket=socket)
+                engine_ready = trio.Event()
+                scheduler = Scheduler(
+                    supervisor=supervisor, socket=socket, engine_ready=engine_ready
+                )
                 await runs.start(scheduler.serve)
                 registry = Registry(
                     state_file=paths.known_projects_file(environ),
@@ -195,7 +198,7 @@ async def serve(
                 await registry.load_known()
                 if ready is not None:
                     ready.set()
-                root.start_soon(_warm_up)
+                root.start_soon(_warm_up, engine_ready)
                 await daemon.shutdown.wait()
                 server_scope.cancel()
                 supervisor.stopping = True  # the queue waits for the next daemon
@@ -211,11 +214,17 @@ async def serve(
     return 1 if listener_failed.is_set() else 0
 
 
-async def _warm_up() -> None:
+async def _warm_up(done: trio.Event) -> None:
     """Load the terminal engine now, in a thread: importing pyghostty and its first
     terminal (cffi builds its types lazily) take 0.2-0.5 s, which the first
-    `task.start` would otherwise spend blocking the event loop."""
+    `task.start` would otherwise spend blocking the event loop. `done` is set after (starts
+    wait for it: Scheduler.engine_ready), whether the engine loaded or not."""
     from orchestra.adapters.terminal import Terminal
+
+    # What is loaded by now lives as long as the daemon: out of the collector's full
+    # passes, which would otherwise walk it all (~50 ms with many clients connected), and
+    # which the warm-up's imports set off while clients are served.
+    gc.freeze()
 
     def warm() -> None:
         term = Terminal(80, 24)
@@ -227,12 +236,14 @@ async def _warm_up() -> None:
         finally:
             term.close()
 
-    with contextlib.suppress(Exception):  # no engine: the first start reports it
-        # Abandoned if the daemon stops meanwhile: a stop need not wait for it.
-        await trio.to_thread.run_sync(warm, abandon_on_cancel=True)
-    # What is loaded by now lives as long as the daemon: out of the collector's full
-    # passes, which would otherwise walk it all (~50 ms with many clients connected).
-    gc.collect()
+    try:
+        with contextlib.suppress(Exception):  # no engine: the first start reports it
+            # Abandoned if the daemon stops meanwhile: a stop need not wait for it.
+            await trio.to_thread.run_sync(warm, abandon_on_cancel=True)
+    finally:
+        done.set()
+    # And so does the engine. Not collected first: a full pass holds the loop 15-30 ms,
+    # for the few cycles imports leave (frozen, they stay: some KiB).
     gc.freeze()
 
 

@@ -516,7 +516,7 @@ async def run_task(
             if spec.session_id is not None and spec.session_id != task.session_id:
                 await host.events.session_started(task.id, spec.session_id)
             run.session_id = spec.session_id or task.session_id
-            _spawn(run, spec, env)
+            await _spawn(run, spec, env)
             crash_point("start:spawned")
             host.log.info(
                 f"task {task.ref}: agent started (pid {run.pid})",
@@ -543,20 +543,32 @@ async def run_task(
             await _teardown(run)
 
 
-def _spawn(run: Run, spec: Launch, env: dict[str, str]) -> None:
-    """Spawn the agent in a new PTY (the run's `session`)."""
+async def _spawn(run: Run, spec: Launch, env: dict[str, str]) -> None:
+    """Spawn the agent in a new PTY (the run's `session`), in a worker thread: the fork and
+    the child's way to its exec take 10-30 ms of a large daemon, which every client would
+    wait. Shielded: once forked the agent is the run's, to be torn down with it; a stop
+    meanwhile takes effect at the run's next checkpoint, once it has started (so the task
+    ends stopped, as if the stop came a moment later)."""
     host = run.host
     assert run.worktree is not None
-    run.session = PtySession.spawn(
+    cols, rows = run.size  # the last client's (Supervisor.start), else ROWS x COLS
+    spawn = partial(
+        PtySession.spawn,
         spec.argv,
         cwd=run.worktree,
         env=program_env(env, spec.argv),
-        rows=run.size[1],  # the last client's (Supervisor.start), else ROWS x COLS
-        cols=run.size[0],
+        rows=rows,
+        cols=cols,
         reaper=host.reaper,
         cgroup=run.cgroup,
     )
-    run.contained = run.cgroup is not None and run.cgroup.holds(run.session.pid)
+    with trio.CancelScope(shield=True):
+        session = await trio.to_thread.run_sync(spawn)
+    with run.lock:
+        run.session = session
+        if run.size != (cols, rows) and not run.closed:  # resized meanwhile
+            session.resize(run.size[1], run.size[0])
+    run.contained = run.cgroup is not None and run.cgroup.holds(session.pid)
 
 
 async def _live(run: Run, spec: Launch) -> None:
@@ -614,7 +626,7 @@ async def _start_afresh(run: Run, task: Task, spec: Launch, env: dict[str, str])
     run.session_id = spec.session_id
     run.exit_code, run.pumped = None, trio.Event()
     run.tracker = activity.start(run.clock())
-    _spawn(run, spec, env)
+    await _spawn(run, spec, env)
     host.log.info(
         f"task {task.ref}: agent started afresh (pid {run.pid})",
         extra={"event": "agent.started", "task_id": task.id, "slug": task.slug, "pid": run.pid},
@@ -786,7 +798,9 @@ async def watchdog(run: Run, idle_timeout: float, idle_dwell: float) -> None:
             await events.auto_move(run.task_id, status, move, activity.why(shown, idle_timeout))
             continue
         run.wake_on_activity = step.wake_on_activity or run.sticky_idle
-        with trio.move_on_after(min(step.wake, wake) - run.clock()):
+        # Not below 0: the deadline may have passed meanwhile (the activity change was
+        # recorded, the loop was busy): a ValueError here failed the run.
+        with trio.move_on_after(max(0.0, min(step.wake, wake) - run.clock())):
             await run.changed()
 
 

@@ -48,6 +48,11 @@ from orchestra.daemon.supervisor import Supervisor
 from orchestra.daemon.tasks import Change, Skip
 
 
+def _set(event: trio.Event) -> trio.Event:
+    event.set()
+    return event
+
+
 class _NoSlot(Exception):
     """No running slot is free."""
 
@@ -56,6 +61,10 @@ class _NoSlot(Exception):
 class Scheduler:
     supervisor: Supervisor
     socket: Path  # the daemon's, given to agents (ORCHESTRA_SOCKET)
+    # Set once the terminal engine is loaded (main._warm_up): a run's terminal model made
+    # before would wait for cffi's lock, held by the loading thread, blocking the event
+    # loop up to 0.3 s; a start waits for it here instead, and clients are served.
+    engine_ready: trio.Event = attrs.field(factory=lambda: _set(trio.Event()))
     _send: trio.MemorySendChannel[Project] = attrs.field(init=False)
     _receive: trio.MemoryReceiveChannel[Project] = attrs.field(init=False)
     _pending: set[str] = attrs.field(factory=set, init=False)  # roots sent, not yet served
@@ -168,6 +177,7 @@ class Scheduler:
             events=_Events(project, self),
         )
         try:
+            await self.engine_ready.wait()
             await self.supervisor.start(host, task.id, task.slug, resume=resume)
         except Exception as exc:
             message = exc.message if isinstance(exc, OrchestraError) else repr(exc)

@@ -15,19 +15,36 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Env
+from tests.conftest import Env, module_project
+from tests.faults.support import snapshot
 
-# One daemon for the module, a fresh project for each test (tests/conftest.py).
+# One daemon for the module (tests/conftest.py); one project for the forms that change
+# nothing, a fresh one for those that do.
 pytestmark = pytest.mark.shared_daemon
 
 TYPER = {"ORCHESTRA_NO_FAST": "1"}
 
 
-@pytest.fixture
-def tasks(env: Env, project: Path) -> Path:
+def add_tasks(env: Env, project: Path) -> Path:
     for slug in ("alpha", "beta"):
         env.run("new", slug, "-m", f"Do {slug}", "-l", "x", cwd=project, check=True)
     return project
+
+
+@pytest.fixture(scope="module")
+def module_tasks(shared_daemon: Env) -> Iterator[Path]:
+    """Draft tasks alpha and beta in one project for the module: the forms tried on it
+    change nothing (each runs twice and must print the same), checked at the end."""
+    root = add_tasks(shared_daemon, module_project(shared_daemon, "fast"))
+    before = snapshot(root)
+    yield root
+    assert snapshot(root) == before, "a form tried as read-only changed the tasks"
+
+
+@pytest.fixture
+def tasks(env: Env, module_tasks: Path) -> Path:
+    """The module's draft tasks alpha and beta (`env`: the test's view of the daemon)."""
+    return module_tasks
 
 
 def durations_masked(text: str) -> str:
@@ -85,8 +102,9 @@ def test_forms_without_a_task_match_inside_a_task(
     both(env, tasks, *args, extra={"ORCHESTRA_TASK_ID": "1", "ORCHESTRA_PROJECT": str(tasks)})
 
 
-def test_state_changing_forms_match(env: Env, tasks: Path) -> None:
+def test_state_changing_forms_match(env: Env, project: Path) -> None:
     """`start` and the status words print the same on both paths, on twin tasks."""
+    tasks = add_tasks(env, project)
     for verb in ("start", "idle", "complete", "reviewed"):
         fast = env.run(verb, "alpha", cwd=tasks)
         slow = env.run(verb, "beta", cwd=tasks, extra=TYPER)

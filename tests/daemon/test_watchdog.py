@@ -202,3 +202,32 @@ async def test_hooks_move_the_activity_and_the_lifecycle_follows(
         await trio.sleep(10 * TIMEOUT)
         assert len(task.moves) == 2 and run.tracker.shown.activity == "working"
         nursery.cancel_scope.cancel()
+
+
+async def test_a_deadline_passed_while_it_looked_does_not_fail_the_run(
+    task: Task1, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Woken just before its deadline on a busy machine, the watchdog may find the
+    deadline passed by the time it waits again: it waits 0 s (a negative time failed the
+    run) and the task goes idle."""
+    run = task.run
+    assert run is not None
+    busy, late = False, 0.0
+
+    def busy_clock() -> float:
+        """Trio's clock; once busy, each reading comes 6 ms after the one before."""
+        nonlocal late
+        if busy:
+            late += 0.006
+        return trio.current_time() + late
+
+    run.clock = busy_clock
+    run.last_output = run.clock()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watchdog, run, TIMEOUT, DWELL)
+        await trio.sleep(TIMEOUT - 0.01)  # the deadline is 10 ms away
+        busy = True
+        run.poke()  # as the project does on any change of the task file
+        await trio.sleep(1)
+        assert [m[1:] for m in task.moves] == [(Status.IDLE, "no output for 5 s")]
+        nursery.cancel_scope.cancel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,29 +12,32 @@ import pytest
 from orchestra.core.errors import RemoteError
 from tests.conftest import Env, ProjectApi
 
-pytestmark = pytest.mark.timeout(60)
+# The tests only need a daemon: they share the module's (tests/conftest.py).
+pytestmark = [pytest.mark.timeout(60), pytest.mark.shared_daemon]
 
 CAT = """
 agents.cat.command = ["cat"]
 """
 
 
-def started(env: Env, project: Path) -> ProjectApi:
+@pytest.fixture
+def api(env: Env, project: Path, daemon: Env) -> Iterator[ProjectApi]:
+    """A task `echo` running `cat`, and a connection to the daemon, closed afterwards."""
     with (project / ".orchestra" / "config.toml").open("a") as f:
         f.write(CAT)
     api = ProjectApi(env, project)
-    api("task.new", slug="echo", agent="cat")
-    api("task.start", task="echo")
-    return api
+    with api.client:
+        api("task.new", slug="echo", agent="cat")
+        api("task.start", task="echo")
+        yield api
 
 
 def test_the_long_poll_answers_when_the_screen_changes(
-    env: Env, project: Path, daemon: Env
+    env: Env, project: Path, api: ProjectApi
 ) -> None:
     """Asked with the version it has, the daemon answers once output changed the screen,
     with the new text and its colours; asked again with no change, it answers when `wait`
     ran out, with the same version."""
-    api = started(env, project)
     first = api("pty.screen", task="echo", styled=True)
     assert isinstance(first["version"], int) and len(first["ansi"]) == first["rows"]
 
@@ -66,10 +70,9 @@ def test_the_long_poll_answers_when_the_screen_changes(
     assert time.monotonic() - began >= 0.45
 
 
-def test_the_long_poll_ends_with_the_run(env: Env, project: Path, daemon: Env) -> None:
+def test_the_long_poll_ends_with_the_run(env: Env, project: Path, api: ProjectApi) -> None:
     """A poll waiting on a run that stops is answered at once with the reason there is no
     screen any more, not left hanging until `wait` runs out."""
-    api = started(env, project)
     version = api("pty.screen", task="echo")["version"]
 
     def stop() -> None:
@@ -92,9 +95,8 @@ def test_the_long_poll_ends_with_the_run(env: Env, project: Path, daemon: Env) -
     [({"after": -1}, "after"), ({"after": 0, "wait": 301}, "wait"), ({"styled": "yes"}, "styled")],
 )
 def test_bad_poll_params_are_refused(
-    env: Env, project: Path, daemon: Env, params: dict[str, object], field: str
+    api: ProjectApi, params: dict[str, object], field: str
 ) -> None:
     """The poll's params are checked at the boundary (-32602 naming the field)."""
-    api = started(env, project)
     err = api.error("pty.screen", task="echo", **params)
     assert err.remote_code == -32602 and field in err.message

@@ -5,25 +5,31 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from orchestra.adapters.logs import task_lines
 from tests.conftest import Env, ProjectApi
+
+# The log read is the project's own (a fresh one per test): the daemon can be shared.
+pytestmark = pytest.mark.shared_daemon
 
 
 def test_a_tasks_log_has_its_own_records_oldest_first(env: Env, project: Path, daemon: Env) -> None:
     """Created, started, stopped: the task's records in order, none of another task's."""
     api = ProjectApi(env, project)
-    api("task.new", slug="one")
-    api("task.new", slug="two")
-    api("task.start", task="one")
-    api("task.stop", task="one")
-    found = api("task.log", task="one")
-    assert found["task"] == "1-one"
-    events = [r["event"] for r in found["lines"]]
-    assert events[0] == "task.created" and "task.status" in events
-    assert {r["task_id"] for r in found["lines"]} == {1}
-    assert [r["event"] for r in api("task.log", task="one", lines=1)["lines"]] == events[-1:]
-    assert api.error("task.log", task="one", lines=0).remote_code == -32602
-    assert api.error("task.log", task="nope").remote_code == -32001
+    with api.client:
+        api("task.new", slug="one")
+        api("task.new", slug="two")
+        api("task.start", task="one")
+        api("task.stop", task="one")
+        found = api("task.log", task="one")
+        assert found["task"] == "1-one"
+        events = [r["event"] for r in found["lines"]]
+        assert events[0] == "task.created" and "task.status" in events
+        assert {r["task_id"] for r in found["lines"]} == {1}
+        assert [r["event"] for r in api("task.log", task="one", lines=1)["lines"]] == events[-1:]
+        assert api.error("task.log", task="one", lines=0).remote_code == -32602
+        assert api.error("task.log", task="nope").remote_code == -32001
 
 
 def test_reading_back_skips_garbage_and_finds_ids_exactly(tmp_path: Path) -> None:
