@@ -65,6 +65,7 @@ class Local:
         self._host_arg = host
         self._project: Path | None = None
         self._layers: Layers | None = None
+        self._global: Layers | None = None
         self._target: tuple[remote.Target | None] | None = None
 
     @property
@@ -87,7 +88,7 @@ class Local:
         name = self._host_arg or self.environ.get(HOST_VAR)
         if not name and inside_agent(self.environ):
             return None  # an agent's own daemon is the one that runs it, whatever the default
-        global_layers = config_files.raw_layers(None, self.environ)
+        global_layers = self.global_layers()
         if not name and self._project_arg is None:
             with contextlib.suppress(OrchestraError):
                 here = config_files.raw_layers(find_project(Path.cwd()), self.environ)
@@ -138,7 +139,14 @@ class Local:
     def socket(self) -> Path:
         """The daemon's socket. A per-user daemon: it comes from the global file and the
         environment only, so a connected call never reads (or parses) the project's config."""
-        return config_files.socket_path(config_files.raw_layers(None, self.environ), self.environ)
+        return config_files.socket_path(self.global_layers(), self.environ)
+
+    def global_layers(self) -> Layers:
+        """The global file's and the environment's layers (no project's), read once: the
+        socket, the host and the ssh settings all come from them."""
+        if self._global is None:
+            self._global = config_files.raw_layers(None, self.environ)
+        return self._global
 
     @property
     def state_dir(self) -> Path:
